@@ -1,0 +1,498 @@
+"""Arithmetic, reductions, elementwise functions and shape operations.
+
+Each class is one operation: `forward` computes the value from NumPy
+arrays, `backward` turns the gradient of the output (g) into gradients of
+the inputs by the chain rule. Gradients may come back in the broadcast
+shape; the engine's `unbroadcast` sums them to each input's shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+from .function import Function
+
+
+class ShapeError(ValueError):
+    """Two operands whose shapes do not fit the operation."""
+
+
+def _broadcast_error(op, a, b):
+    return ShapeError(
+        f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
+        f"(sizes must match or be 1, aligned from the right)"
+    )
+
+
+# ----- arithmetic ---------------------------------------------------------------
+class Add(Function):
+    """a + b;  da = g, db = g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        try:
+            return a + b
+        except ValueError:
+            raise _broadcast_error("add", a, b) from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    """a - b;  da = g, db = -g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        try:
+            return a - b
+        except ValueError:
+            raise _broadcast_error("subtract", a, b) from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """a * b;  da = g * b, db = g * a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        try:
+            return a * b
+        except ValueError:
+            raise _broadcast_error("multiply", a, b) from None
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+class Div(Function):
+    """a / b;  da = g / b, db = -g * a / b**2."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        try:
+            return a / b
+        except ValueError:
+            raise _broadcast_error("divide", a, b) from None
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = g / b if need_a else None
+        grad_b = -g * a / (b * b) if need_b else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """-a;  da = -g."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class PowScalar(Function):
+    """a ** p for a constant number p;  da = g * p * a**(p-1)."""
+
+    @staticmethod
+    def forward(ctx, a, exponent):
+        ctx.save_for_backward(a)
+        ctx.exponent = exponent
+        return a**exponent
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        p = ctx.exponent
+        return g * (p * a ** (p - 1))
+
+
+class Pow(Function):
+    """a ** b for two tensors;  da = g * b * a**(b-1), db = g * a**b * log(a)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        try:
+            out = a**b
+        except ValueError:
+            raise _broadcast_error("power", a, b) from None
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = g * b * a ** (b - 1) if need_a else None
+        grad_b = g * out * np.log(a) if need_b else None
+        return grad_a, grad_b
+
+
+class AsType(Function):
+    """Change of dtype; the gradient is cast back by the engine."""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+# ----- matrix product -----------------------------------------------------------
+class MatMul(Function):
+    """a @ b, as np.matmul: 2-D, batched (..., n, k) @ (..., k, m), or with 1-D operands.
+
+    da = g @ b^T,  db = a^T @ g  (transposing the last two axes; a 1-D operand is
+    treated as a row or column vector, and batch axes are summed by unbroadcast).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        try:
+            return a @ b
+        except ValueError:
+            raise ShapeError(
+                f"matmul: shapes {a.shape} and {b.shape} do not fit: the last axis of the first "
+                f"({a.shape[-1] if a.ndim else 'scalar'}) must equal the "
+                f"{'only' if b.ndim == 1 else 'second-to-last'} axis of the second"
+            ) from None
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        # Promote 1-D operands to matrices so one formula serves every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = g2 @ np.swapaxes(b2, -1, -2)
+            if a.ndim == 1:
+                grad_a = grad_a.reshape(grad_a.shape[:-2] + grad_a.shape[-1:])
+        if need_b:
+            grad_b = np.swapaxes(a2, -1, -2) @ g2
+            if b.ndim == 1:
+                grad_b = grad_b[..., 0]
+        return grad_a, grad_b
+
+
+# ----- reductions ---------------------------------------------------------------
+def _expand_to(g, axis, keepdims, shape):
+    """Put back the reduced axes of g so it broadcasts against `shape`."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, shape)
+
+
+class Sum(Function):
+    """a.sum(axis);  every input element gets the gradient of its sum."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand_to(g, ctx.axis, ctx.keepdims, ctx.shape)
+
+
+class Mean(Function):
+    """a.mean(axis);  every input element gets g / (number of elements averaged)."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        out = np.asarray(a.mean(axis=axis, keepdims=keepdims))
+        ctx.count = a.size // max(out.size, 1) if a.size else 0
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand_to(g / ctx.count, ctx.axis, ctx.keepdims, ctx.shape)
+
+
+class Max(Function):
+    """a.max(axis);  the gradient goes to the maximal elements (split evenly between ties)."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        out = a.max(axis=axis, keepdims=True)
+        is_max = a == out
+        ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True))
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        return out if keepdims else np.asarray(np.squeeze(out, axis=axis))
+
+    @staticmethod
+    def backward(ctx, g):
+        (share,) = ctx.saved_tensors
+        return _expand_to(g, ctx.axis, ctx.keepdims, ctx.shape) * share
+
+
+# ----- elementwise functions ---------------------------------------------------------
+class Exp(Function):
+    """exp(a);  da = g * exp(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * out
+
+
+class Log(Function):
+    """log(a);  da = g / a."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Sqrt(Function):
+    """sqrt(a);  da = g / (2 sqrt(a))."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g / (2 * out)
+
+
+class Tanh(Function):
+    """tanh(a);  da = g * (1 - tanh(a)**2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * (1 - out * out)
+
+
+class Sigmoid(Function):
+    """sigmoid(a) = 1 / (1 + exp(-a));  da = g * s * (1 - s)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        # exp of a negative number only, so large |a| neither overflows nor warns.
+        e = np.exp(-np.abs(a))
+        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * out * (1 - out)
+
+
+class ReLU(Function):
+    """max(a, 0);  da = g where a > 0, else 0."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.maximum(a, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * (out > 0)
+
+
+class GELU(Function):
+    """a * Phi(a), Phi the standard normal CDF (the exact GELU, PyTorch's default);
+    da = g * (Phi(a) + a * phi(a))."""
+
+    @staticmethod
+    def forward(ctx, a):
+        cdf = ndtr(a)
+        ctx.save_for_backward(a, cdf)
+        return a * cdf
+
+    @staticmethod
+    def backward(ctx, g):
+        a, cdf = ctx.saved_tensors
+        pdf = np.exp(-0.5 * a * a) / np.sqrt(2 * np.pi)
+        return g * (cdf + a * pdf)
+
+
+class Softmax(Function):
+    """exp(a) / sum(exp(a)) along `axis`;  da = s * (g - sum(g * s))."""
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        shifted = a - a.max(axis=axis, keepdims=True)  # exp never overflows
+        e = np.exp(shifted)
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        return s * (g - (g * s).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """a - logsumexp(a) along `axis`;  da = g - softmax(a) * sum(g)."""
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g - np.exp(out) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+# ----- shape ----------------------------------------------------------------------
+class Reshape(Function):
+    """a.reshape(shape);  da = g.reshape(a.shape)."""
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ShapeError(f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {shape}") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Transpose(Function):
+    """a.transpose(axes) (all axes reversed when axes is None);  da = g transposed back."""
+
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        ctx.axes = axes
+        return a.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.axes is None:
+            return g.transpose()
+        return g.transpose(np.argsort(ctx.axes))
+
+
+def _plain_index(index):
+    """Replace Tensors inside an index by their integer arrays."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    data = getattr(index, "data", None)
+    if isinstance(data, np.ndarray):
+        return data.astype(np.intp) if data.dtype.kind == "f" else data
+    return index
+
+
+def _is_basic(index):
+    """True for ints, slices, None and Ellipsis only: then no element is picked twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+class GetItem(Function):
+    """a[index];  the gradient is scattered back to the picked positions, summed
+    where an index picks the same element more than once."""
+
+    @staticmethod
+    def forward(ctx, a, index):
+        index = _plain_index(index)
+        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        return np.asarray(a[index])
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = np.zeros(ctx.shape, dtype=ctx.dtype)
+        if _is_basic(ctx.index):
+            grad[ctx.index] = g
+        else:
+            np.add.at(grad, ctx.index, g)
+        return grad
+
+
+class Concatenate(Function):
+    """concatenate(arrays, axis);  each input gets its slice of g."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        ctx.splits = np.cumsum([x.shape[axis] for x in arrays])[:-1]
+        try:
+            return np.concatenate(arrays, axis=axis)
+        except ValueError:
+            shapes = ", ".join(str(x.shape) for x in arrays)
+            raise ShapeError(f"concatenate along axis {axis}: shapes {shapes} must match except on that axis") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.split(g, ctx.splits, axis=ctx.axis))
+
+
+class Stack(Function):
+    """stack(arrays, axis) along a new axis;  each input gets its slice of g."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        try:
+            return np.stack(arrays, axis=axis)
+        except ValueError:
+            shapes = ", ".join(str(x.shape) for x in arrays)
+            raise ShapeError(f"stack: all shapes must be equal, got {shapes}") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(np.moveaxis(g, ctx.axis, 0))
