@@ -263,8 +263,8 @@ def tensor(data, requires_grad=False, dtype=None):
     data: a number, nested list or ndarray, always copied. dtype: None keeps
     a float NumPy array's dtype and turns anything else into float32.
     """
-    data = np.array(data.data if isinstance(data, Tensor) else data)
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    array = _as_array(data, dtype)
+    return Tensor(array.copy() if array is data or array.base is not None else array, requires_grad=requires_grad)
 
 
 from . import ops  # noqa: E402  (ops needs the Tensor class defined above)
