@@ -38,7 +38,9 @@ def energy_curve(W):
     """
     W = as_matrix("W", W)
     check_not_zero("W", W)
-    cumulative = np.cumsum(singular_values(W) ** 2)
+    s = singular_values(W)
+    # Squaring s / s_1 instead of s keeps tiny or huge matrices from under- or overflowing.
+    cumulative = np.cumsum((s / s[0]) ** 2)
     # Divide by the last cumulative sum (not a separate np.sum) so e_p == 1.0 exactly.
     return cumulative / cumulative[-1]
 
@@ -72,4 +74,4 @@ def stable_rank(W):
     W = as_matrix("W", W)
     check_not_zero("W", W)
     s = singular_values(W)
-    return float(np.sum(s**2) / s[0] ** 2)
+    return float(np.sum((s / s[0]) ** 2))
