@@ -1,0 +1,102 @@
+"""Stateless neural-network functions, as `torch.nn.functional` (import as F).
+
+Each checks its arguments, then calls one autograd Function.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_choice, check_float
+from ..autograd import nn_ops, ops
+from ..autograd.tensor import Tensor
+from ..random import get_generator
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _as_tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def linear(x, weight, bias=None):
+    """y = x W^T + b, x (..., in), W (out, in), b (out,) -> y (..., out)."""
+    x = _as_tensor(x)
+    if bias is None:
+        return nn_ops.Linear.apply(x, weight)
+    return nn_ops.Linear.apply(x, weight, bias)
+
+
+def relu(x):
+    return ops.ReLU.apply(_as_tensor(x))
+
+
+def gelu(x):
+    return ops.GELU.apply(_as_tensor(x))
+
+
+def tanh(x):
+    return ops.Tanh.apply(_as_tensor(x))
+
+
+def sigmoid(x):
+    return ops.Sigmoid.apply(_as_tensor(x))
+
+
+def softmax(x, axis=-1):
+    return ops.Softmax.apply(_as_tensor(x), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return ops.LogSoftmax.apply(_as_tensor(x), axis=axis)
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p).
+
+    The scaling keeps the expected value unchanged, so nothing needs to
+    change at evaluation time (training=False returns x itself).
+    """
+    p = check_float("p", p, low=0.0, high=1.0, high_open=True)
+    x = _as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    keep = get_generator(generator).random(x.shape) >= p
+    mask = keep.astype(x.dtype) / x.dtype.type(1 - p)
+    return nn_ops.Dropout.apply(x, mask=mask)
+
+
+def _class_targets(targets, logits):
+    """Integer class indices (N,) checked against logits (N, C)."""
+    targets = np.asarray(getattr(targets, "data", targets))
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {targets.dtype}")
+    if targets.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy: targets must have shape ({logits.shape[0]},) to match logits {logits.shape}, got {targets.shape}")
+    num_classes = logits.shape[1]
+    if targets.size and (targets.min() < 0 or targets.max() >= num_classes):
+        bad = targets[(targets < 0) | (targets >= num_classes)]
+        raise ValueError(f"cross_entropy: targets must be in [0, {num_classes}), got values such as {bad[:5].tolist()}")
+    return targets
+
+
+def cross_entropy(logits, targets, reduction="mean"):
+    """-log softmax(logits)[i, targets_i], averaged ("mean"), summed ("sum") or per row ("none").
+
+    logits (N, C) Tensor; targets (N,) integers in [0, C).
+    """
+    check_choice("reduction", reduction, REDUCTIONS)
+    logits = _as_tensor(logits)
+    targets = _class_targets(targets, logits)
+    return nn_ops.CrossEntropy.apply(logits, targets=targets, reduction=reduction)
+
+
+def mse_loss(prediction, target, reduction="mean"):
+    """(prediction - target)**2, averaged over all elements (or summed, or kept)."""
+    check_choice("reduction", reduction, REDUCTIONS)
+    prediction = _as_tensor(prediction)
+    target = target if isinstance(target, Tensor) else Tensor._wrap(np.asarray(target, dtype=prediction.dtype), False)
+    if prediction.shape != target.shape:
+        raise ValueError(f"mse_loss: prediction shape {prediction.shape} and target shape {target.shape} must match")
+    return nn_ops.MSELoss.apply(prediction, target, reduction=reduction)

@@ -1,0 +1,41 @@
+"""Weight initialisation, in place, as `torch.nn.init` (with an explicit generator).
+
+PyTorch's Linear draws W and b from U(-1/sqrt(in), 1/sqrt(in)): that is
+`kaiming_uniform_(W, a=sqrt(5))`, whose bound works out to
+gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + a^2)) = sqrt(1/3).
+LoRA's A matrix starts the same way; its B matrix starts at zero.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..random import get_generator
+
+
+def _fan_in(tensor):
+    if tensor.ndim < 2:
+        raise ValueError(f"fan_in needs a tensor with at least 2 axes, got shape {tensor.shape}")
+    return int(np.prod(tensor.shape[1:]))
+
+
+def uniform_(tensor, low=0.0, high=1.0, generator=None):
+    tensor.data[...] = get_generator(generator).uniform(low, high, tensor.shape)
+    return tensor
+
+
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    tensor.data[...] = get_generator(generator).normal(mean, std, tensor.shape)
+    return tensor
+
+
+def zeros_(tensor):
+    tensor.data[...] = 0
+    return tensor
+
+
+def kaiming_uniform_(tensor, a=0.0, generator=None):
+    """U(-bound, bound), bound = sqrt(2 / (1 + a^2)) * sqrt(3 / fan_in)."""
+    bound = math.sqrt(2.0 / (1 + a * a)) * math.sqrt(3.0 / _fan_in(tensor))
+    return uniform_(tensor, -bound, bound, generator)

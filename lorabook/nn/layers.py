@@ -1,0 +1,156 @@
+"""Layers: Linear, activations, Dropout, Sequential, MLP and the two losses."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._checks import check_choice, check_float, check_int
+from ..random import get_generator
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """y = x W^T + b with weight (out_features, in_features), bias (out_features,).
+
+    Initialised as PyTorch does: W and b ~ U(-1/sqrt(in), 1/sqrt(in)).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, generator=None, dtype=np.float32):
+        super().__init__()
+        self.in_features = check_int("in_features", in_features, low=1)
+        self.out_features = check_int("out_features", out_features, low=1)
+        rng = get_generator(generator)
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
+        if bias:
+            bound = 1 / math.sqrt(in_features)
+            self.bias = Parameter(np.empty(out_features, dtype=dtype))
+            init.uniform_(self.bias, -bound, bound, generator=rng)
+        else:
+            self.bias = None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class GELU(Module):
+    def forward(self, x):
+        return F.gelu(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Dropout(Module):
+    """Drops each input with probability p while training; the identity in eval()."""
+
+    def __init__(self, p=0.5, generator=None):
+        super().__init__()
+        self.p = check_float("p", p, low=0.0, high=1.0, high_open=True)
+        self.generator = generator
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Sequential(Module):
+    """Runs its children in order; they are named "0", "1", ... as in PyTorch."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for index, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: argument {index} must be a Module, got {type(module).__name__}")
+            setattr(self, str(index), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __getitem__(self, index):
+        return list(self._modules.values())[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "gelu": GELU, "sigmoid": Sigmoid}
+
+
+class MLP(Sequential):
+    """Linear, activation[, Dropout], ..., Linear: a Sequential, so layer names match PyTorch.
+
+    sizes: [in, hidden..., out], e.g. [64, 128, 128, 10] gives Linear layers
+    "0", "2", "4" (or "0", "3", "6" with dropout > 0).
+    """
+
+    def __init__(self, sizes, activation="relu", dropout=0.0, generator=None, dtype=np.float32):
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
+        for size in sizes:
+            check_int("each entry of sizes", size, low=1)
+        check_choice("activation", activation, tuple(ACTIVATIONS))
+        dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
+        rng = get_generator(generator)
+        layers = []
+        for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Linear(n_in, n_out, generator=rng, dtype=dtype))
+            if index < len(sizes) - 2:
+                layers.append(ACTIVATIONS[activation]())
+                if dropout > 0:
+                    layers.append(Dropout(dropout, generator=rng))
+        super().__init__(*layers)
+        self.sizes = sizes
+
+
+class CrossEntropyLoss(Module):
+    """Module form of F.cross_entropy(logits (N, C), targets (N,))."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = check_choice("reduction", reduction, F.REDUCTIONS)
+
+    def forward(self, logits, targets):
+        return F.cross_entropy(logits, targets, self.reduction)
+
+
+class MSELoss(Module):
+    """Module form of F.mse_loss(prediction, target)."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = check_choice("reduction", reduction, F.REDUCTIONS)
+
+    def forward(self, prediction, target):
+        return F.mse_loss(prediction, target, self.reduction)

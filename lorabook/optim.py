@@ -1,0 +1,190 @@
+"""Optimizers with PyTorch's update rules and defaults: SGD, Adam, AdamW.
+
+    optimizer = Adam(model.parameters(), lr=1e-3)
+    loss.backward(); optimizer.step(); optimizer.zero_grad()
+
+Parameter groups give parts of a model their own settings (LoRA+ trains B
+with a larger learning rate than A):
+
+    Adam([{"params": a_params}, {"params": b_params, "lr": 16 * lr}], lr=lr)
+
+Only parameters with requires_grad=True are kept: a frozen weight gets no
+state at all, which is where LoRA saves optimizer memory (Adam keeps two
+arrays, m and v, for every trainable parameter).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._checks import check_float
+
+
+class Optimizer:
+    """Holds parameter groups and per-parameter state; subclasses define `_update`."""
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.param_groups = []
+        self.state = {}  # id(param) -> dict of arrays and counters
+        groups = list(params)
+        if groups and not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+        if not any(group["params"] for group in self.param_groups):
+            raise ValueError(
+                f"{type(self).__name__} got no trainable parameters (every parameter given has "
+                f"requires_grad=False, or none was given): nothing to optimize"
+            )
+
+    def add_param_group(self, group):
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"a parameter group must be a dict with a 'params' entry, got {group!r}")
+        params = group["params"]
+        params = [params] if hasattr(params, "data") else list(params)
+        for param in params:
+            if not hasattr(param, "requires_grad") or not hasattr(param, "grad"):
+                raise TypeError(f"optimizer params must be Tensors/Parameters, got {type(param).__name__}")
+        settings = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        unknown = set(settings) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)} for {type(self).__name__}; known: {sorted(self.defaults)}")
+        self._check_settings(settings)
+        settings["params"] = [p for p in params if p.requires_grad]
+        self.param_groups.append(settings)
+
+    def _check_settings(self, settings):
+        check_float("lr", settings["lr"], low=0.0)
+        check_float("weight_decay", settings.get("weight_decay", 0.0), low=0.0)
+
+    def zero_grad(self):
+        """Forget the gradients of every parameter (sets .grad to None)."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                param.grad = None
+
+    def step(self):
+        """Update every parameter that has a gradient, in place."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    self._update(param, param.grad, self.state.setdefault(id(param), {}), group)
+
+    def state_dict(self):
+        """The hyper-parameters of each group and the state of each parameter (by position)."""
+        positions = {}
+        groups = []
+        for group in self.param_groups:
+            indices = []
+            for param in group["params"]:
+                indices.append(positions.setdefault(id(param), len(positions)))
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
+        state = {}
+        for group in self.param_groups:
+            for param in group["params"]:
+                if id(param) in self.state:
+                    state[positions[id(param)]] = {
+                        k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[id(param)].items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def state_nbytes(self):
+        """Bytes held in optimizer state arrays (m, v, momentum buffers)."""
+        return sum(v.nbytes for s in self.state.values() for v in s.values() if isinstance(v, np.ndarray))
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for index, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {index}")
+            lines.extend(f"    {k}: {v}" for k, v in group.items() if k != "params")
+        return "\n".join(lines + [")"])
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, PyTorch's rule:
+
+        g = grad + weight_decay * p
+        b = g (first step), else momentum * b + (1 - dampening) * g
+        g = g + momentum * b if nesterov else b     (when momentum > 0)
+        p = p - lr * g
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum}, dampening={dampening}")
+        super().__init__(params, defaults)
+
+    def _check_settings(self, settings):
+        super()._check_settings(settings)
+        check_float("momentum", settings["momentum"], low=0.0)
+
+    def _update(self, param, grad, state, group):
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * param.data
+        momentum = group["momentum"]
+        if momentum:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = np.array(grad)
+            else:
+                buffer *= momentum
+                buffer += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buffer if group["nesterov"] else buffer
+        param.data -= group["lr"] * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba 2015), PyTorch's rule with L2 weight decay added to the gradient:
+
+        g = grad + weight_decay * p
+        m = beta1 m + (1 - beta1) g           v = beta2 v + (1 - beta2) g^2
+        p = p - lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def _check_settings(self, settings):
+        super()._check_settings(settings)
+        for index, beta in enumerate(settings["betas"]):
+            check_float(f"betas[{index}]", beta, low=0.0, high=1.0, high_open=True)
+        check_float("eps", settings["eps"], low=0.0)
+
+    def _decay(self, param, grad, group):
+        """Adam folds weight decay into the gradient (an L2 penalty)."""
+        return grad + group["weight_decay"] * param.data if group["weight_decay"] else grad
+
+    def _update(self, param, grad, state, group):
+        grad = self._decay(param, grad, group)
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(param.data)
+            state["exp_avg_sq"] = np.zeros_like(param.data)
+        state["step"] += 1
+        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * (grad * grad)
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1 - beta2**t)
+        denom += group["eps"]
+        step_size = group["lr"] / (1 - beta1**t)
+        param.data -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter 2019):
+    p = p * (1 - lr * weight_decay) before the Adam step, instead of an L2 term."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _decay(self, param, grad, group):
+        if group["weight_decay"]:
+            param.data *= 1 - group["lr"] * group["weight_decay"]
+        return grad
