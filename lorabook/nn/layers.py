@@ -104,6 +104,73 @@ class Sequential(Module):
         return iter(self._modules.values())
 
 
+class ModuleList(Module):
+    """A list of modules, registered as children "0", "1", ... (no forward of its own)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module):
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, index):
+        return list(self._modules.values())[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """A dict of named modules, registered as children under their keys.
+
+    LoRA keeps one A and one B per adapter this way, so parameter names read
+    "lora_A.default.weight" exactly as in PEFT.
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for name, module in dict(modules or {}).items():
+            self[name] = module
+
+    def __setitem__(self, name, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict values must be Modules, got {type(module).__name__} for key {name!r}")
+        setattr(self, name, module)
+
+    def __getitem__(self, name):
+        if name not in self._modules:
+            raise KeyError(f"no module named {name!r}; keys are {list(self._modules)}")
+        return self._modules[name]
+
+    def __delitem__(self, name):
+        self[name]  # a clear KeyError for an unknown name
+        delattr(self, name)
+
+    def __contains__(self, name):
+        return name in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "gelu": GELU, "sigmoid": Sigmoid}
 
 

@@ -1,0 +1,49 @@
+"""Command line: `python -m lorabook {tour,figures,notebooks} [--help]`.
+
+    tour        the headline experiments: prints a results table, writes figures
+    figures     regenerate every PNG in figures/ from fixed seeds
+    notebooks   re-execute every notebook in notebooks/ in place, in order
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m lorabook", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{tour,figures,notebooks}")
+
+    tour = commands.add_parser("tour", help="run the headline experiments, print a table, write figures")
+    tour.add_argument("--quick", action="store_true", help="smaller run, under a minute")
+    tour.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    tour.add_argument("--figures-dir", default=None, help="where to write figures (default: ./figures if it exists, else none)")
+
+    figures = commands.add_parser("figures", help="regenerate every PNG in figures/ from fixed seeds")
+    figures.add_argument("--out", default="figures", help="output folder (default: figures)")
+
+    notebooks = commands.add_parser("notebooks", help="re-execute notebooks in place from a fresh kernel")
+    notebooks.add_argument("paths", nargs="*", help="notebooks to run (default: notebooks/*.ipynb, in order)")
+    notebooks.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command == "tour":
+        from .tour import run_tour
+
+        run_tour(quick=args.quick, progress=not args.no_progress, figures_dir=args.figures_dir)
+    elif args.command == "figures":
+        from .figures import make_figures
+
+        make_figures(args.out)
+    elif args.command == "notebooks":
+        from .notebook_runner import run_notebooks
+
+        run_notebooks(args.paths or None, timeout=args.timeout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
