@@ -66,6 +66,13 @@ class PlantedRankTask:
     noise: float
     k: int
 
+    def __repr__(self):
+        d_out, d_in = self.true_update.shape
+        return (
+            f"PlantedRankTask(d_in={d_in}, d_out={d_out}, k={self.k}, n={len(self.X_train)}, "
+            f"n_test={len(self.X_test)}, noise={self.noise}, dtype={self.X_train.dtype})"
+        )
+
     @property
     def Y_test_clean(self):
         """Noise-free test targets X_test (W0 + dW)^T, shape (n_test, d_out)."""

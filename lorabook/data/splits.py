@@ -111,6 +111,18 @@ class DomainSplit:
     strength: float
     indices: dict = field(repr=False)
 
+    def __repr__(self):
+        sizes = ", ".join(
+            f"{name}={len(part[1])}"
+            for name, part in (
+                ("source_train", self.source_train),
+                ("source_test", self.source_test),
+                ("target_train", self.target_train),
+                ("target_test", self.target_test),
+            )
+        )
+        return f"DomainSplit(shift={self.shift!r}, strength={self.strength}, rows: {sizes})"
+
 
 def make_domain_split(
     X, y, shift, strength, n_target_train, seed=0, source_fraction=0.5, test_fraction=0.25, image_shape=None
