@@ -90,4 +90,5 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             max_abs = max(max_abs, error)
             if ratio > worst_ratio:
                 worst_ratio, worst = ratio, (position, index, float(analytic[index]), numeric)
-    return GradcheckResult(passed=worst_ratio <= 1.0, max_abs_error=max_abs, worst=worst)
+    # Plain Python bool and float: __bool__ must return a bool, not a numpy.bool_.
+    return GradcheckResult(passed=bool(worst_ratio <= 1.0), max_abs_error=float(max_abs), worst=worst)
