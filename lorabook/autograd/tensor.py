@@ -263,7 +263,7 @@ def tensor(data, requires_grad=False, dtype=None):
     data: a number, nested list or ndarray, always copied. dtype: None keeps
     a float NumPy array's dtype and turns anything else into float32.
     """
-    return Tensor(np.array(_as_array(data, dtype)), requires_grad=requires_grad)
+    return Tensor(np.array(_as_array(data, dtype)), requires_grad=requires_grad, dtype=dtype)
 
 
 from . import ops  # noqa: E402  (ops needs the Tensor class defined above)
