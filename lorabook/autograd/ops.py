@@ -155,6 +155,19 @@ class AsType(Function):
 
 
 # ----- matrix product -----------------------------------------------------------
+def _matmul_error(a, b):
+    """A ShapeError saying which rule of np.matmul the two shapes break."""
+    if a.ndim == 0 or b.ndim == 0:
+        reason = "both operands need at least one axis (use * to multiply by a scalar)"
+    elif a.shape[-1] != b.shape[-1 if b.ndim == 1 else -2]:
+        which = "only" if b.ndim == 1 else "second-to-last"
+        reason = (f"the last axis of the first ({a.shape[-1]}) must equal the {which} axis "
+                  f"of the second ({b.shape[-1 if b.ndim == 1 else -2]})")
+    else:
+        reason = f"their batch axes {a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast together"
+    return ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit: {reason}")
+
+
 class MatMul(Function):
     """a @ b, as np.matmul: 2-D, batched (..., n, k) @ (..., k, m), or with 1-D operands.
 
@@ -168,11 +181,7 @@ class MatMul(Function):
         try:
             return a @ b
         except ValueError:
-            raise ShapeError(
-                f"matmul: shapes {a.shape} and {b.shape} do not fit: the last axis of the first "
-                f"({a.shape[-1] if a.ndim else 'scalar'}) must equal the "
-                f"{'only' if b.ndim == 1 else 'second-to-last'} axis of the second"
-            ) from None
+            raise _matmul_error(a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -181,11 +190,12 @@ class MatMul(Function):
         # Promote 1-D operands to matrices so one formula serves every case.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
+        # b first: for 1-D @ 1-D the output gradient is 0-d, (1,) after this, (1, 1) after a's.
         g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
         grad_a = grad_b = None
         if need_a:
             grad_a = g2 @ np.swapaxes(b2, -1, -2)
@@ -241,7 +251,8 @@ class Max(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         out = a.max(axis=axis, keepdims=True)
         is_max = a == out
-        ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True))
+        # In a's dtype: bool / int would make a float64 array for a float32 input.
+        ctx.save_for_backward(is_max / is_max.sum(axis=axis, keepdims=True, dtype=a.dtype))
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
         return out if keepdims else np.asarray(np.squeeze(out, axis=axis))
 
@@ -424,7 +435,8 @@ class Transpose(Function):
     def backward(ctx, g):
         if ctx.axes is None:
             return g.transpose()
-        return g.transpose(np.argsort(ctx.axes))
+        # Axes may be negative (as in NumPy); invert the permutation of their positive forms.
+        return g.transpose(np.argsort([axis % g.ndim for axis in ctx.axes]))
 
 
 def _plain_index(index):
