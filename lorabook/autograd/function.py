@@ -59,10 +59,18 @@ class set_grad_enabled:
 class no_grad(set_grad_enabled):
     """`with no_grad():` runs operations without recording a graph.
 
-    Use it for evaluation and for optimizer updates, as in PyTorch.
+    Use it for evaluation and for optimizer updates, as in PyTorch. As a
+    decorator it works with or without parentheses: `@no_grad()` or `@no_grad`.
     """
 
-    def __init__(self):
+    def __new__(cls, func=None):
+        instance = super().__new__(cls)
+        if func is None:
+            return instance
+        instance.__init__()
+        return instance(func)  # `@no_grad` without parentheses: decorate right away
+
+    def __init__(self, func=None):
         super().__init__(False)
 
 
