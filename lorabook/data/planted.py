@@ -55,6 +55,12 @@ class PlantedRankTask:
     the same way; ``Y_test_clean`` gives their noise-free targets.
     base_weight W0 (d_out, d_in): the frozen base map.
     true_update dW (d_out, d_in): the planted update, rank exactly k.
+
+    The data arrays have the dtype asked for (float32 by default); the truth,
+    W0 and dW, is always float64: rounding a rank-k matrix to float32 adds
+    errors of about 1e-7 in every direction, which makes it full rank at
+    float64 precision, and "rank exactly k" should stay true whatever you
+    compare it with.
     """
 
     X_train: np.ndarray
@@ -101,8 +107,9 @@ def make_planted_rank_task(d_in, d_out, k, n, noise, seed=0, n_test=1000, dtype=
     d_in, d_out: input and output sizes; k: rank of the planted update,
     1 <= k <= min(d_in, d_out); n: training examples; noise: standard
     deviation of the target noise (>= 0); n_test: held-out examples.
-    Everything is drawn in float64 and then stored as `dtype`, so float32
-    and float64 tasks from one seed hold the same numbers up to rounding.
+    Everything is drawn in float64; X and Y are then stored as `dtype`, so
+    float32 and float64 tasks from one seed hold the same numbers up to
+    rounding (W0 and dW stay float64, see ``PlantedRankTask``).
     Returns a ``PlantedRankTask``.
     """
     d_in = check_int("d_in", d_in, low=1)
@@ -126,8 +133,8 @@ def make_planted_rank_task(d_in, d_out, k, n, noise, seed=0, n_test=1000, dtype=
         Y_train=Y_train.astype(dtype),
         X_test=X_test.astype(dtype),
         Y_test=Y_test.astype(dtype),
-        base_weight=base_weight.astype(dtype),
-        true_update=true_update.astype(dtype),
+        base_weight=base_weight,
+        true_update=true_update,
         noise=noise,
         k=k,
     )
