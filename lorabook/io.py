@@ -17,6 +17,10 @@ import numpy as np
 
 FORMAT_KEY = "__lorabook_format__"
 
+# mkstemp creates files readable by their owner only; give ours the usual permissions instead.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 class CheckpointError(ValueError):
     """A file that is not a valid lorabook checkpoint or adapter."""
@@ -32,6 +36,7 @@ def _atomic_write(path, write):
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -58,13 +63,20 @@ def load_arrays(path, kind):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"path {path!r} does not exist")
+    if not zipfile.is_zipfile(path):  # e.g. a text file, a bare .npy, or the first half of an .npz
+        raise CheckpointError(f"{path!r} is not an .npz file (a zip of arrays); it may be truncated or of another kind")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except ValueError as err:  # NumPy's message when an entry holds Python objects
-        raise CheckpointError(f"{path!r} holds pickled objects, which lorabook never loads: {err}") from None
+    except ValueError as err:
+        if "allow_pickle" in str(err):  # NumPy refuses an object array before unpickling anything
+            raise CheckpointError(f"{path!r} holds pickled objects, which lorabook never loads: {err}") from None
+        raise CheckpointError(f"{path!r} holds an unreadable array (corrupt?): {err}") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
         raise CheckpointError(f"{path!r} is not a readable .npz file (truncated or corrupt?): {err}") from None
+    not_arrays = [name for name, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if not_arrays:  # a zip entry without an .npy header comes back as raw bytes
+        raise CheckpointError(f"{path!r} has entries that are not arrays: {not_arrays}")
     tag = arrays.pop(FORMAT_KEY, None)
     if tag is None or tag.dtype.kind != "U" or str(tag) != kind:
         found = "no lorabook tag" if tag is None else f"a {str(tag)!r} file"

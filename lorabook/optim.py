@@ -28,16 +28,23 @@ class Optimizer:
         self.defaults = defaults
         self.param_groups = []
         self.state = {}  # id(param) -> dict of arrays and counters
+        if hasattr(params, "data"):  # iterating one Tensor would yield its rows, silently
+            raise TypeError(
+                f"params must be an iterable of Parameters or of dicts, got a single "
+                f"{type(params).__name__}; wrap it in a list: {type(self).__name__}([param], ...)"
+            )
         groups = list(params)
         if groups and not isinstance(groups[0], dict):
             groups = [{"params": groups}]
+        self._given = 0  # parameters passed in, trainable or not (for the message below)
         for group in groups:
             self.add_param_group(group)
         if not any(group["params"] for group in self.param_groups):
-            raise ValueError(
-                f"{type(self).__name__} got no trainable parameters (every parameter given has "
-                f"requires_grad=False, or none was given): nothing to optimize"
+            problem = (
+                "an empty parameter list" if self._given == 0
+                else f"{self._given} parameter(s), all with requires_grad=False"
             )
+            raise ValueError(f"{type(self).__name__} got {problem}: no trainable parameters, nothing to optimize")
 
     def add_param_group(self, group):
         if not isinstance(group, dict) or "params" not in group:
@@ -52,7 +59,13 @@ class Optimizer:
         if unknown:
             raise ValueError(f"unknown option(s) {sorted(unknown)} for {type(self).__name__}; known: {sorted(self.defaults)}")
         self._check_settings(settings)
-        settings["params"] = [p for p in params if p.requires_grad]
+        self._given += len(params)
+        trainable = [p for p in params if p.requires_grad]
+        seen = {id(p) for group in self.param_groups for p in group["params"]}
+        if len({id(p) for p in trainable}) < len(trainable) or any(id(p) in seen for p in trainable):
+            # PyTorch refuses this too: the parameter would be updated twice per step.
+            raise ValueError(f"some parameters appear more than once in {type(self).__name__}'s parameter groups")
+        settings["params"] = trainable
         self.param_groups.append(settings)
 
     def _check_settings(self, settings):
@@ -113,13 +126,16 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum}, dampening={dampening}")
         super().__init__(params, defaults)
 
     def _check_settings(self, settings):
         super()._check_settings(settings)
-        check_float("momentum", settings["momentum"], low=0.0)
+        momentum = check_float("momentum", settings["momentum"], low=0.0)
+        dampening = check_float("dampening", settings["dampening"])
+        if settings["nesterov"] and (momentum <= 0 or dampening != 0):
+            raise ValueError(
+                f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum}, dampening={dampening}"
+            )
 
     def _update(self, param, grad, state, group):
         if group["weight_decay"]:

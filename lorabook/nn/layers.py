@@ -70,7 +70,8 @@ class Dropout(Module):
     def __init__(self, p=0.5, generator=None):
         super().__init__()
         self.p = check_float("p", p, low=0.0, high=1.0, high_open=True)
-        self.generator = generator
+        # An int seed becomes one Generator now: re-seeding at every call would drop the same units each step.
+        self.generator = None if generator is None else get_generator(generator)
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.generator)
