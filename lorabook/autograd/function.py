@@ -143,9 +143,9 @@ class Function:
 
         All positional inputs must be Tensors; options are passed through.
         """
-        needs_input_grad = tuple(t.requires_grad for t in inputs)
+        needs_input_grad = tuple([t.requires_grad for t in inputs])
         ctx = Context(needs_input_grad)
-        output = cls.forward(ctx, *(t.data for t in inputs), **options)
+        output = cls.forward(ctx, *[t.data for t in inputs], **options)
         requires_grad = _grad_enabled and any(needs_input_grad)
         result = Tensor._wrap(output, requires_grad)
         if requires_grad:

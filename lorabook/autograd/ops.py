@@ -210,10 +210,14 @@ class MatMul(Function):
 
 # ----- reductions ---------------------------------------------------------------
 def _expand_to(g, axis, keepdims, shape):
-    """Put back the reduced axes of g so it broadcasts against `shape`."""
+    """g copied to every position that was reduced over, giving an array of `shape`."""
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, shape)
+    # Filling a fresh array is several times faster than np.broadcast_to on
+    # small arrays, and gives an array of our own that .grad can keep.
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
 
 
 class Sum(Function):
