@@ -62,7 +62,10 @@ def subspace_alignment(Xs, Xt, d):
         Xt_projected = Xt_c Pt       (n_target, d)
 
     with Xs_c, Xt_c each centred on its own mean. Train on Xs_aligned, predict
-    on Xt_projected. d must be at most the number of features and at most
+    on Xt_projected. Worth knowing: at d = features, Ps Ps^T = I, so
+    Xs_aligned = Xs_c Pt and the method reduces to centring each domain (the
+    common rotation Pt changes nothing for a linear classifier); the subspace
+    part acts only when d is below the feature count. d must be at most the number of features and at most
     (rows - 1) of either set (centred data has no more directions than that).
     Returns (Xs_aligned, Xt_projected), float32 unless an input is float64.
     """
