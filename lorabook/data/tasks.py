@@ -51,7 +51,7 @@ def make_moons(n, noise=0.1, rotation_deg=0.0, seed=0, dtype=np.float32):
     """
     n = check_int("n", n, low=2)
     noise = check_float("noise", noise, low=0.0)
-    rotation = rotation_matrix(rotation_deg)
+    rotation = rotation_matrix(check_float("rotation_deg", rotation_deg))
     dtype = float_dtype(dtype)
     rng = make_rng(seed)
 

@@ -56,7 +56,7 @@ def test_blobs_with_given_centres_and_no_spread_sit_on_the_centres():
     [
         (dict(n=1), "n must be"),
         (dict(n=10, noise=-0.1), "noise"),
-        (dict(n=10, rotation_deg=float("nan")), "degrees"),
+        (dict(n=10, rotation_deg=float("nan")), "rotation_deg must be finite"),
         (dict(n=10, dtype=np.int64), "dtype"),
         (dict(n=10, seed=1.5), "seed"),
     ],
