@@ -1,0 +1,318 @@
+"""Training loop: `fit`, `evaluate`, `predict`, `accuracy`, and the `History` they record.
+
+    history = fit(model, (X_train, y_train), F.cross_entropy, Adam(model.parameters(), lr=1e-3),
+                  epochs=20, batch_size=64, val_data=(X_test, y_test), seed=0)
+    history.val_accuracy[-1]
+
+One step is the same four lines as in PyTorch, written out in `fit` below:
+
+    optimizer.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+
+Conventions (all as in Keras and the usual PyTorch tutorials):
+- An epoch visits every training example once, in an order drawn from
+  `np.random.default_rng(seed)`; the last mini-batch may be smaller.
+  Same seed (and same model initialisation), same History, bit for bit.
+- `train_loss[e]` is the mean loss over epoch e's mini-batches, measured
+  *while the weights were changing* (weighted by batch size); `val_loss[e]`
+  is measured with the weights at the end of epoch e, in eval mode. So early
+  on, train_loss lags behind and can sit above val_loss.
+- Accuracy is recorded when the targets are integer class labels and the
+  model outputs scores of shape (N, C): the predicted class is the argmax.
+- `loss_fn(output, targets)` must return the *mean* loss of the batch as a
+  scalar Tensor (the default reduction of F.cross_entropy and F.mse_loss).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import _show, check_int, make_rng
+from .autograd import Tensor, no_grad
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; `epoch` and `step` (1-based) say when.
+
+    `history` holds the epochs completed before it happened.
+    """
+
+    def __init__(self, message, epoch, step, loss, history):
+        super().__init__(message)
+        self.epoch, self.step, self.loss, self.history = epoch, step, loss, history
+
+
+@dataclass
+class History:
+    """What `fit` measured, one entry per epoch.
+
+    epochs: [1, 2, ..., E].  time: seconds since the start of fit at the end
+    of each epoch (so time[-1] is the total).  train_loss, val_loss: mean
+    losses.  train_accuracy, val_accuracy: fractions in [0, 1], or None when
+    the targets are not class labels.  val_* are None without val_data.
+    Two Histories compare equal when every measured number is equal (time is
+    not compared: a run is never equally fast twice).
+    """
+
+    train_loss: list = field(default_factory=list)
+    train_accuracy: list | None = None
+    val_loss: list | None = None
+    val_accuracy: list | None = None
+    epochs: list = field(default_factory=list)
+    time: list = field(default_factory=list, compare=False)
+
+    def final(self):
+        """The last epoch's numbers as a dict (entries that were not measured are left out)."""
+        names = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+        return {name: getattr(self, name)[-1] for name in names if getattr(self, name)}
+
+    def summary(self):
+        """A small table, one row per epoch, for printing."""
+        columns = [(name, values) for name, values in self._metrics() if values is not None]
+        header = f"{'epoch':>5} " + " ".join(f"{name:>14}" for name, _ in columns) + f" {'time (s)':>9}"
+        rows = [header]
+        for row, epoch in enumerate(self.epochs):
+            cells = " ".join(f"{values[row]:>14.4f}" for _, values in columns)
+            rows.append(f"{epoch:>5} {cells} {self.time[row]:>9.2f}")
+        return "\n".join(rows)
+
+    def _metrics(self):
+        return [(name, getattr(self, name)) for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")]
+
+    def __repr__(self):
+        if not self.epochs:
+            return "History(no epochs yet)"
+        last = ", ".join(f"{name}={value:.4f}" for name, value in self.final().items())
+        return f"History({len(self.epochs)} epochs in {self.time[-1]:.2f} s; last epoch: {last})"
+
+
+# ----- argument checks ---------------------------------------------------------------
+def _check_data(name, data):
+    """(X, y) from a pair of arrays with the same number of rows."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{name} must be an (X, y) pair of arrays, got {_show(data)}")
+    X, y = (np.asarray(getattr(part, "data", part)) for part in data)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{name}: X and y must be arrays with one row per example, got shapes {X.shape} and {y.shape}")
+    if len(X) != len(y):
+        raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}; they must have one row per example")
+    if len(X) == 0:
+        raise ValueError(f"{name} is empty: X and y have 0 rows")
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: X must hold numbers, got dtype {X.dtype}")
+    return X, y
+
+
+def _check_model(model):
+    if not callable(model) or not hasattr(model, "modules"):
+        raise TypeError(f"model must be a lorabook.nn.Module, got {_show(model)}")
+
+
+def _input_dtype(model):
+    """Inputs are cast to the model's parameter dtype, so float64 data does not silently
+    turn a float32 model's computation into float64 (and back)."""
+    for param in model.parameters():
+        return param.dtype
+    return np.dtype(np.float32)
+
+
+def _is_class_labels(y):
+    return y.ndim == 1 and y.dtype.kind in "iu"
+
+
+def _modes(model):
+    """Each submodule's training flag, to restore exactly what the caller had."""
+    return [(module, module.training) for module in model.modules()]
+
+
+def _restore(modes):
+    for module, training in modes:
+        object.__setattr__(module, "training", training)
+
+
+def _batches(n, batch_size):
+    return [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+
+# ----- evaluation ---------------------------------------------------------------------
+def _forward_batched(model, X, batch_size):
+    """model(X) in slices of batch_size rows, eval mode and no_grad; yields (start, stop, output array)."""
+    X = X.astype(_input_dtype(model), copy=False)
+    modes = _modes(model)
+    model.eval()
+    try:
+        with no_grad():
+            for start, stop in _batches(len(X), batch_size):
+                yield start, stop, model(Tensor(X[start:stop])).data
+    finally:
+        _restore(modes)
+
+
+def evaluate(model, data, loss_fn=None, batch_size=1024):
+    """Mean loss and accuracy of `model` on data = (X, y), in eval mode without a graph.
+
+    Returns {"loss": float or None (no loss_fn), "accuracy": float or None
+    (targets not class labels)}. The loss is the batch losses' mean weighted
+    by batch size, i.e. the mean over all examples.
+    """
+    _check_model(model)
+    X, y = _check_data("data", data)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (e.g. F.cross_entropy) or None, got {_show(loss_fn)}")
+    total_loss, correct, classes = 0.0, 0, _is_class_labels(y)
+    for start, stop, output in _forward_batched(model, X, batch_size):
+        targets = y[start:stop]
+        if loss_fn is not None:
+            with no_grad():
+                total_loss += loss_fn(Tensor(output), targets).item() * (stop - start)
+        if classes:
+            correct += _count_correct(output, targets)
+    return {
+        "loss": total_loss / len(X) if loss_fn is not None else None,
+        "accuracy": correct / len(X) if classes and _are_class_scores(output) else None,
+    }
+
+
+def _are_class_scores(output):
+    """Outputs of shape (N, C) with C >= 2 are class scores; their argmax is the prediction."""
+    return output.ndim == 2 and output.shape[1] >= 2
+
+
+def _count_correct(scores, targets):
+    return int(np.count_nonzero(scores.argmax(axis=1) == targets)) if _are_class_scores(scores) else 0
+
+
+def predict(model, X, batch_size=1024):
+    """Predicted class of each row of X: argmax of model(X) over the last axis, (N,) int64."""
+    _check_model(model)
+    X = np.asarray(getattr(X, "data", X))
+    batch_size = check_int("batch_size", batch_size, low=1)
+    if X.ndim == 0 or len(X) == 0:
+        raise ValueError(f"X must hold at least one row, got shape {X.shape}")
+    parts = [output.argmax(axis=-1) for _, _, output in _forward_batched(model, X, batch_size)]
+    return np.concatenate(parts).astype(np.int64)
+
+
+def accuracy(model, X, y, batch_size=1024):
+    """Fraction of rows of X whose predicted class equals the label in y."""
+    X, y = _check_data("(X, y)", (X, y))
+    if not _is_class_labels(y):
+        raise TypeError(f"y must be integer class labels of shape (N,), got shape {y.shape} and dtype {y.dtype}")
+    return float(np.mean(predict(model, X, batch_size) == y))
+
+
+# ----- training -----------------------------------------------------------------------
+def _diverged(epoch, epochs, step, steps, loss, optimizer, history):
+    lr = getattr(optimizer, "param_groups", [{}])[0].get("lr")
+    hint = f" (it is {lr:g} now)" if lr is not None else ""
+    return TrainingDivergedError(
+        f"training diverged: the loss became {loss} at epoch {epoch} of {epochs}, step {step} of "
+        f"{steps} in that epoch. The updates are too large: try a lower learning rate{hint}, "
+        f"e.g. 10 times smaller, or normalise the inputs.",
+        epoch, step, loss, history,
+    )
+
+
+def _progress_bar(enabled, total):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm  # imported here: only needed when a bar is shown
+
+    return tqdm(total=total, unit="step", desc="training", leave=True)
+
+
+def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None, seed=0, progress=True):
+    """Train `model` with mini-batches drawn from train_data; returns a `History`.
+
+    train_data, val_data: (X, y) pairs of arrays with one row per example.
+    X is cast to the model's parameter dtype. loss_fn(output, y_batch) -> the
+    batch's mean loss (a scalar Tensor). optimizer: e.g. lorabook.optim.Adam.
+    seed: the shuffling order (an int or a numpy Generator). progress: show a
+    tqdm bar over the steps (in a terminal or a notebook).
+
+    The model trains in train() mode and is evaluated in eval() mode without
+    a graph; afterwards every submodule is back in the mode it had before.
+    A NaN or infinite loss raises TrainingDivergedError naming epoch and step.
+    """
+    _check_model(model)
+    X, y = _check_data("train_data", train_data)
+    if val_data is not None:
+        val_data = _check_data("val_data", val_data)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, e.g. lorabook.nn.functional.cross_entropy, got {_show(loss_fn)}")
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+        raise TypeError(f"optimizer must have step() and zero_grad() (e.g. lorabook.optim.Adam), got {_show(optimizer)}")
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False, got {_show(progress)}")
+    rng = make_rng(seed)
+
+    X = X.astype(_input_dtype(model), copy=False)
+    classes = _is_class_labels(y)
+    history = History(
+        train_accuracy=[] if classes else None,
+        val_loss=[] if val_data is not None else None,
+        val_accuracy=[] if val_data is not None and _is_class_labels(val_data[1]) else None,
+    )
+    n = len(X)
+    batches = _batches(n, batch_size)
+    modes = _modes(model)
+    bar = _progress_bar(bool(progress), epochs * len(batches))
+    start_time = time.perf_counter()
+    try:
+        # Overflow warnings would only repeat, less clearly, what the divergence check reports.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(1, epochs + 1):
+                model.train()
+                order = rng.permutation(n)
+                X_epoch, y_epoch = X[order], y[order]  # one shuffled copy; batches are views
+                loss_sum, correct = 0.0, 0
+                for step, (start, stop) in enumerate(batches, 1):
+                    targets = y_epoch[start:stop]
+                    optimizer.zero_grad()
+                    output = model(Tensor(X_epoch[start:stop]))
+                    loss = loss_fn(output, targets)
+                    loss_value = loss.item()
+                    if not math.isfinite(loss_value):
+                        raise _diverged(epoch, epochs, step, len(batches), loss_value, optimizer, history)
+                    loss.backward()
+                    optimizer.step()
+                    loss_sum += loss_value * (stop - start)
+                    if classes:
+                        if not _are_class_scores(output.data):
+                            classes, history.train_accuracy = False, None
+                        correct += _count_correct(output.data, targets)
+                    if bar is not None:
+                        bar.update(1)
+                _record_epoch(history, epoch, loss_sum / n, correct / n, model, val_data, loss_fn)
+                history.time.append(time.perf_counter() - start_time)
+                if bar is not None:
+                    bar.set_postfix_str(_postfix(history), refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+        _restore(modes)
+    return history
+
+
+def _record_epoch(history, epoch, train_loss, train_accuracy, model, val_data, loss_fn):
+    history.epochs.append(epoch)
+    history.train_loss.append(train_loss)
+    if history.train_accuracy is not None:
+        history.train_accuracy.append(train_accuracy)
+    if val_data is not None:
+        result = evaluate(model, val_data, loss_fn)
+        history.val_loss.append(result["loss"])
+        if result["accuracy"] is None:
+            history.val_accuracy = None
+        elif history.val_accuracy is not None:
+            history.val_accuracy.append(result["accuracy"])
+
+
+def _postfix(history):
+    short = {"train_loss": "loss", "train_accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    return f"epoch {history.epochs[-1]}, " + ", ".join(f"{short[k]}={v:.4f}" for k, v in history.final().items())

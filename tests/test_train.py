@@ -1,0 +1,209 @@
+"""fit / evaluate / predict: reproducibility, the divergence guard, modes, argument checks, and
+that an MLP actually learns the two built-in tasks."""
+import numpy as np
+import pytest
+
+from lorabook import nn, optim
+from lorabook.data import load_digits, make_moons, train_test_split
+from lorabook.nn import functional as F
+from lorabook.train import History, TrainingDivergedError, accuracy, evaluate, fit, predict
+
+
+def small_classification(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1).astype(np.int64)
+    return X, y
+
+
+def train_small(seed, model_seed=0, epochs=3):
+    X, y = small_classification()
+    model = nn.MLP([4, 16, 3], generator=model_seed)
+    history = fit(model, (X[:90], y[:90]), F.cross_entropy, optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                  epochs=epochs, batch_size=16, val_data=(X[90:], y[90:]), seed=seed, progress=False)
+    return history, model
+
+
+# ----- reproducibility ---------------------------------------------------------------
+def test_same_seed_gives_bit_identical_history_and_weights():
+    first, model_a = train_small(seed=7)
+    second, model_b = train_small(seed=7)
+    assert first == second
+    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        assert getattr(first, name) == getattr(second, name)  # exact float equality
+    for (name, a), (_, b) in zip(model_a.named_parameters(), model_b.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+def test_another_seed_shuffles_differently():
+    first, _ = train_small(seed=7)
+    other, _ = train_small(seed=8)
+    assert first.train_loss != other.train_loss
+
+
+def test_history_layout_and_printing():
+    history, _ = train_small(seed=0, epochs=4)
+    assert history.epochs == [1, 2, 3, 4]
+    assert len(history.time) == 4 and all(b >= a for a, b in zip(history.time, history.time[1:]))
+    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        assert len(getattr(history, name)) == 4
+    assert all(0.0 <= a <= 1.0 for a in history.train_accuracy + history.val_accuracy)
+    assert history.final()["val_loss"] == history.val_loss[-1]
+    assert "4 epochs" in repr(history) and f"val_accuracy={history.val_accuracy[-1]:.4f}" in repr(history)
+    lines = history.summary().splitlines()
+    assert len(lines) == 5 and "train_loss" in lines[0]
+
+
+def test_regression_targets_give_no_accuracy_and_no_val_without_val_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3)).astype(np.float32)
+    Y = X @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32)
+    model = nn.Linear(3, 1, generator=0)
+    history = fit(model, (X, Y), F.mse_loss, optim.SGD(model.parameters(), lr=0.1), epochs=30, batch_size=10,
+                  progress=False)
+    assert history.train_accuracy is None and history.val_loss is None and history.val_accuracy is None
+    assert history.train_loss[-1] < 1e-3 * history.train_loss[0]
+    assert evaluate(model, (X, Y), F.mse_loss)["accuracy"] is None
+
+
+# ----- divergence ------------------------------------------------------------------------
+def test_non_finite_loss_stops_with_epoch_and_step_named():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 8)).astype(np.float32) * 10
+    Y = rng.standard_normal((64, 1)).astype(np.float32)
+    model = nn.MLP([8, 32, 1], generator=0)
+    model.eval()
+    with pytest.raises(TrainingDivergedError) as caught:
+        fit(model, (X, Y), F.mse_loss, optim.SGD(model.parameters(), lr=1e4), epochs=50, batch_size=8,
+            progress=False)
+    error = caught.value
+    assert isinstance(error, RuntimeError)
+    assert error.step >= 1 and error.epoch >= 1 and not np.isfinite(error.loss)
+    message = str(error)
+    assert f"epoch {error.epoch} of 50" in message and f"step {error.step} of 8" in message
+    assert "lower learning rate" in message and "10000" in message
+    assert len(error.history.train_loss) == error.epoch - 1  # the completed epochs
+    assert model.training is False  # the caller's mode is restored even after an error
+
+
+# ----- modes ----------------------------------------------------------------------------
+class ModeRecorder(nn.Module):
+    """Linear layer that records whether it ran in training mode and with a graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3, generator=0)
+        self.seen = []
+
+    def forward(self, x):
+        out = self.fc(x)
+        self.seen.append((self.training, out.requires_grad))
+        return out
+
+
+def test_train_mode_while_stepping_eval_and_no_grad_while_evaluating_then_modes_restored():
+    X, y = small_classification(40)
+    model = nn.Sequential(ModeRecorder(), nn.Dropout(0.5))
+    model.eval()
+    model[0].train()  # a mixed state the caller chose must come back exactly
+    fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), epochs=2, batch_size=20,
+        val_data=(X, y), progress=False)
+    seen = model[0].seen
+    # per epoch: 2 training steps, then 1 evaluation batch
+    assert seen == [(True, True), (True, True), (False, False)] * 2
+    assert model.training is False and model[0].training is True and model[1].training is False
+
+
+# ----- evaluate, predict, accuracy -----------------------------------------------------------
+def test_evaluate_matches_a_manual_full_batch_computation():
+    X, y = small_classification(103)
+    model = nn.MLP([4, 16, 3], generator=1, dtype=np.float64)
+    result = evaluate(model, (X, y), F.cross_entropy, batch_size=10)  # 11 batches, the last one of 3
+    from lorabook import Tensor, no_grad
+
+    with no_grad():
+        logits = model(Tensor(X.astype(np.float64)))
+        manual_loss = F.cross_entropy(logits, y).item()
+    assert result["loss"] == pytest.approx(manual_loss, rel=1e-12)
+    assert result["accuracy"] == np.mean(logits.data.argmax(axis=1) == y)
+    np.testing.assert_array_equal(predict(model, X, batch_size=7), logits.data.argmax(axis=1))
+    assert accuracy(model, X, y) == result["accuracy"]
+    assert evaluate(model, (X, y))["loss"] is None
+
+
+def test_fit_casts_inputs_to_the_model_dtype():
+    X, y = small_classification(32)
+    model = nn.MLP([4, 8, 3], generator=0)
+    fit(model, (X.astype(np.float64), y), F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), epochs=1,
+        batch_size=8, progress=False)
+    assert all(p.dtype == np.float32 for p in model.parameters())
+
+
+def test_progress_bar_shows_steps_and_loss(capsys):
+    X, y = small_classification(40)
+    model = nn.MLP([4, 8, 3], generator=0)
+    fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), epochs=2, batch_size=10,
+        progress=True)
+    err = capsys.readouterr().err
+    assert "8/8" in err and "loss=" in err
+
+
+# ----- bad arguments --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "change, error, words",
+    [
+        (dict(epochs=0), ValueError, ["epochs", ">= 1", "0"]),
+        (dict(epochs=2.5), TypeError, ["epochs", "integer", "2.5"]),
+        (dict(batch_size=-3), ValueError, ["batch_size", "-3"]),
+        (dict(train_data=np.zeros((4, 4))), TypeError, ["train_data", "(X, y) pair"]),
+        (dict(train_data=(np.zeros((4, 4)), np.zeros(3, dtype=np.int64))), ValueError, ["train_data", "4 rows", "3"]),
+        (dict(val_data=(np.zeros((5, 4)), np.zeros(2, dtype=np.int64))), ValueError, ["val_data", "5 rows", "2"]),
+        (dict(loss_fn="cross_entropy"), TypeError, ["loss_fn", "callable"]),
+        (dict(optimizer=0.1), TypeError, ["optimizer"]),
+        (dict(progress="yes"), TypeError, ["progress", "'yes'"]),
+        (dict(seed=1.5), TypeError, ["seed"]),
+    ],
+)
+def test_bad_arguments_name_the_argument(change, error, words):
+    X, y = small_classification(20)
+    model = nn.MLP([4, 8, 3], generator=0)
+    arguments = dict(model=model, train_data=(X, y), loss_fn=F.cross_entropy,
+                     optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=4, progress=False)
+    arguments.update(change)
+    with pytest.raises(error) as caught:
+        fit(**arguments)
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_evaluate_and_accuracy_reject_bad_input():
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(ValueError, match="data: X has 3 rows but y has 2"):
+        evaluate(model, (np.zeros((3, 4)), np.zeros(2, dtype=np.int64)))
+    with pytest.raises(TypeError, match="integer class labels"):
+        accuracy(model, np.zeros((3, 4)), np.zeros(3))
+    with pytest.raises(TypeError, match="model must be a lorabook.nn.Module"):
+        evaluate("model", (np.zeros((3, 4)), np.zeros(3)))
+
+
+# ----- it learns -----------------------------------------------------------------------------
+def test_mlp_reaches_97_percent_on_two_moons():
+    X, y = make_moons(1000, noise=0.15, seed=0)
+    split = train_test_split(X, y, test_fraction=0.25, seed=0)
+    model = nn.MLP([2, 32, 32, 2], generator=0)
+    history = fit(model, (split.X_train, split.y_train), F.cross_entropy, optim.Adam(model.parameters(), lr=1e-2),
+                  epochs=20, batch_size=32, val_data=(split.X_test, split.y_test), seed=0, progress=False)
+    test_accuracy = accuracy(model, split.X_test, split.y_test)
+    assert test_accuracy == history.val_accuracy[-1]
+    assert test_accuracy >= 0.97, history.summary()
+
+
+def test_mlp_reaches_95_percent_on_digits():
+    X, y = load_digits()
+    split = train_test_split(X, y, test_fraction=0.25, seed=0)
+    model = nn.MLP([64, 128, 10], generator=0)
+    history = fit(model, (split.X_train, split.y_train), F.cross_entropy, optim.Adam(model.parameters(), lr=1e-3),
+                  epochs=20, batch_size=32, val_data=(split.X_test, split.y_test), seed=0, progress=False)
+    test_accuracy = accuracy(model, split.X_test, split.y_test)
+    assert test_accuracy >= 0.95, history.summary()
+    assert isinstance(history, History)
