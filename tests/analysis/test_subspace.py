@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lorabook.analysis import (
     principal_angles,
@@ -86,3 +88,14 @@ def test_principal_angles_known_answer():
     U = e[:, :2]  # the x-y plane
     V = np.stack([np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 1.0])], axis=1)  # x axis and a 45 degree tilt
     np.testing.assert_allclose(principal_angles(U, V), [0.0, np.pi / 4], atol=1e-12)
+
+
+@settings(deadline=None, max_examples=40)
+@given(r1=st.integers(1, 6), r2=st.integers(1, 6), d=st.integers(6, 12), seed=st.integers(0, 2**16))
+def test_grid_shape_range_and_symmetry(r1, r2, d, seed):
+    rng = np.random.default_rng(seed)
+    A1, A2 = rng.standard_normal((r1, d)), rng.standard_normal((r2, d))
+    grid = subspace_similarity_grid(A1, A2)
+    assert grid.shape == (r1, r2)
+    assert np.all(grid >= -1e-12) and np.all(grid <= 1 + 1e-12)
+    np.testing.assert_allclose(subspace_similarity_grid(A2, A1), grid.T, atol=1e-12)
