@@ -41,8 +41,8 @@ def check_float(name, value, low=None, high=None, low_open=False, high_open=Fals
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
-    lo_bracket = "(" if low_open else "["
-    hi_bracket = ")" if high_open else "]"
+    lo_bracket = "(" if low_open or low is None else "["
+    hi_bracket = ")" if high_open or high is None else "]"
     interval = f"{lo_bracket}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi_bracket}"
     if low is not None and (value < low or (low_open and value == low)):
         raise ValueError(f"{name} must be in {interval}, got {value}")
