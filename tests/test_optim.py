@@ -234,7 +234,7 @@ def test_the_same_parameter_twice_is_refused():
 @pytest.mark.parametrize(
     "make, error, pattern",
     [
-        (lambda p: optim.SGD([p], lr=-0.1), ValueError, r"lr must be in \[0.0, inf\], got -0.1"),
+        (lambda p: optim.SGD([p], lr=-0.1), ValueError, r"lr must be in \[0.0, inf.*got -0.1"),
         (lambda p: optim.Adam([p], lr=-1), ValueError, "lr must be in.*got -1"),
         (lambda p: optim.SGD([p], lr="fast"), TypeError, "lr must be a real number, got 'fast'"),
         (lambda p: optim.SGD([{"params": [p], "lr": -1.0}], lr=0.1), ValueError, "lr must be in.*got -1.0"),
