@@ -1,0 +1,169 @@
+"""`LoraConfig`: which layers get an adapter, of what rank, scaled how, started how.
+
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["0", "2"])
+
+The fields and their defaults are PEFT's, so a config written here reads the
+same in PEFT. Every value is checked when the config is made, so a typo
+fails on the line that made it, not deep inside training.
+
+    r               rank of each update delta W = scaling * B @ A
+    lora_alpha      numerator of scaling = lora_alpha / r  (lora_alpha / sqrt(r) with use_rslora)
+    lora_dropout    dropout on the LoRA branch's input only, in [0, 1)
+    target_modules  which Linear layers get LoRA: a list of names (whole name or
+                    dotted suffix: "fc" matches "encoder.fc"), a regular
+                    expression string (must match the whole name), or "all-linear"
+    modules_to_save modules trained in full next to the adapter (a new head)
+    bias            "none", "all" (every bias trains) or "lora_only" (biases of adapted layers)
+    init_lora_weights True (A Kaiming-uniform, B zeros), "gaussian", "pissa", or False
+    use_rslora      rank-stabilised scaling lora_alpha / sqrt(r) (Kalajdzievski 2023)
+    rank_pattern    {name or regex: r} overriding r for the layers it matches
+    alpha_pattern   {name or regex: alpha} overriding lora_alpha likewise
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+
+from .._checks import _show, check_choice, check_float, check_int
+
+INIT_CHOICES = (True, False, "gaussian", "pissa")
+BIAS_CHOICES = ("none", "all", "lora_only")
+ALL_LINEAR = "all-linear"
+
+
+@dataclass
+class LoraConfig:
+    """The settings of one adapter; see the module docstring for each field."""
+
+    r: int = 8
+    lora_alpha: float = 8
+    lora_dropout: float = 0.0
+    target_modules: object = None
+    modules_to_save: object = None
+    bias: str = "none"
+    init_lora_weights: object = True
+    use_rslora: bool = False
+    rank_pattern: dict = field(default_factory=dict)
+    alpha_pattern: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.r = check_int("r", self.r, low=1)
+        self.lora_alpha = _check_alpha("lora_alpha", self.lora_alpha)
+        self.lora_dropout = check_float("lora_dropout", self.lora_dropout, low=0.0, high=1.0, high_open=True)
+        self.target_modules = _check_names("target_modules", self.target_modules, allow_regex=True)
+        self.modules_to_save = _check_names("modules_to_save", self.modules_to_save, allow_regex=False)
+        check_choice("bias", self.bias, BIAS_CHOICES)
+        self.init_lora_weights = check_init("init_lora_weights", self.init_lora_weights)
+        if not isinstance(self.use_rslora, bool):
+            raise TypeError(f"use_rslora must be True or False, got {_show(self.use_rslora)}")
+        self.rank_pattern = _check_pattern("rank_pattern", self.rank_pattern, lambda n, v: check_int(n, v, low=1))
+        self.alpha_pattern = _check_pattern("alpha_pattern", self.alpha_pattern, _check_alpha)
+
+    # ----- per-layer values -------------------------------------------------------
+    def rank_for(self, module_name):
+        """r for the layer `module_name`: the first rank_pattern key that matches it, else r."""
+        key = pattern_key_for(self.rank_pattern, module_name)
+        return self.r if key is None else self.rank_pattern[key]
+
+    def alpha_for(self, module_name):
+        """lora_alpha for the layer `module_name`, with alpha_pattern applied like rank_pattern."""
+        key = pattern_key_for(self.alpha_pattern, module_name)
+        return self.lora_alpha if key is None else self.alpha_pattern[key]
+
+    def scaling_for(self, module_name):
+        """alpha / r, or alpha / sqrt(r) with use_rslora, for the layer `module_name`."""
+        return lora_scaling(self.alpha_for(module_name), self.rank_for(module_name), self.use_rslora)
+
+    # ----- to and from JSON -------------------------------------------------------
+    def to_dict(self):
+        """The fields as plain JSON-ready values, plus PEFT's "peft_type": "LORA"."""
+        return {"peft_type": "LORA", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, values):
+        """A config from `to_dict()` output; unknown keys are an error, not silently dropped."""
+        if not isinstance(values, dict):
+            raise TypeError(f"a LoRA config must be a dict, got {_show(values)}")
+        values = dict(values)
+        peft_type = values.pop("peft_type", "LORA")
+        if peft_type != "LORA":
+            raise ValueError(f"peft_type must be 'LORA', got {_show(peft_type)}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown LoraConfig field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+
+def lora_scaling(lora_alpha, r, use_rslora=False):
+    """scaling = lora_alpha / r, or lora_alpha / sqrt(r) (rsLoRA).
+
+    Why sqrt? With alpha / r, the update B @ A of a larger rank is scaled down
+    so much that learning slows as r grows; alpha / sqrt(r) keeps the size of
+    the update's effect steady across ranks (Kalajdzievski 2023).
+    """
+    return lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
+
+
+def pattern_key_for(pattern, module_name):
+    """The first key of `pattern` that matches `module_name`, or None.
+
+    A key matches, as in PEFT, when it fully matches the name or a dotted
+    suffix of it: the key "fc" (or the regex "f.") matches "encoder.fc".
+    """
+    for key in pattern:
+        if re.fullmatch(rf"(.*\.)?(?:{key})", module_name):
+            return key
+    return None
+
+
+def check_init(name, value):
+    """One of True, False, "gaussian", "pissa" (1 and 0 are not accepted for True and False)."""
+    if isinstance(value, bool) or (isinstance(value, str) and value in INIT_CHOICES):
+        return value
+    options = ", ".join(repr(c) for c in INIT_CHOICES)
+    raise ValueError(f"{name} must be one of {options}; got {_show(value)}")
+
+
+def _check_alpha(name, value):
+    return check_float(name, value, low=0.0, low_open=True)
+
+
+def _check_names(name, value, allow_regex):
+    """None, a list of module names, or (if allow_regex) one string: a regex or "all-linear"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not allow_regex:
+            return [value]  # one name, as PEFT accepts
+        if value != ALL_LINEAR:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"{name} {value!r} is not a valid regular expression: {err}") from None
+        return value
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise TypeError(f"{name} must be a list of module names or a string, got {_show(value)}")
+    names = sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    for item in names:
+        if not isinstance(item, str) or not item:
+            raise TypeError(f"every entry of {name} must be a non-empty string (a module name), got {_show(item)}")
+    if not names:
+        raise ValueError(f"{name} must name at least one module, got an empty list")
+    return names
+
+
+def _check_pattern(name, pattern, check_value):
+    if not isinstance(pattern, dict):
+        raise TypeError(f"{name} must be a dict of module name (or regex) -> value, got {_show(pattern)}")
+    checked = {}
+    for key, value in pattern.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"the keys of {name} must be non-empty strings (module names or regexes), got {_show(key)}")
+        try:
+            re.compile(key)
+        except re.error as err:
+            raise ValueError(f"{name} key {key!r} is not a valid regular expression: {err}") from None
+        checked[key] = check_value(f"{name}[{key!r}]", value)
+    return checked
