@@ -1,0 +1,36 @@
+"""LoRA (Hu et al. 2021) with PEFT's and loralib's names.
+
+    from lorabook.lora import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["0", "2"])
+    peft_model = get_peft_model(model, config)        # model changed in place
+    peft_model.print_trainable_parameters()
+    ... train: only lora_A and lora_B receive gradients ...
+    merged = peft_model.merge_and_unload()            # a plain model again
+
+Modules, read in this order:
+    config         LoraConfig and the scaling alpha / r (alpha / sqrt(r))
+    functional     the fused forward and backward of y = x W^T + b + s (x A^T) B^T
+    layer          LoraLinear: adapters, initialisations (incl. PiSSA), merge
+    targets        which modules a config picks
+    modules_to_save, model, peft_model    the model level
+    saving         adapter files;  utils: counts and loralib's helpers
+"""
+from .config import LoraConfig, lora_scaling
+from .functional import LoraLinearFunction, lora_linear
+from .layer import LoraLinear
+from .model import LoraModel
+from .modules_to_save import ModulesToSaveWrapper
+from .peft_model import PeftModel, get_peft_model
+from .saving import get_peft_model_state_dict, load_adapter, read_adapter, save_adapter, set_peft_model_state_dict
+from .targets import adaptable_modules
+from .utils import format_trainable_parameters, get_nb_trainable_parameters, lora_state_dict, mark_only_lora_as_trainable
+
+Linear = LoraLinear  # the name PEFT (peft.tuners.lora.Linear) and loralib (loralib.Linear) use
+
+__all__ = [
+    "LoraConfig", "lora_scaling", "LoraLinearFunction", "lora_linear", "LoraLinear", "Linear", "LoraModel",
+    "ModulesToSaveWrapper", "PeftModel", "get_peft_model", "get_peft_model_state_dict", "set_peft_model_state_dict",
+    "save_adapter", "load_adapter", "read_adapter", "adaptable_modules", "get_nb_trainable_parameters",
+    "format_trainable_parameters", "mark_only_lora_as_trainable", "lora_state_dict",
+]

@@ -1,0 +1,229 @@
+"""`LoraModel`: puts LoRA layers into a model, switches, merges and removes them.
+
+    lora_model = LoraModel(model, LoraConfig(r=8, target_modules=["0", "2"]))
+
+The model is changed in place, as in PEFT: each target Linear is replaced by
+a LoraLinear wrapping it, each module in `modules_to_save` by a
+ModulesToSaveWrapper, and every parameter is frozen except those of the
+active adapter. (Take a `copy.deepcopy(model)` first to keep the original.)
+The user's model stays reachable as `lora_model.model`.
+
+Trainable, with the active adapter `a` and its config:
+
+    every lora_A[a], lora_B[a]              always
+    the copies modules_to_save[a]           always
+    biases                                  bias="all": every bias of the model;
+                                            bias="lora_only": biases of the layers adapted by `a`
+
+Everything else has requires_grad=False: no gradient, no optimizer state.
+Note that a trained bias, and PiSSA's residual weights, change the base
+model itself: `disable_adapter()` then no longer gives the original outputs.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import warnings
+
+from .._checks import _show
+from ..nn.module import Module
+from ..random import get_generator
+from .config import LoraConfig
+from .layer import LoraLinear, check_adapter_name
+from .modules_to_save import ModulesToSaveWrapper
+from .targets import plan_injection
+
+
+class LoraModel(Module):
+    """The tuner: holds `model`, its LoRA layers, and a LoraConfig per adapter (`peft_config`)."""
+
+    def __init__(self, model, config, adapter_name="default", generator=None):
+        super().__init__()
+        if not isinstance(model, Module):
+            raise TypeError(f"model must be a lorabook.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.peft_config = {}
+        self.active_adapter = adapter_name
+        self.inject_adapter(adapter_name, config, generator)
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    # ----- the tuner's layers ---------------------------------------------------------
+    def lora_layers(self):
+        """(name, LoraLinear) for every LoRA layer in the model."""
+        return [(name, m) for name, m in self.model.named_modules() if isinstance(m, LoraLinear)]
+
+    def saved_modules(self):
+        """(name, ModulesToSaveWrapper) for every wrapped module."""
+        return [(name, m) for name, m in self.model.named_modules() if isinstance(m, ModulesToSaveWrapper)]
+
+    def _replace(self, name, new_module):
+        parent_name, _, child = name.rpartition(".")
+        setattr(self.model.get_submodule(parent_name), child, new_module)
+
+    # ----- adding and choosing adapters -------------------------------------------------
+    def inject_adapter(self, adapter_name, config, generator=None):
+        """Add the adapter `adapter_name` described by `config` (a LoraConfig) to the model.
+
+        Every check runs before the model changes. The new adapter does not
+        become active (use set_adapter), except for the very first one.
+        """
+        check_adapter_name(adapter_name)
+        if adapter_name in self.peft_config:
+            raise ValueError(f"adapter_name {adapter_name!r} is already in use; adapters: {list(self.peft_config)}")
+        if not isinstance(config, LoraConfig):
+            raise TypeError(f"config must be a LoraConfig, got {_show(config)}")
+        plan = plan_injection(self.model, config)
+        rng = get_generator(generator)
+        for name, module in plan.targets:
+            options = dict(r=config.rank_for(name), lora_alpha=config.alpha_for(name), lora_dropout=config.lora_dropout,
+                           init_lora_weights=config.init_lora_weights, use_rslora=config.use_rslora, generator=rng)
+            if isinstance(module, LoraLinear):
+                module.update_layer(adapter_name, **options)
+            else:
+                self._replace(name, LoraLinear(module, adapter_name, **options))
+        for name, module in plan.modules_to_save:
+            if isinstance(module, ModulesToSaveWrapper):
+                module.update(adapter_name)
+            else:
+                self._replace(name, ModulesToSaveWrapper(module, adapter_name))
+        self.peft_config[adapter_name] = dataclasses.replace(config)  # a copy: later edits of `config` change nothing
+        self._activate(self.active_adapter)
+
+    def set_adapter(self, adapter_name):
+        """Make `adapter_name` the active adapter: it alone is used in forward and trained."""
+        self._check_known("adapter_name", adapter_name)
+        if any(layer.merged for _, layer in self.lora_layers()):
+            warnings.warn("set_adapter: the model has merged adapters; unmerging them first", stacklevel=2)
+            self.unmerge_adapter()
+        self._activate(adapter_name)
+
+    def _activate(self, adapter_name):
+        self.active_adapter = adapter_name
+        for _, layer in self.lora_layers():
+            layer.set_adapter([adapter_name] if adapter_name in layer.lora_A else [])
+        for _, wrapper in self.saved_modules():
+            wrapper.set_adapter(adapter_name)
+        self._mark_trainable()
+
+    def _mark_trainable(self):
+        """Freeze everything, then unfreeze the active adapter's parameters (module docstring)."""
+        name = self.active_adapter
+        bias = self.peft_config[name].bias
+        self.model.requires_grad_(False)
+        for _, layer in self.lora_layers():
+            if name in layer.lora_A:
+                layer.lora_A[name].requires_grad_(True)
+                layer.lora_B[name].requires_grad_(True)
+                if bias == "lora_only" and layer.base_layer.bias is not None:
+                    layer.base_layer.bias.requires_grad = True
+        for _, wrapper in self.saved_modules():
+            if name in wrapper.modules_to_save:
+                wrapper.modules_to_save[name].requires_grad_(True)
+        if bias == "all":
+            for param_name, param in self.model.named_parameters():
+                parts = param_name.split(".")
+                if parts[-1] == "bias" and "original_module" not in parts:
+                    param.requires_grad = True
+
+    def delete_adapter(self, adapter_name):
+        """Remove an adapter everywhere. A layer left with no adapter becomes its plain Linear again."""
+        self._check_known("adapter_name", adapter_name)
+        if len(self.peft_config) == 1:
+            raise ValueError(f"cannot delete {adapter_name!r}, the only adapter; use unload() to get the plain model back")
+        if any(adapter_name in layer.merged_adapters for _, layer in self.lora_layers()):
+            raise ValueError(f"adapter {adapter_name!r} is merged into the base weights; unmerge_adapter() first")
+        for name, layer in self.lora_layers():
+            if adapter_name in layer.lora_A:
+                layer.delete_adapter(adapter_name)
+                if not len(layer.lora_A):
+                    self._replace(name, layer.base_layer)
+        for name, wrapper in self.saved_modules():
+            wrapper.delete_adapter(adapter_name)
+            if not len(wrapper.modules_to_save):
+                self._replace(name, wrapper.original_module)
+        del self.peft_config[adapter_name]
+        self._activate(next(iter(self.peft_config)) if adapter_name == self.active_adapter else self.active_adapter)
+
+    def _check_known(self, argument, adapter_name):
+        if adapter_name not in self.peft_config:
+            raise ValueError(f"{argument} {adapter_name!r} is not an adapter of this model; adapters: {list(self.peft_config)}")
+
+    @contextlib.contextmanager
+    def disable_adapter(self):
+        """Inside `with model.disable_adapter():` the model computes as the base model.
+
+        Merged adapters are unmerged first (as in PEFT) and stay unmerged.
+        """
+        layers = [layer for _, layer in self.lora_layers()] + [w for _, w in self.saved_modules()]
+        previous = [layer.disable_adapters for layer in layers]
+        for layer in layers:
+            if isinstance(layer, LoraLinear) and layer.merged:
+                layer.unmerge()
+            layer.disable_adapters = True
+        try:
+            yield
+        finally:
+            for layer, flag in zip(layers, previous):
+                layer.disable_adapters = flag
+
+    # ----- merging and unloading ------------------------------------------------------
+    def merge_adapter(self, adapter_names=None, safe_merge=False):
+        """Fold adapters (default: the active one) into the base weights: W <- W + scaling * B @ A.
+
+        With safe_merge every layer's merged weight is computed and checked
+        for NaN and inf before any layer changes, so a failure merges nothing.
+        """
+        names = [self.active_adapter] if adapter_names is None else (
+            [adapter_names] if isinstance(adapter_names, str) else list(adapter_names))
+        for name in names:
+            self._check_known("adapter_names", name)
+        layers = [(lname, layer, [n for n in names if n in layer.lora_A]) for lname, layer in self.lora_layers()]
+        if safe_merge:
+            for lname, layer, layer_names in layers:
+                try:
+                    layer._safe_merged_weight([n for n in layer_names if n not in layer.merged_adapters])
+                except ValueError as err:
+                    raise ValueError(f"layer {lname!r}: {err}") from None
+        for _, layer, layer_names in layers:
+            if layer_names:
+                layer.merge(adapter_names=layer_names)
+
+    def unmerge_adapter(self):
+        """Take every merged adapter back out of the base weights."""
+        merged = [layer for _, layer in self.lora_layers() if layer.merged]
+        if not merged:
+            warnings.warn("unmerge_adapter: no adapter is merged; nothing to do", stacklevel=2)
+        for layer in merged:
+            layer.unmerge()
+
+    def merge_and_unload(self, safe_merge=False, adapter_names=None):
+        """Merge (default: the active adapter) and return the plain model, without LoRA layers.
+
+        Each LoraLinear becomes its base Linear holding W + scaling * B @ A; each
+        ModulesToSaveWrapper becomes the active adapter's copy. Outputs are
+        unchanged (to float rounding); inference costs what the original
+        model costs. Parameters keep their requires_grad flags (base weights
+        stay frozen: call model.requires_grad_(True) to train it in full).
+        """
+        names = [self.active_adapter] if adapter_names is None else adapter_names
+        names = [names] if isinstance(names, str) else list(names)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"adapter\(s\) .* already merged")  # merged before: fine
+            self.merge_adapter(names, safe_merge=safe_merge)
+        return self.unload()
+
+    def unload(self):
+        """Return the plain model with the LoRA layers taken out, without merging.
+
+        Weights are left as they are: an adapter merged before stays in them
+        (call unmerge_adapter() first to get the base weights back). Saved
+        modules become the active adapter's copy, as in PEFT.
+        """
+        for name, layer in self.lora_layers():
+            self._replace(name, layer.base_layer)
+        for name, wrapper in self.saved_modules():
+            active = wrapper.active_adapter
+            self._replace(name, wrapper.modules_to_save[active] if active in wrapper.modules_to_save else wrapper.original_module)
+        return self.model

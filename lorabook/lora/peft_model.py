@@ -1,0 +1,138 @@
+"""`get_peft_model` and `PeftModel`: the one object a LoRA user works with, in PEFT's shape.
+
+    model = nn.MLP([64, 128, 128, 10])
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear"))
+    peft_model.print_trainable_parameters()
+    # trainable params: 2,344 || all params: 28,466 || trainable%: 8.2344
+
+The nesting is PEFT's: PeftModel -> base_model (a LoraModel, which does the
+LoRA work) -> model (yours, with LoRA layers put in). So parameter names
+read exactly as in PEFT:
+
+    base_model.model.0.base_layer.weight      frozen
+    base_model.model.0.lora_A.default.weight  (r, in)   trainable
+    base_model.model.0.lora_B.default.weight  (out, r)  trainable
+
+named_parameters, parameters, state_dict, train and eval are Module's own
+and so see everything. Note that get_peft_model changes `model` in place.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.module import Module
+from . import saving
+from .model import LoraModel
+from .utils import format_trainable_parameters, get_nb_trainable_parameters
+
+
+class PeftModel(Module):
+    """A model with LoRA adapters; see the module docstring. Made by get_peft_model."""
+
+    def __init__(self, model, peft_config, adapter_name="default", generator=None):
+        super().__init__()
+        self.base_model = LoraModel(model, peft_config, adapter_name, generator)
+
+    def forward(self, *args, **kwargs):
+        return self.base_model(*args, **kwargs)
+
+    # ----- facts ------------------------------------------------------------------------
+    @property
+    def peft_config(self):
+        """Adapter name -> its LoraConfig."""
+        return self.base_model.peft_config
+
+    @property
+    def active_adapter(self):
+        """The name of the adapter in use."""
+        return self.base_model.active_adapter
+
+    @property
+    def active_adapters(self):
+        return [self.base_model.active_adapter]
+
+    def get_base_model(self):
+        """The user's model (with LoRA layers in it until merge_and_unload or unload)."""
+        return self.base_model.model
+
+    def get_nb_trainable_parameters(self):
+        """(trainable parameters, all parameters); a module in modules_to_save counts once as trainable."""
+        return get_nb_trainable_parameters(self)
+
+    def print_trainable_parameters(self):
+        """Print 'trainable params: N || all params: M || trainable%: P', as PEFT does."""
+        print(format_trainable_parameters(*self.get_nb_trainable_parameters()))
+
+    # ----- adapters ---------------------------------------------------------------------
+    def add_adapter(self, adapter_name, peft_config, generator=None):
+        """Add another adapter from `peft_config`; it becomes active only with set_adapter."""
+        self.base_model.inject_adapter(adapter_name, peft_config, generator)
+
+    def set_adapter(self, adapter_name):
+        """Use and train `adapter_name` (the others stay, frozen and unused)."""
+        self.base_model.set_adapter(adapter_name)
+
+    def delete_adapter(self, adapter_name):
+        self.base_model.delete_adapter(adapter_name)
+
+    def disable_adapter(self):
+        """Context manager: `with peft_model.disable_adapter():` computes as the base model."""
+        return self.base_model.disable_adapter()
+
+    # ----- merging ----------------------------------------------------------------------
+    def merge_adapter(self, adapter_names=None, safe_merge=False):
+        """Fold the active adapter (or those named) into the base weights; see LoraModel."""
+        self.base_model.merge_adapter(adapter_names, safe_merge)
+
+    def unmerge_adapter(self):
+        self.base_model.unmerge_adapter()
+
+    def merge_and_unload(self, safe_merge=False, adapter_names=None):
+        """Merge and return the plain model (no LoRA layers); this PeftModel is spent afterwards."""
+        return self.base_model.merge_and_unload(safe_merge, adapter_names)
+
+    def unload(self):
+        """Return the plain model without merging; this PeftModel is spent afterwards."""
+        return self.base_model.unload()
+
+    # ----- saving -----------------------------------------------------------------------
+    def save_adapter(self, path, adapter_name=None):
+        """Write the adapter (default: the active one) to the folder `path`; see lora.saving."""
+        return saving.save_adapter(self, path, adapter_name)
+
+    def save_pretrained(self, save_directory, adapter_name=None):
+        """PEFT's name for save_adapter."""
+        return saving.save_adapter(self, save_directory, adapter_name)
+
+    def load_adapter(self, path, adapter_name):
+        """Add the adapter saved in `path` as `adapter_name` (use set_adapter to switch to it)."""
+        return saving.load_adapter(self, path, adapter_name)
+
+    @classmethod
+    def from_pretrained(cls, model, path, adapter_name="default"):
+        """A PeftModel of `model` with the adapter saved in `path` loaded (and active).
+
+        If the adapter does not fit, `model` is given back unchanged and the
+        error says what did not fit.
+        """
+        config, arrays = saving.read_adapter(path)
+        flags = [(param, param.requires_grad) for param in model.parameters()]
+        peft_model = cls(model, saving._plain(config), adapter_name, generator=np.random.default_rng(0))
+        try:
+            saving.set_peft_model_state_dict(peft_model, arrays, adapter_name)
+        except ValueError as err:
+            peft_model.unload()
+            for param, flag in flags:
+                param.requires_grad = flag
+            raise ValueError(f"adapter in {str(path)!r}: {err}") from None
+        saving._finish_loading(peft_model.base_model, adapter_name, config)
+        return peft_model
+
+
+def get_peft_model(model, peft_config, adapter_name="default", generator=None):
+    """Wrap `model` with LoRA as `peft_config` says; returns a PeftModel (model is changed in place).
+
+    generator: an int seed or numpy Generator for the adapters' starting
+    values; None uses the package's default generator (lorabook.manual_seed).
+    """
+    return PeftModel(model, peft_config, adapter_name, generator)
