@@ -449,7 +449,14 @@ def _plain_index(index):
         return tuple(_plain_index(i) for i in index)
     data = getattr(index, "data", None)
     if isinstance(data, np.ndarray):
-        return data.astype(np.intp) if data.dtype.kind == "f" else data
+        if data.dtype.kind == "f":
+            # A float tensor may have been a bool mask or integer positions; guessing
+            # which would silently pick the wrong elements, so ask for a plain array.
+            raise TypeError(
+                f"index: got a float Tensor of shape {data.shape}; index with an integer or boolean "
+                f"NumPy array instead (e.g. np.array([0, 2]) or a mask like x.numpy() > 0)"
+            )
+        return data
     return index
 
 

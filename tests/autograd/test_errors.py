@@ -94,3 +94,10 @@ def test_item_of_a_tensor_with_several_elements_names_its_shape():
     with pytest.raises(ValueError, match=re.escape("shape (2, 2)")):
         ones(2, 2).item()
     assert Tensor(np.array([[7.5]])).item() == 7.5
+
+
+def test_float_tensor_index_is_refused_not_guessed():
+    x = lorabook.tensor(np.arange(4.0), requires_grad=True)
+    mask = lorabook.tensor(np.array([True, False, True, False]))  # became float32
+    with pytest.raises(TypeError, match=r"float Tensor of shape \(4,\)"):
+        x[mask]
