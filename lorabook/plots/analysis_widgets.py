@@ -1,0 +1,93 @@
+"""Figures that a rank slider redraws (notebook 04): one call per slider position.
+
+    from ipywidgets import IntSlider, interact
+
+    def show(r):                      # returns None, so the figure is drawn once
+        plot_rank_approximation(picture, r)
+
+    interact(show, r=IntSlider(value=4, min=1, max=32))
+
+Each function is an ordinary plotting function (tests call it directly);
+the slider only chooses its arguments.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lorabook._checks import check_matrix
+from lorabook.analysis import low_rank_approx, singular_values
+from lorabook.analysis._validate import check_rank
+
+
+def rank_approximation_summary(picture, r):
+    """What keeping the top r singular values of `picture` (m, n) costs and saves, as a dict.
+
+    keys: r, shape, measured_error = ||P - P_r||_F, eckart_young_error =
+    sqrt(s_{r+1}^2 + ... + s_p^2) (the two agree: Eckart-Young),
+    relative_error = measured_error / ||P||_F, numbers_full = m * n,
+    numbers_factors = r * (m + n) (B is m x r, A is r x n, as in LoRA).
+    """
+    picture = check_matrix("picture", picture, dtype=np.float64)
+    r = check_rank("r", r, picture.shape)
+    s = singular_values(picture)
+    measured = float(np.linalg.norm(picture - low_rank_approx(picture, r)))
+    m, n = picture.shape
+    return {
+        "r": r,
+        "shape": (m, n),
+        "measured_error": measured,
+        "eckart_young_error": float(np.sqrt(np.sum(s[r:] ** 2))),
+        "relative_error": measured / float(np.linalg.norm(picture)),
+        "numbers_full": m * n,
+        "numbers_factors": r * (m + n),
+    }
+
+
+def plot_rank_approximation(picture, r, cmap="gray_r"):
+    """The picture, its best rank-r approximation, what is left over, and its singular values.
+
+    picture (m, n): any matrix drawn as an image (e.g. a mosaic of digits).
+    r in 1..min(m, n). Panels, left to right: the picture P; P_r = U_r S_r V_r^T;
+    the residual P - P_r (signed, red/blue, white = 0); the singular values
+    with the r kept ones in colour and the dropped ones grey. The title gives
+    the measured error ||P - P_r||_F next to Eckart-Young's sqrt(s_{r+1}^2 + ...)
+    and the numbers stored: r (m + n) for the two factors against m n.
+    Returns the Figure.
+    """
+    picture = check_matrix("picture", picture, dtype=np.float64)
+    summary = rank_approximation_summary(picture, r)
+    r = summary["r"]
+    approx = low_rank_approx(picture, r)
+    residual = picture - approx
+    s = singular_values(picture)
+
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1.4]})
+    low, high = picture.min(), picture.max()
+    axes[0].imshow(picture, cmap=cmap, vmin=low, vmax=high)
+    axes[0].set_title("picture P")
+    # Same colour range as the picture, so a rank-1 approximation looks as faint as it is.
+    axes[1].imshow(approx, cmap=cmap, vmin=low, vmax=high)
+    axes[1].set_title(f"best rank-{r} approximation P_{r}")
+    limit = max(float(np.abs(residual).max()), 1e-12)
+    axes[2].imshow(residual, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[2].set_title("left over: P - P_r")
+    for axis in axes[:3]:
+        axis.set_axis_off()
+
+    index = np.arange(1, len(s) + 1)
+    kept = index <= r
+    axes[3].bar(index[kept], s[kept], color="C0", label=f"kept (top {r})")
+    axes[3].bar(index[~kept], s[~kept], color="0.75", label="dropped")
+    axes[3].set_xlabel("index k")
+    axes[3].set_ylabel("singular value s_k")
+    axes[3].set_title("singular values")
+    axes[3].legend()
+    fig.suptitle(
+        f"r = {r}: ||P - P_r||_F = {summary['measured_error']:.3f}  "
+        f"(Eckart-Young: sqrt(s_{r + 1}^2 + ...) = {summary['eckart_young_error']:.3f}), "
+        f"{100 * summary['relative_error']:.1f}% of ||P||_F;  "
+        f"stores r(m + n) = {summary['numbers_factors']} numbers instead of mn = {summary['numbers_full']}"
+    )
+    return fig
