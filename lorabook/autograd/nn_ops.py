@@ -32,7 +32,13 @@ class Linear(Function):
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
         out = x2 @ weight.T
         if bias is not None:
-            out += bias  # in place: no second (batch, out) array
+            try:
+                out += bias  # in place: no second (batch, out) array
+            except ValueError:
+                raise ShapeError(
+                    f"linear: bias of shape {bias.shape} does not fit a weight of shape {weight.shape}: "
+                    f"it must have shape ({weight.shape[0]},)"
+                ) from None
         return out.reshape(x.shape[:-1] + out.shape[-1:]) if x.ndim != 2 else out
 
     @staticmethod

@@ -101,3 +101,9 @@ def test_float_tensor_index_is_refused_not_guessed():
     mask = lorabook.tensor(np.array([True, False, True, False]))  # became float32
     with pytest.raises(TypeError, match=r"float Tensor of shape \(4,\)"):
         x[mask]
+
+
+def test_linear_with_a_wrong_bias_names_both_shapes():
+    x, w, b = Tensor(np.ones((2, 3))), Tensor(np.ones((4, 3))), Tensor(np.ones(5))
+    with pytest.raises(ShapeError, match=r"bias of shape \(5,\).*\(4, 3\)"):
+        nn_ops.Linear.apply(x, w, b)
