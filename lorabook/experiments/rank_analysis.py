@@ -7,6 +7,11 @@ learns; this module repeats its analyses on models that train in seconds.
 - planted_rank_matrix:  a rank-k signal plus noise, and rank_rule_records: which rank
                         each rule (Gavish-Donoho, energy, effective, stable) reads off it
 - nmf_vs_svd:           parts (NMF) against eigen-digits (SVD) on the digit images
+- fine_tune_study:      one full fine-tune and LoRA runs at several ranks and seeds on
+                        the same shift, keeping every layer's update and A matrix;
+                        then update_rank_records, truncation_records (extract_lora
+                        against LoRA trained at rank r), amplification_records and
+                        intruder_records read the paper's analyses off it
 - format_table:         records (a list of dicts) as a fixed-width text table
 
 Records are lists of plain dicts, one row each, so they print as tables and
@@ -14,20 +19,30 @@ plot without any further bookkeeping.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from lorabook._checks import check_float, check_int, check_matrix, make_rng
 from lorabook.analysis import (
+    amplification_factor,
     effective_rank,
     energy_rank,
+    extract_lora,
+    intruder_dimensions,
     nmf,
     singular_values,
     stable_rank,
     suggest_rank,
 )
 from lorabook.analysis._validate import check_rank
+from lorabook.lora import LoraConfig, get_peft_model
+from lorabook.nn import Linear
+from lorabook.nn import functional as F
+from lorabook.optim import Adam
+from lorabook.train import evaluate, fit
 
 
 # ----- pictures ----------------------------------------------------------------------------
@@ -167,6 +182,234 @@ def nmf_vs_svd(V, k, iters=300, seed=0):
     )
 
 
+# ----- full fine-tuning and LoRA on one shift, every update kept ------------------------------
+@dataclass
+class FineTuneRun:
+    """One fine-tuning run of a copy of the base model.
+
+    method: "full" or "lora"; rank: LoRA's r (None for full); seed: of the
+    adapter's start and the batch order. updates: Linear layer name -> delta W
+    (out, in) in float64, the trained weight minus the base weight (for LoRA,
+    scaling * B @ A). lora_A and lora_A_start: layer name -> A (r, in) after
+    and before training (empty for full). test_accuracy: on the target test
+    data. model: the trained model (a PeftModel for LoRA).
+    """
+
+    method: str
+    rank: int | None
+    seed: int
+    test_accuracy: float
+    updates: dict
+    lora_A: dict = field(default_factory=dict)
+    lora_A_start: dict = field(default_factory=dict)
+    model: object = field(default=None, repr=False)
+
+
+@dataclass
+class FineTuneStudy:
+    """What fine_tune_study ran: the base model and its weights, one full fine-tune, the LoRA runs."""
+
+    base_model: object = field(repr=False)
+    base_weights: dict = field(repr=False)
+    full: FineTuneRun
+    lora: list
+    test_data: tuple = field(repr=False)
+
+    def lora_run(self, rank, seed=0):
+        """The LoRA run at this rank and seed (ValueError naming the runs there are if absent)."""
+        for run in self.lora:
+            if run.rank == rank and run.seed == seed:
+                return run
+        there = ", ".join(f"(rank={run.rank}, seed={run.seed})" for run in self.lora)
+        raise ValueError(f"no LoRA run with rank={rank} and seed={seed}; the study has {there}")
+
+
+def linear_weights(model):
+    """Name -> float64 copy of the weight (out, in), for every plain Linear layer of `model`."""
+    return {name: module.weight.data.astype(np.float64) for name, module in model.named_modules()
+            if isinstance(module, Linear)}
+
+
+def lora_config_for(model, rank, lora_alpha=8):
+    """LoraConfig(r=rank) on every Linear layer of `model`, r capped at min(out, in) per layer.
+
+    A layer with 10 outputs cannot hold an update of rank above 10, so asking
+    for more only wastes parameters (and LoRA warns); rank_pattern caps it.
+    """
+    caps = {re.escape(name): min(W.shape) for name, W in linear_weights(model).items() if min(W.shape) < rank}
+    return LoraConfig(r=rank, lora_alpha=lora_alpha, target_modules="all-linear", rank_pattern=caps)
+
+
+def _lora_layers(peft_model):
+    return dict(peft_model.base_model.lora_layers())
+
+
+def _lora_update(layer):
+    """scaling * B @ A in float64: a float32 product carries rounding noise in every direction,
+    which would make a rank-r update look full rank to an SVD."""
+    A = layer.lora_A["default"].weight.data.astype(np.float64)
+    B = layer.lora_B["default"].weight.data.astype(np.float64)
+    return layer.scaling["default"] * (B @ A)
+
+
+def numerical_rank(update, dtype=np.float32):
+    """Singular values of `update` above s_1 * max(m, n) * eps(dtype): its rank at the weights' precision.
+
+    Weights are stored in float32, so differences smaller than float32 can
+    resolve are rounding, not learning; NumPy's default (float64 eps) would
+    count them.
+    """
+    s = singular_values(update)
+    return int(np.count_nonzero(s > s[0] * max(np.shape(update)) * np.finfo(dtype).eps))
+
+
+def _train(model, train_data, lr, epochs, batch_size, seed):
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    fit(model, train_data, F.cross_entropy, Adam(trainable, lr=lr), epochs=epochs, batch_size=batch_size,
+        seed=seed, progress=False)
+
+
+def fine_tune_study(base_model, train_data, test_data, ranks=(1, 2, 4, 8, 16, 32), seeds=(0,),
+                    seed_ranks=(2, 16), epochs=60, batch_size=64, full_lr=1e-3, lora_lr=3e-3, lora_alpha=8):
+    """Fine-tune copies of `base_model` on train_data: in full, and with LoRA at each rank.
+
+    LoRA runs: every rank in `ranks` with seeds[0], and every rank in
+    `seed_ranks` with each further seed in `seeds` (for comparing runs
+    that differ only in their random start). LoRA goes on every Linear layer
+    (lora_config_for), Adam at lora_lr; the full fine-tune trains every
+    parameter with Adam at full_lr (the usual practice: LoRA takes a larger
+    learning rate). `base_model` itself is never changed.
+    Returns a FineTuneStudy; every run's updates are read off its weights.
+    """
+    ranks = [check_int("ranks entry", r, low=1) for r in ranks]
+    seeds = [check_int("seeds entry", s, low=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, got none")
+    base_weights = linear_weights(base_model)
+    settings = dict(epochs=epochs, batch_size=batch_size)
+
+    full_model = copy.deepcopy(base_model)
+    _train(full_model, train_data, full_lr, seed=seeds[0], **settings)
+    full = FineTuneRun("full", None, seeds[0], evaluate(full_model, test_data)["accuracy"],
+                       {name: W - base_weights[name] for name, W in linear_weights(full_model).items()},
+                       model=full_model)
+
+    plan = [(r, seeds[0]) for r in ranks] + [(r, s) for s in seeds[1:] for r in seed_ranks]
+    runs = []
+    for rank, seed in plan:
+        peft_model = get_peft_model(copy.deepcopy(base_model), lora_config_for(base_model, rank, lora_alpha),
+                                    generator=seed)
+        start = {name: layer.lora_A["default"].weight.data.astype(np.float64)
+                 for name, layer in _lora_layers(peft_model).items()}
+        _train(peft_model, train_data, lora_lr, seed=seed, **settings)
+        layers = _lora_layers(peft_model)
+        runs.append(FineTuneRun(
+            "lora", rank, seed, evaluate(peft_model, test_data)["accuracy"],
+            {name: _lora_update(layer) for name, layer in layers.items()},
+            {name: layer.lora_A["default"].weight.data.astype(np.float64) for name, layer in layers.items()},
+            start, model=peft_model,
+        ))
+    return FineTuneStudy(base_model, base_weights, full, runs, test_data)
+
+
+def update_rank_records(study, layer):
+    """Per run (full, then LoRA with the first seed): the three rank measures of its update of `layer`.
+
+    Keys: method, rank (None for full), norm = ||delta W||_F, energy_rank (90%),
+    effective_rank, stable_rank, numerical_rank (at float32 precision).
+    """
+    first_seed = study.full.seed
+    records = []
+    for run in [study.full] + [run for run in study.lora if run.seed == first_seed]:
+        update = run.updates[layer]
+        records.append({
+            "method": run.method, "rank": run.rank, "norm": float(np.linalg.norm(update)),
+            "energy_rank": energy_rank(update, 0.9), "effective_rank": effective_rank(update),
+            "stable_rank": stable_rank(update), "numerical_rank": numerical_rank(update),
+        })
+    return records
+
+
+def extracted_lora_model(study, rank):
+    """The base model with a LoRA adapter holding the best rank-r part of the full fine-tune's update.
+
+    Each layer gets extract_lora(W_full, W_base, r) (r capped per layer as in
+    lora_config_for), loaded with set_delta_factors; the biases are the full
+    fine-tune's (a bias is a vector: there is no rank to cut). At the largest
+    rank every layer's update is whole and the model equals the full fine-tune.
+    """
+    peft_model = get_peft_model(copy.deepcopy(study.base_model), lora_config_for(study.base_model, rank), generator=0)
+    tuned = dict(study.full.model.named_modules())
+    for name, layer in _lora_layers(peft_model).items():
+        r = layer.r["default"]
+        lora_B, lora_A = extract_lora(tuned[name].weight.data, study.base_weights[name], r)
+        layer.set_delta_factors(lora_B, lora_A)
+        if layer.base_layer.bias is not None:
+            layer.base_layer.bias.data[...] = tuned[name].bias.data
+    return peft_model
+
+
+def truncation_records(study):
+    """Per rank of the first seed's LoRA runs: LoRA trained at r against the full update cut to r.
+
+    Keys: rank, lora_accuracy (trained directly at rank r), extracted_accuracy
+    (extracted_lora_model), full_accuracy (the untruncated full fine-tune).
+    """
+    return [
+        {"rank": run.rank, "lora_accuracy": run.test_accuracy,
+         "extracted_accuracy": evaluate(extracted_lora_model(study, run.rank), study.test_data)["accuracy"],
+         "full_accuracy": study.full.test_accuracy}
+        for run in study.lora if run.seed == study.full.seed
+    ]
+
+
+def amplification_records(study, layer):
+    """The LoRA paper's Table 7 quantities for `layer`, per LoRA run of the first seed.
+
+    With U_r, V_r the top-r singular vectors of delta W and W the base weight:
+    keys rank, update_norm = ||delta W||_F, projection_norm = ||U_r^T W V_r||_F,
+    amplification = their ratio, full_amplification = the same ratio for the
+    full fine-tune's update in its own top-r directions, and
+    random_projection_norm = ||U^T W V||_F for random orthonormal U, V
+    (r columns, seeded by r): how much of W a random pair of r-dimensional
+    subspaces holds, the paper's baseline row. r is capped at min(out, in).
+    """
+    W = study.base_weights[layer]
+    records = []
+    for run in study.lora:
+        if run.seed != study.full.seed:
+            continue
+        r = min(run.rank, min(W.shape))
+        update = run.updates[layer]
+        rng = make_rng(r)
+        U = np.linalg.qr(rng.standard_normal((W.shape[0], r)))[0]
+        V = np.linalg.qr(rng.standard_normal((W.shape[1], r)))[0]
+        records.append({
+            "rank": run.rank, "update_norm": float(np.linalg.norm(update)),
+            "projection_norm": float(np.linalg.norm(update)) / amplification_factor(update, W, r),
+            "amplification": amplification_factor(update, W, r),
+            "full_amplification": amplification_factor(study.full.updates[layer], W, r),
+            "random_projection_norm": float(np.linalg.norm(U.T @ W @ V)),
+        })
+    return records
+
+
+def intruder_records(study, layer, k=10, eps=0.5):
+    """Per run (full, then LoRA of the first seed): intruder dimensions of W_base + delta W in `layer`.
+
+    Keys: method, rank, intruders (how many of the top k singular vectors of
+    the fine-tuned weight have best |cos| < eps with every singular vector of
+    the base weight), smallest_best_cosine (the least familiar of the top k).
+    """
+    W0 = study.base_weights[layer]
+    records = []
+    for run in [study.full] + [run for run in study.lora if run.seed == study.full.seed]:
+        found = intruder_dimensions(W0, W0 + run.updates[layer], k=k, eps=eps)
+        records.append({"method": run.method, "rank": run.rank, "intruders": len(found),
+                        "smallest_best_cosine": float(found.top_k_best_cosines.min())})
+    return records
+
+
 # ----- printing ------------------------------------------------------------------------------
 def format_table(records, columns=None, digits=3):
     """records (list of dicts) as a text table; floats with `digits` decimals.
@@ -179,6 +422,8 @@ def format_table(records, columns=None, digits=3):
     columns = list(columns) if columns is not None else list(records[0])
 
     def cell(value):
+        if value is None:
+            return "-"
         if isinstance(value, (float, np.floating)):
             return f"{value:.{digits}f}"
         return str(value)
