@@ -1,0 +1,119 @@
+"""Every bad input of the issue gets an error naming the argument and the value."""
+import numpy as np
+import pytest
+
+from lorabook import nn
+from lorabook.lora import LoraConfig, LoraLinear, get_peft_model
+
+
+@pytest.mark.parametrize("r, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), ("8", TypeError), (True, TypeError)])
+def test_bad_rank(r, error):
+    with pytest.raises(error, match=r"^r must .*" + ("got" if error is TypeError else str(r))):
+        LoraConfig(r=r, target_modules=["0"])
+
+
+@pytest.mark.parametrize("alpha", [0, -1.0, float("nan"), float("inf")])
+def test_lora_alpha_must_be_positive(alpha):
+    with pytest.raises(ValueError, match="lora_alpha"):
+        LoraConfig(lora_alpha=alpha)
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_lora_dropout_outside_0_1(p):
+    with pytest.raises(ValueError, match=r"lora_dropout must be in \[0.0, 1.0\), got " + str(p)):
+        LoraConfig(lora_dropout=p)
+
+
+@pytest.mark.parametrize("init", ["kaiming", "PISSA", 1, 0, None])
+def test_unknown_init_lora_weights(init):
+    with pytest.raises(ValueError, match=r"init_lora_weights must be one of True, False, 'gaussian', 'pissa'; got " + repr(init)):
+        LoraConfig(init_lora_weights=init)
+
+
+def test_other_config_fields_checked():
+    with pytest.raises(ValueError, match="bias must be one of 'none', 'all', 'lora_only'; got 'some'"):
+        LoraConfig(bias="some")
+    with pytest.raises(TypeError, match="target_modules must be a list"):
+        LoraConfig(target_modules=3)
+    with pytest.raises(ValueError, match="target_modules '\\[' is not a valid regular expression"):
+        LoraConfig(target_modules="[")
+    with pytest.raises(ValueError, match=r"rank_pattern\['0'\] must be >= 1, got 0"):
+        LoraConfig(rank_pattern={"0": 0})
+    with pytest.raises(ValueError, match=r"alpha_pattern\['0'\]"):
+        LoraConfig(alpha_pattern={"0": -2})
+    with pytest.raises(TypeError, match="use_rslora must be True or False"):
+        LoraConfig(use_rslora="yes")
+
+
+def test_target_modules_none_asks_for_them(mlp):
+    with pytest.raises(ValueError, match=r"target_modules is None.*'all-linear'.*0 \(Linear\), 1 \(ReLU\)"):
+        get_peft_model(mlp, LoraConfig())
+
+
+def test_target_modules_matching_nothing_lists_module_names(mlp):
+    with pytest.raises(ValueError, match=r"target_modules \['fc'\] matches no module.*0 \(Linear\), 1 \(ReLU\), 2 \(Linear\), 3 \(ReLU\), 4 \(Linear\)"):
+        get_peft_model(mlp, LoraConfig(target_modules=["fc"]))
+    with pytest.raises(ValueError, match="matches no module"):
+        get_peft_model(mlp, LoraConfig(target_modules=r"\d\d"))  # a regex must match the whole name
+
+
+def test_target_that_is_not_linear(mlp):
+    with pytest.raises(TypeError, match=r"picks '1', a ReLU; LoRA here adapts Linear layers only"):
+        get_peft_model(mlp, LoraConfig(target_modules=["0", "1"]))
+    assert isinstance(mlp[0], nn.Linear)  # checked before anything changed
+
+
+def test_modules_to_save_must_exist_and_not_overlap(mlp):
+    with pytest.raises(ValueError, match="modules_to_save entry 'head' matches no module"):
+        get_peft_model(mlp, LoraConfig(target_modules=["0"], modules_to_save=["head"]))
+    with pytest.raises(ValueError, match="either adapted with LoRA or trained in full"):
+        get_peft_model(mlp, LoraConfig(target_modules=["0", "4"], modules_to_save=["4"]))
+
+
+def test_unknown_adapter_names(mlp):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
+    with pytest.raises(ValueError, match=r"adapter_name 'other' is not an adapter of this model; adapters: \['default'\]"):
+        model.set_adapter("other")
+    with pytest.raises(ValueError, match=r"adapter_name 'other' is not an adapter of this model"):
+        model.delete_adapter("other")
+    with pytest.raises(ValueError, match=r"adapter_names 'other' is not an adapter"):
+        model.merge_adapter("other")
+
+
+def test_add_adapter_name_in_use(mlp):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
+    with pytest.raises(ValueError, match=r"adapter_name 'default' is already in use; adapters: \['default'\]"):
+        model.add_adapter("default", LoraConfig(r=2, target_modules=["2"]))
+    with pytest.raises(ValueError, match="adapter_name must be a non-empty string without dots, got 'a.b'"):
+        model.add_adapter("a.b", LoraConfig(r=2, target_modules=["2"]))
+    with pytest.raises(TypeError, match="config must be a LoraConfig"):
+        model.add_adapter("b", {"r": 4})
+
+
+def test_deleting_the_only_adapter_is_refused(mlp):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
+    with pytest.raises(ValueError, match="only adapter; use unload"):
+        model.delete_adapter("default")
+
+
+def test_rank_above_min_features_warns_but_works():
+    layer = nn.Linear(6, 3, generator=0)
+    with pytest.warns(UserWarning, match=r"r=5 is larger than min\(in_features, out_features\) = min\(6, 3\).*cannot help"):
+        lora = LoraLinear(layer, r=5, generator=1)
+    assert lora.lora_A["default"].weight.shape == (5, 6)
+    assert lora(np.ones((2, 6), dtype=np.float32)).shape == (2, 3)
+
+
+def test_layer_checks_its_arguments():
+    with pytest.raises(TypeError, match="base_layer must be a lorabook.nn.Linear, got ReLU"):
+        LoraLinear(nn.ReLU())
+    with pytest.raises(ValueError, match="r must be >= 1, got 0"):
+        LoraLinear(nn.Linear(3, 3), r=0)
+    layer = LoraLinear(nn.Linear(3, 3, generator=0), r=2, generator=0)
+    with pytest.raises(ValueError, match=r"lora_B must have shape \(3, 2\)"):
+        layer.set_delta_factors(np.ones((3, 3)), np.ones((2, 3)))
+
+
+def test_model_must_be_a_module(mlp):
+    with pytest.raises(TypeError, match="model must be a lorabook.nn.Module, got list"):
+        get_peft_model([mlp], LoraConfig(r=2, target_modules=["0"]))

@@ -1,0 +1,159 @@
+"""Adapter files: bit-exact round trips, only the adapter's arrays, clear errors for what does not fit."""
+import copy
+import json
+import os
+
+import numpy as np
+import pytest
+
+from lorabook.io import CheckpointError
+from lorabook.lora import LoraConfig, LoraLinear, PeftModel, get_peft_model, get_peft_model_state_dict
+
+
+def trained(model, config, seed=0, name="default"):
+    peft_model = get_peft_model(model, config, adapter_name=name, generator=seed)
+    rng = np.random.default_rng(seed)
+    for param in peft_model.parameters():
+        if param.requires_grad:
+            param.data[...] = rng.standard_normal(param.shape)
+    return peft_model
+
+
+def test_round_trip_is_bit_exact(make_mlp, batch, tmp_path):
+    config = LoraConfig(r=2, lora_alpha=4, target_modules=["0", "2"], modules_to_save=["4"], bias="lora_only")
+    peft_model = trained(make_mlp(), config)
+    expected = peft_model(batch).data
+    peft_model.save_adapter(tmp_path / "adapter")
+    assert sorted(os.listdir(tmp_path / "adapter")) == ["adapter_config.json", "adapter_model.npz"]
+
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path / "adapter")
+    assert np.array_equal(loaded(batch).data, expected)
+    saved, again = get_peft_model_state_dict(peft_model), get_peft_model_state_dict(loaded)
+    assert list(saved) == list(again) and all(np.array_equal(saved[k], again[k]) for k in saved)
+    assert loaded.peft_config["default"] == peft_model.peft_config["default"]
+
+
+def test_file_holds_only_the_adapter_under_peft_keys(make_mlp, tmp_path):
+    peft_model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"], modules_to_save=["4"]))
+    peft_model.save_adapter(tmp_path)
+    with np.load(tmp_path / "adapter_model.npz", allow_pickle=False) as archive:
+        keys = sorted(k for k in archive.files if not k.startswith("__"))
+    assert keys == ["base_model.model.0.lora_A.weight", "base_model.model.0.lora_B.weight",
+                    "base_model.model.4.bias", "base_model.model.4.weight"]
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == 2 and config["target_modules"] == ["0"]
+
+
+def test_load_adapter_under_another_name_and_switch(make_mlp, batch, tmp_path):
+    source = trained(make_mlp(), LoraConfig(r=3, target_modules="all-linear"), seed=1)
+    source.save_adapter(tmp_path)
+    expected = source(batch).data
+    target = get_peft_model(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    before = target(batch).data
+    target.load_adapter(tmp_path, adapter_name="rotated")
+    assert target.active_adapter == "default" and np.array_equal(target(batch).data, before)
+    target.set_adapter("rotated")
+    assert np.array_equal(target(batch).data, expected)
+
+
+def test_pissa_adapter_round_trip(make_mlp, batch, tmp_path):
+    sizes = (6, 10, 8, 3)
+    peft_model = get_peft_model(make_mlp(sizes=sizes), LoraConfig(r=2, target_modules=["0", "2"], init_lora_weights="pissa"))
+    for name, param in peft_model.named_parameters():
+        if "lora_B" in name:
+            param.data += 0.1  # some training
+    peft_model.save_adapter(tmp_path)
+    loaded = PeftModel.from_pretrained(make_mlp(sizes=sizes), tmp_path)
+    assert np.array_equal(loaded(batch).data, peft_model(batch).data)
+
+
+def test_loading_does_not_move_the_default_random_stream(make_mlp, tmp_path):
+    import lorabook
+
+    trained(make_mlp(), LoraConfig(r=2, target_modules=["0"])).save_adapter(tmp_path)
+    lorabook.manual_seed(3)
+    first = lorabook.random.default_generator().random()
+    lorabook.manual_seed(3)
+    PeftModel.from_pretrained(make_mlp(), tmp_path)
+    assert lorabook.random.default_generator().random() == first
+
+
+def test_another_model_shape_is_refused_and_model_left_alone(make_mlp, batch, tmp_path):
+    trained(make_mlp(), LoraConfig(r=2, target_modules=["0", "2"])).save_adapter(tmp_path)
+    other = make_mlp(sizes=(6, 7, 4, 3))
+    before = copy.deepcopy(other)
+    with pytest.raises(ValueError, match=r"base_model.model.0.lora_B.weight: shape \(5, 2\) in the adapter, \(7, 2\) in the model \(saved for out_features=5, this layer has 7\)"):
+        PeftModel.from_pretrained(other, tmp_path)
+    assert all(type(m) is not LoraLinear for m in other.modules())
+    assert [p.requires_grad for p in other.parameters()] == [p.requires_grad for p in before.parameters()]
+    assert np.array_equal(other(batch).data, before(batch).data)
+
+
+def test_another_rank_is_refused(make_mlp, tmp_path):
+    source = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    target = get_peft_model(make_mlp(), LoraConfig(r=3, target_modules=["0"]))
+    from lorabook.lora import set_peft_model_state_dict
+
+    with pytest.raises(ValueError, match=r"lora_A.weight: shape \(2, 6\) in the adapter, \(3, 6\) in the model \(rank 2 in the adapter vs 3 in the model\)"):
+        set_peft_model_state_dict(target, get_peft_model_state_dict(source))
+    # a file whose config says another rank than its arrays
+    source.save_adapter(tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    config["r"] = 4
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="rank 2 in the adapter vs 4 in the model"):
+        target.load_adapter(tmp_path, adapter_name="other")
+    assert list(target.peft_config) == ["default"]
+
+
+def test_missing_and_unexpected_layers_are_named(make_mlp, tmp_path):
+    source = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    state = get_peft_model_state_dict(source)
+    target = get_peft_model(make_mlp(), LoraConfig(r=2, target_modules=["0", "2"]))
+    from lorabook.lora import set_peft_model_state_dict
+
+    with pytest.raises(ValueError, match=r"missing .*\['base_model.model.2.lora_A.weight', 'base_model.model.2.lora_B.weight'\]"):
+        set_peft_model_state_dict(target, state)
+    state["base_model.model.9.lora_A.weight"] = np.zeros((2, 6))
+    with pytest.raises(ValueError, match=r"unexpected .*\['base_model.model.9.lora_A.weight'\]"):
+        set_peft_model_state_dict(source, state)
+
+
+def test_load_adapter_name_in_use(make_mlp, tmp_path):
+    peft_model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    peft_model.save_adapter(tmp_path)
+    with pytest.raises(ValueError, match="adapter_name 'default' is already in use"):
+        peft_model.load_adapter(tmp_path, adapter_name="default")
+
+
+def test_corrupt_and_truncated_files(make_mlp, tmp_path):
+    peft_model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    peft_model.save_adapter(tmp_path)
+    weights = tmp_path / "adapter_model.npz"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        PeftModel.from_pretrained(make_mlp(), tmp_path)
+    damaged = bytearray(data)
+    where = data.find(get_peft_model_state_dict(peft_model)["base_model.model.0.lora_A.weight"].tobytes())
+    assert where > 0
+    damaged[where + 5] ^= 0xFF  # flipped bits inside lora_A's numbers: the zip checksum catches them
+    weights.write_bytes(bytes(damaged))
+    with pytest.raises(CheckpointError):
+        PeftModel.from_pretrained(make_mlp(), tmp_path)
+    weights.write_bytes(data)
+    config = tmp_path / "adapter_config.json"
+    text = config.read_text()
+    config.write_text(text[: len(text) // 2])
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        PeftModel.from_pretrained(make_mlp(), tmp_path)
+    config.write_text(json.dumps({**json.loads(text), "r": 0}))
+    with pytest.raises(CheckpointError, match="does not hold a valid LoRA config: r must be >= 1, got 0"):
+        PeftModel.from_pretrained(make_mlp(), tmp_path)
+
+
+def test_missing_folder_or_file(make_mlp, tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a folder holding a saved adapter"):
+        PeftModel.from_pretrained(make_mlp(), tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="has no adapter_model.npz"):
+        PeftModel.from_pretrained(make_mlp(), tmp_path)
