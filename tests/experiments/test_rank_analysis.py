@@ -125,3 +125,137 @@ def test_rank_approximation_at_full_rank_loses_nothing_and_bad_rank_is_named():
     assert rank_approximation_summary(picture, 3)["relative_error"] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="r must be between 1 and min"):
         plot_rank_approximation(picture, 4)
+
+
+# ----- the fine-tuning study (a tiny model, a few epochs: seconds) -----------------------------
+from lorabook.analysis import amplification_factor  # noqa: E402
+from lorabook.autograd import Tensor, no_grad  # noqa: E402
+from lorabook.data import load_digits, make_domain_split  # noqa: E402
+from lorabook.experiments.rank_analysis import (  # noqa: E402
+    amplification_records,
+    extracted_lora_model,
+    fine_tune_study,
+    intruder_records,
+    linear_weights,
+    lora_config_for,
+    numerical_rank,
+    truncation_records,
+    update_rank_records,
+)
+from lorabook.nn import MLP  # noqa: E402
+
+
+def tiny_study(**overrides):
+    X, y = load_digits()
+    split = make_domain_split(X, y, "rotate", 45, n_target_train=60, seed=0, image_shape=(8, 8))
+    base = MLP([64, 12, 10], generator=0)  # layers "0" (12, 64) and "2" (10, 12)
+    settings = dict(ranks=(1, 4, 16), seeds=(0, 1), seed_ranks=(4,), epochs=3, batch_size=32)
+    settings.update(overrides)
+    test = (split.target_test[0][:200], split.target_test[1][:200])
+    return base, fine_tune_study(base, split.target_train, test, **settings)
+
+
+@pytest.fixture(scope="module")
+def study_and_base():
+    base, study = tiny_study()
+    return base, study
+
+
+def outputs(model, X):
+    with no_grad():
+        return model(Tensor(X.astype(np.float32))).data
+
+
+def test_lora_config_caps_the_rank_at_each_layers_smallest_side():
+    base = MLP([64, 12, 10], generator=0)
+    assert lora_config_for(base, 4).rank_pattern == {}
+    config = lora_config_for(base, 16)
+    assert config.r == 16 and config.rank_pattern == {"0": 12, "2": 10}
+    assert config.rank_for("0") == 12 and config.target_modules == "all-linear"
+
+
+def test_study_runs_the_planned_runs_and_leaves_the_base_model_alone(study_and_base):
+    base, study = study_and_base
+    assert [(run.rank, run.seed) for run in study.lora] == [(1, 0), (4, 0), (16, 0), (4, 1)]
+    assert study.full.method == "full" and study.full.rank is None
+    for name, W in linear_weights(base).items():
+        np.testing.assert_array_equal(W, study.base_weights[name])
+    assert study.lora_run(4, seed=1).seed == 1
+    with pytest.raises(ValueError, match=r"no LoRA run with rank=8 and seed=0; the study has \(rank=1, seed=0\)"):
+        study.lora_run(8)
+
+
+def test_lora_updates_have_rank_at_most_r_and_a_matrices_the_right_shape(study_and_base):
+    _, study = study_and_base
+    for run in study.lora:
+        for name, update in run.updates.items():
+            W = study.base_weights[name]
+            r = min(run.rank, min(W.shape))
+            assert update.shape == W.shape
+            assert numerical_rank(update) <= r
+            assert run.lora_A[name].shape == run.lora_A_start[name].shape == (r, W.shape[1])
+            assert not np.array_equal(run.lora_A[name], run.lora_A_start[name])  # A trained
+        assert 0.0 <= run.test_accuracy <= 1.0
+    # The full fine-tune of a 12-unit layer from 60 examples is not low rank.
+    assert numerical_rank(study.full.updates["0"]) > 4
+
+
+def test_study_is_deterministic_for_a_seed():
+    _, first = tiny_study(ranks=(2,), seeds=(0,), epochs=2)
+    _, second = tiny_study(ranks=(2,), seeds=(0,), epochs=2)
+    np.testing.assert_array_equal(first.full.updates["0"], second.full.updates["0"])
+    np.testing.assert_array_equal(first.lora[0].updates["0"], second.lora[0].updates["0"])
+    np.testing.assert_array_equal(first.lora[0].lora_A["2"], second.lora[0].lora_A["2"])
+
+
+def test_extracted_model_holds_the_eckart_young_truncation_and_at_full_rank_equals_the_full_fine_tune(study_and_base):
+    _, study = study_and_base
+    peft_model = extracted_lora_model(study, 3)
+    for name, layer in peft_model.base_model.lora_layers():
+        update = layer.get_delta_weight().astype(np.float64)
+        np.testing.assert_allclose(update, low_rank_approx(study.full.updates[name], 3), atol=1e-5)
+    whole = extracted_lora_model(study, 12)  # 12 = the largest min(out, in): nothing cut
+    X = study.test_data[0][:20]
+    np.testing.assert_allclose(outputs(whole, X), outputs(study.full.model, X), atol=1e-4)
+
+
+def test_truncation_records_compare_each_lora_rank_with_the_extracted_one(study_and_base):
+    _, study = study_and_base
+    records = truncation_records(study)
+    assert [r["rank"] for r in records] == [1, 4, 16]
+    assert set(records[0]) == {"rank", "lora_accuracy", "extracted_accuracy", "full_accuracy"}
+    assert records[0]["lora_accuracy"] == study.lora_run(1).test_accuracy
+    # rank 16 exceeds every layer's smallest side: the whole update is kept.
+    assert records[-1]["extracted_accuracy"] == pytest.approx(study.full.test_accuracy)
+
+
+def test_update_rank_records_list_full_then_lora_with_measures_that_agree_for_rank_one(study_and_base):
+    _, study = study_and_base
+    records = update_rank_records(study, "0")
+    assert [(r["method"], r["rank"]) for r in records] == [("full", None), ("lora", 1), ("lora", 4), ("lora", 16)]
+    rank_one = records[1]
+    assert rank_one["energy_rank"] == rank_one["numerical_rank"] == 1
+    assert rank_one["effective_rank"] == pytest.approx(1.0) and rank_one["stable_rank"] == pytest.approx(1.0)
+    assert records[0]["norm"] == pytest.approx(np.linalg.norm(study.full.updates["0"]))
+
+
+def test_amplification_records_are_the_papers_ratio(study_and_base):
+    _, study = study_and_base
+    records = amplification_records(study, "2")  # layer (10, 12): r = 16 is capped at 10
+    assert [r["rank"] for r in records] == [1, 4, 16]
+    for record in records:
+        run = study.lora_run(record["rank"])
+        r = min(record["rank"], 10)
+        expected = amplification_factor(run.updates["2"], study.base_weights["2"], r)
+        assert record["amplification"] == pytest.approx(expected)
+        assert record["update_norm"] / record["projection_norm"] == pytest.approx(expected)
+        assert record["random_projection_norm"] > 0
+
+
+def test_intruder_records_count_at_most_k(study_and_base):
+    _, study = study_and_base
+    records = intruder_records(study, "0", k=5)
+    assert len(records) == 4 and set(records[0]) == {"method", "rank", "intruders", "smallest_best_cosine"}
+    assert all(0 <= r["intruders"] <= 5 and 0.0 <= r["smallest_best_cosine"] <= 1.0 for r in records)
+    # eps = 1 makes every direction an intruder unless it matches one of W0's exactly.
+    assert intruder_records(study, "0", k=5, eps=1.0)[0]["intruders"] >= 1
