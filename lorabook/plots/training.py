@@ -221,6 +221,11 @@ def plot_graph(tensor, names=None, show_values=True, max_nodes=150):
         if node._ctx is not None:
             slots.setdefault(column[id(node)] - 1, []).append(("op", node))
         slots.setdefault(column[id(node)], []).append(("tensor", node))
+    for col, items in slots.items():  # computed tensors in the middle, the leaves feeding in around them
+        leaves = [item for item in items if item[0] == "tensor" and item[1]._ctx is None]
+        others = [item for item in items if not (item[0] == "tensor" and item[1]._ctx is None)]
+        half = len(leaves) // 2
+        slots[col] = leaves[:half] + others + leaves[half:]
     height = max(len(items) for items in slots.values())
     n_columns = max(slots) + 1
     fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * n_columns), max(2.0, 0.9 * height + 0.6)), layout="constrained")
