@@ -189,14 +189,16 @@ def _tensor_label(node, is_root, show_values, names):
     lines = [line for line in (role, shape) if line]
     if show_values and node.size == 1:
         lines.append(f"= {node.data.item():.4g}")
+        if node.grad is not None:
+            lines.append(f"grad {np.asarray(node.grad).item():.4g}")
     return "\n".join(lines)
 
 
 def plot_graph(tensor, names=None, show_values=True, max_nodes=150):
     """Draw the computation graph that produced `tensor`, left (inputs) to right (output).
 
-    Boxes are tensors (name or role, shape; value when it is a single
-    number); blue boxes are leaves that require grad, i.e. the ones whose
+    Boxes are tensors (name or role, shape; value, and .grad once backward
+    has filled it in, when it is a single number); blue boxes are leaves that require grad, i.e. the ones whose
     .grad backward() fills in. Rounded yellow boxes are operations (the
     Function's name). Arrows follow the forward pass; backward walks them
     in reverse. For big graphs use lorabook.to_dot instead.

@@ -171,3 +171,13 @@ def test_graph_too_big_is_refused_with_advice():
         x = x * 1.0
     with pytest.raises(ValueError, match="to_dot"):
         plot_graph(x)
+
+
+def test_graph_shows_values_and_gradients_of_single_numbers():
+    x = lb.Tensor(2.0, requires_grad=True, dtype=np.float64, name="x")
+    y = x * x
+    y.backward()
+    labels = [t.get_text() for t in drawn(plot_graph(y), "tensor")]
+    assert "x\nscalar\n= 2\ngrad 4" in labels and "output\nscalar\n= 4" in labels
+    labels = [t.get_text() for t in drawn(plot_graph(y, show_values=False), "tensor")]
+    assert "x\nscalar" in labels
