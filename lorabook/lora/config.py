@@ -11,10 +11,13 @@ fails on the line that made it, not deep inside training.
     lora_dropout    dropout on the LoRA branch's input only, in [0, 1)
     target_modules  which Linear layers get LoRA: a list of names (whole name or
                     dotted suffix: "fc" matches "encoder.fc"), a regular
-                    expression string (must match the whole name), or "all-linear"
+                    expression string (must match the whole name), or "all-linear";
+                    None (the default) is an error when the config is used:
+                    lorabook does not guess (see lora.targets)
     modules_to_save modules trained in full next to the adapter (a new head)
     bias            "none", "all" (every bias trains) or "lora_only" (biases of adapted layers)
-    init_lora_weights True (A Kaiming-uniform, B zeros), "gaussian", "pissa", or False
+    init_lora_weights True (A Kaiming-uniform, B zeros), "gaussian" (A normal with
+                    standard deviation 1/r, as PEFT; B zeros), "pissa", or False
     use_rslora      rank-stabilised scaling lora_alpha / sqrt(r) (Kalajdzievski 2023)
     rank_pattern    {name or regex: r} overriding r for the layers it matches
     alpha_pattern   {name or regex: alpha} overriding lora_alpha likewise

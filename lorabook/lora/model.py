@@ -12,7 +12,8 @@ Trainable, with the active adapter `a` and its config:
 
     every lora_A[a], lora_B[a]              always
     the copies modules_to_save[a]           always
-    biases                                  bias="all": every bias of the model;
+    biases                                  bias="all": every bias of the model (but the
+                                            frozen originals of saved modules);
                                             bias="lora_only": biases of the layers adapted by `a`
 
 Everything else has requires_grad=False: no gradient, no optimizer state.
@@ -41,6 +42,8 @@ class LoraModel(Module):
         super().__init__()
         if not isinstance(model, Module):
             raise TypeError(f"model must be a lorabook.nn.Module, got {type(model).__name__}")
+        if any(isinstance(m, LoraModel) for m in model.modules()):
+            raise TypeError("model already has LoRA adapters (it holds a LoraModel); use add_adapter to add another")
         self.model = model
         self.peft_config = {}
         self.active_adapter = adapter_name
@@ -124,7 +127,7 @@ class LoraModel(Module):
         if bias == "all":
             for param_name, param in self.model.named_parameters():
                 parts = param_name.split(".")
-                if parts[-1] == "bias" and "original_module" not in parts:
+                if parts[-1] == "bias" and "original_module" not in parts and "modules_to_save" not in parts:
                     param.requires_grad = True
 
     def delete_adapter(self, adapter_name):

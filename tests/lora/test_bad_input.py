@@ -117,3 +117,9 @@ def test_layer_checks_its_arguments():
 def test_model_must_be_a_module(mlp):
     with pytest.raises(TypeError, match="model must be a lorabook.nn.Module, got list"):
         get_peft_model([mlp], LoraConfig(r=2, target_modules=["0"]))
+
+
+def test_wrapping_twice_is_refused(mlp):
+    peft_model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
+    with pytest.raises(TypeError, match="already has LoRA adapters.*use add_adapter"):
+        get_peft_model(peft_model, LoraConfig(r=2, target_modules=["2"]))

@@ -259,3 +259,13 @@ def test_mark_only_lora_as_trainable_and_lora_state_dict():
     assert list(lora_state_dict(model)) == ["0.lora_A.default.weight", "0.lora_B.default.weight"]
     assert "0.base_layer.bias" in lora_state_dict(model, bias="lora_only")
     assert set(lora_state_dict(model, bias="all")) == {"0.lora_A.default.weight", "0.lora_B.default.weight", "0.base_layer.bias", "2.bias"}
+
+
+def test_bias_all_leaves_frozen_originals_and_other_heads_alone(mlp):
+    peft_model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"], modules_to_save=["4"], bias="all"), adapter_name="a")
+    peft_model.add_adapter("b", LoraConfig(r=2, target_modules=["0"], modules_to_save=["4"]))
+    assert mlp[2].bias.requires_grad and mlp[0].base_layer.bias.requires_grad
+    assert mlp[4].modules_to_save["a"].bias.requires_grad
+    assert not mlp[4].modules_to_save["b"].bias.requires_grad and not mlp[4].original_module.bias.requires_grad
+    peft_model.set_adapter("b")  # bias="none": every bias frozen again
+    assert not mlp[2].bias.requires_grad and not mlp[0].base_layer.bias.requires_grad
