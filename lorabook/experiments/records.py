@@ -1,0 +1,88 @@
+"""Tidy records: every experiment returns a list of plain dicts, one row per run.
+
+    records = compare_adaptation(model, split.target_train, split.target_test)
+    print(format_table(records, ["method", "rank", "trainable_params", "test_accuracy"]))
+    lora = select(records, method="lora")
+    columns = to_columns(lora, ["rank", "test_accuracy"])   # {"rank": [...], ...}
+
+Values are Python numbers, strings or None (never NumPy scalars), so a
+record prints cleanly, compares with ==, and can be written to JSON as is.
+A key that does not apply to a row (the rank of full fine-tuning) is None.
+"""
+from __future__ import annotations
+
+import numbers
+
+from lorabook._checks import _show, check_int
+
+
+def plain(value):
+    """`value` as a plain Python number (NumPy scalars become int, float or bool)."""
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def check_records(name, records, required=()):
+    """`records` as a list of dicts, each with every key in `required`; raises naming `name`."""
+    if isinstance(records, dict) or not hasattr(records, "__iter__"):
+        raise TypeError(f"{name} must be a list of dicts (records), got {_show(records)}")
+    records = list(records)
+    if not records:
+        raise ValueError(f"{name} must hold at least one record, got none")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise TypeError(f"{name}[{index}] must be a dict, got {_show(record)}")
+        missing = [key for key in required if key not in record]
+        if missing:
+            raise ValueError(
+                f"{name}[{index}] lacks the key(s) {missing}; it has {sorted(record)}. "
+                f"Pass records made by lorabook.experiments."
+            )
+    return records
+
+
+def select(records, **criteria):
+    """The records whose values equal every criterion: select(records, method="lora", rank=4)."""
+    records = check_records("records", records)
+    return [r for r in records if all(r.get(key) == value for key, value in criteria.items())]
+
+
+def to_columns(records, keys=None):
+    """{key: [value of each record]} for plotting; keys default to the first record's."""
+    records = check_records("records", records)
+    keys = list(records[0]) if keys is None else list(keys)
+    records = check_records("records", records, required=keys)
+    return {key: [record[key] for record in records] for key in keys}
+
+
+def _cell(value, digits):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{int(value):,d}"  # 26,122 reads faster than 26122
+    return str(value)
+
+
+def format_table(records, columns=None, digits=3):
+    """Records as a fixed-width text table, one line per record.
+
+    columns: the keys to show, in order (default: the first record's keys).
+    Floats get `digits` decimals, integers thousands separators, None "-".
+    """
+    records = check_records("records", records)
+    columns = list(records[0]) if columns is None else list(columns)
+    records = check_records("records", records, required=columns)
+    digits = check_int("digits", digits, low=0)
+    cells = [[_cell(plain(record[key]), digits) for key in columns] for record in records]
+    widths = [max(len(key), *(len(row[i]) for row in cells)) for i, key in enumerate(columns)]
+    lines = ["  ".join(key.rjust(width) for key, width in zip(columns, widths))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines.extend("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells)
+    return "\n".join(lines)
