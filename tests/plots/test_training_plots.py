@@ -13,7 +13,7 @@ from lorabook.nn import functional as F  # noqa: E402
 from lorabook.plots.training import (  # noqa: E402
     plot_decision_boundary, plot_digits, plot_graph, plot_learning_curves,
 )
-from lorabook.train import History, predict  # noqa: E402
+from lorabook.train import History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
