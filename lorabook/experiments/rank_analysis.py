@@ -12,15 +12,15 @@ learns; this module repeats its analyses on models that train in seconds.
                         then update_rank_records, truncation_records (extract_lora
                         against LoRA trained at rank r), amplification_records and
                         intruder_records read the paper's analyses off it
-- format_table:         records (a list of dicts) as a fixed-width text table
 
-Records are lists of plain dicts, one row each, so they print as tables and
-plot without any further bookkeeping.
+Records are lists of plain dicts, one row each, so they print with
+lorabook.experiments.format_table and plot without further bookkeeping.
 """
 from __future__ import annotations
 
 import copy
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,11 +38,10 @@ from lorabook.analysis import (
     suggest_rank,
 )
 from lorabook.analysis._validate import check_rank
+from lorabook.experiments.finetune import adapt
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear
-from lorabook.nn import functional as F
-from lorabook.optim import Adam
-from lorabook.train import evaluate, fit
+from lorabook.train import evaluate
 
 
 # ----- pictures ----------------------------------------------------------------------------
@@ -135,6 +134,22 @@ def rank_rule_records(m=100, n=100, rank=5, noises=(0.25, 0.5, 1.0), seeds=range
     return records
 
 
+def rank_rule_summary(records):
+    """Per noise level in rank_rule_records' output: how often Gavish-Donoho hits the planted rank,
+    and the mean of every other rule. Keys: noise, matrices, planted_rank, gavish_donoho_exact
+    (fraction of matrices where suggest_rank(M) == planted rank), then mean_<rule> for each rule.
+    """
+    summary = []
+    for noise in sorted({record["noise"] for record in records}):
+        rows = [record for record in records if record["noise"] == noise]
+        row = {"noise": noise, "matrices": len(rows), "planted_rank": rows[0]["planted_rank"],
+               "gavish_donoho_exact": float(np.mean([r["gavish_donoho"] == r["planted_rank"] for r in rows]))}
+        for rule in ("gavish_donoho", "energy_rank", "effective_rank", "stable_rank"):
+            row[f"mean_{rule}"] = float(np.mean([r[rule] for r in rows]))
+        summary.append(row)
+    return summary
+
+
 # ----- NMF against the SVD on the digits ------------------------------------------------------
 @dataclass
 class PartsAndEigenDigits:
@@ -185,14 +200,14 @@ def nmf_vs_svd(V, k, iters=300, seed=0):
 # ----- full fine-tuning and LoRA on one shift, every update kept ------------------------------
 @dataclass
 class FineTuneRun:
-    """One fine-tuning run of a copy of the base model.
+    """One run of `adapt` (lorabook.experiments) on a copy of the base model.
 
     method: "full" or "lora"; rank: LoRA's r (None for full); seed: of the
     adapter's start and the batch order. updates: Linear layer name -> delta W
     (out, in) in float64, the trained weight minus the base weight (for LoRA,
     scaling * B @ A). lora_A and lora_A_start: layer name -> A (r, in) after
     and before training (empty for full). test_accuracy: on the target test
-    data. model: the trained model (a PeftModel for LoRA).
+    data. record: adapt's record. model: the trained model (a PeftModel for LoRA).
     """
 
     method: str
@@ -202,6 +217,7 @@ class FineTuneRun:
     updates: dict
     lora_A: dict = field(default_factory=dict)
     lora_A_start: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict, repr=False)
     model: object = field(default=None, repr=False)
 
 
@@ -230,18 +246,25 @@ def linear_weights(model):
             if isinstance(module, Linear)}
 
 
-def lora_config_for(model, rank, lora_alpha=8):
+def lora_config_for(model, rank, lora_alpha=None):
     """LoraConfig(r=rank) on every Linear layer of `model`, r capped at min(out, in) per layer.
 
     A layer with 10 outputs cannot hold an update of rank above 10, so asking
     for more only wastes parameters (and LoRA warns); rank_pattern caps it.
+    lora_alpha defaults to 2 r, as in `adapt`.
     """
     caps = {re.escape(name): min(W.shape) for name, W in linear_weights(model).items() if min(W.shape) < rank}
-    return LoraConfig(r=rank, lora_alpha=lora_alpha, target_modules="all-linear", rank_pattern=caps)
+    alpha = 2 * rank if lora_alpha is None else lora_alpha
+    return LoraConfig(r=rank, lora_alpha=alpha, target_modules="all-linear", rank_pattern=caps)
 
 
 def _lora_layers(peft_model):
     return dict(peft_model.base_model.lora_layers())
+
+
+def _lora_A(peft_model):
+    return {name: layer.lora_A["default"].weight.data.astype(np.float64)
+            for name, layer in _lora_layers(peft_model).items()}
 
 
 def _lora_update(layer):
@@ -263,22 +286,31 @@ def numerical_rank(update, dtype=np.float32):
     return int(np.count_nonzero(s > s[0] * max(np.shape(update)) * np.finfo(dtype).eps))
 
 
-def _train(model, train_data, lr, epochs, batch_size, seed):
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    fit(model, train_data, F.cross_entropy, Adam(trainable, lr=lr), epochs=epochs, batch_size=batch_size,
-        seed=seed, progress=False)
+def lora_start(base_model, rank, seed):
+    """Layer name -> A (r, in) as `adapt(method="lora", rank=rank, seed=seed)` starts it.
+
+    adapt draws the adapters of LoraConfig(r, 2 r, "all-linear") from
+    numpy.random.default_rng(seed); this draws them again the same way on a
+    copy (a test checks the two agree).
+    """
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # r above a layer's size: see fine_tune_study
+        peft_model = get_peft_model(copy.deepcopy(base_model), config, generator=np.random.default_rng(seed))
+    return _lora_A(peft_model)
 
 
 def fine_tune_study(base_model, train_data, test_data, ranks=(1, 2, 4, 8, 16, 32), seeds=(0,),
-                    seed_ranks=(2, 16), epochs=60, batch_size=64, full_lr=1e-3, lora_lr=3e-3, lora_alpha=8):
-    """Fine-tune copies of `base_model` on train_data: in full, and with LoRA at each rank.
+                    seed_ranks=(2, 16), epochs=60, batch_size=64):
+    """Fine-tune copies of `base_model` with `adapt`: in full once, and with LoRA at each rank.
 
-    LoRA runs: every rank in `ranks` with seeds[0], and every rank in
-    `seed_ranks` with each further seed in `seeds` (for comparing runs
-    that differ only in their random start). LoRA goes on every Linear layer
-    (lora_config_for), Adam at lora_lr; the full fine-tune trains every
-    parameter with Adam at full_lr (the usual practice: LoRA takes a larger
-    learning rate). `base_model` itself is never changed.
+    LoRA runs: every rank in `ranks` with seeds[0], then every rank in
+    `seed_ranks` with each further seed in `seeds` (runs that differ only in
+    their random start). Everything else is adapt's default: LoRA on every
+    Linear layer with lora_alpha = 2 r, Adam at adapt's learning rates.
+    adapt warns when r exceeds a layer's min(out, in) (the 10-output head at
+    r = 16, 32); those warnings are silenced here because the analyses below
+    cap r at min(out, in) anyway. `base_model` itself is never changed.
     Returns a FineTuneStudy; every run's updates are read off its weights.
     """
     ranks = [check_int("ranks entry", r, low=1) for r in ranks]
@@ -286,28 +318,23 @@ def fine_tune_study(base_model, train_data, test_data, ranks=(1, 2, 4, 8, 16, 32
     if not seeds:
         raise ValueError("seeds must hold at least one seed, got none")
     base_weights = linear_weights(base_model)
-    settings = dict(epochs=epochs, batch_size=batch_size)
+    settings = dict(epochs=epochs, batch_size=batch_size, measure_memory=False)
 
-    full_model = copy.deepcopy(base_model)
-    _train(full_model, train_data, full_lr, seed=seeds[0], **settings)
-    full = FineTuneRun("full", None, seeds[0], evaluate(full_model, test_data)["accuracy"],
+    record, full_model = adapt(base_model, "full", train_data, test_data, seed=seeds[0], **settings)
+    full = FineTuneRun("full", None, seeds[0], record["test_accuracy"],
                        {name: W - base_weights[name] for name, W in linear_weights(full_model).items()},
-                       model=full_model)
+                       record=record, model=full_model)
 
     plan = [(r, seeds[0]) for r in ranks] + [(r, s) for s in seeds[1:] for r in seed_ranks]
     runs = []
     for rank, seed in plan:
-        peft_model = get_peft_model(copy.deepcopy(base_model), lora_config_for(base_model, rank, lora_alpha),
-                                    generator=seed)
-        start = {name: layer.lora_A["default"].weight.data.astype(np.float64)
-                 for name, layer in _lora_layers(peft_model).items()}
-        _train(peft_model, train_data, lora_lr, seed=seed, **settings)
-        layers = _lora_layers(peft_model)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"r=\d+ is larger than min", category=UserWarning)
+            record, peft_model = adapt(base_model, "lora", train_data, test_data, rank=rank, seed=seed, **settings)
         runs.append(FineTuneRun(
-            "lora", rank, seed, evaluate(peft_model, test_data)["accuracy"],
-            {name: _lora_update(layer) for name, layer in layers.items()},
-            {name: layer.lora_A["default"].weight.data.astype(np.float64) for name, layer in layers.items()},
-            start, model=peft_model,
+            "lora", rank, seed, record["test_accuracy"],
+            {name: _lora_update(layer) for name, layer in _lora_layers(peft_model).items()},
+            _lora_A(peft_model), lora_start(base_model, rank, seed), record=record, model=peft_model,
         ))
     return FineTuneStudy(base_model, base_weights, full, runs, test_data)
 
@@ -364,32 +391,32 @@ def truncation_records(study):
 
 
 def amplification_records(study, layer):
-    """The LoRA paper's Table 7 quantities for `layer`, per LoRA run of the first seed.
+    """The LoRA paper's Table 7 quantities for `layer`, one record per LoRA run (by rank, then seed).
 
-    With U_r, V_r the top-r singular vectors of delta W and W the base weight:
-    keys rank, update_norm = ||delta W||_F, projection_norm = ||U_r^T W V_r||_F,
-    amplification = their ratio, full_amplification = the same ratio for the
-    full fine-tune's update in its own top-r directions, and
-    random_projection_norm = ||U^T W V||_F for random orthonormal U, V
-    (r columns, seeded by r): how much of W a random pair of r-dimensional
-    subspaces holds, the paper's baseline row. r is capped at min(out, in).
+    W is the base weight, U_r and V_r the top-r singular vectors of the run's
+    delta W (r capped at min(out, in)). Keys: rank, seed, update_norm =
+    ||delta W||_F, projection_norm = ||U_r^T W V_r||_F, amplification = their
+    ratio, full_amplification = that ratio for the full fine-tune's update in
+    its own top-r directions, and the paper's two reference rows: W_top_norm =
+    ||U^T W V||_F with W's own top-r singular vectors (= the root of the sum of
+    W's top r squared singular values) and random_norm, the same for random
+    orthonormal U, V (seeded by r).
     """
     W = study.base_weights[layer]
+    s_W = singular_values(W)
     records = []
-    for run in study.lora:
-        if run.seed != study.full.seed:
-            continue
+    for run in sorted(study.lora, key=lambda run: (run.rank, run.seed)):
         r = min(run.rank, min(W.shape))
         update = run.updates[layer]
+        amplification = amplification_factor(update, W, r)
         rng = make_rng(r)
         U = np.linalg.qr(rng.standard_normal((W.shape[0], r)))[0]
         V = np.linalg.qr(rng.standard_normal((W.shape[1], r)))[0]
         records.append({
-            "rank": run.rank, "update_norm": float(np.linalg.norm(update)),
-            "projection_norm": float(np.linalg.norm(update)) / amplification_factor(update, W, r),
-            "amplification": amplification_factor(update, W, r),
+            "rank": run.rank, "seed": run.seed, "update_norm": float(np.linalg.norm(update)),
+            "projection_norm": float(np.linalg.norm(update)) / amplification, "amplification": amplification,
             "full_amplification": amplification_factor(study.full.updates[layer], W, r),
-            "random_projection_norm": float(np.linalg.norm(U.T @ W @ V)),
+            "W_top_norm": float(np.sqrt(np.sum(s_W[:r] ** 2))), "random_norm": float(np.linalg.norm(U.T @ W @ V)),
         })
     return records
 
@@ -408,29 +435,3 @@ def intruder_records(study, layer, k=10, eps=0.5):
         records.append({"method": run.method, "rank": run.rank, "intruders": len(found),
                         "smallest_best_cosine": float(found.top_k_best_cosines.min())})
     return records
-
-
-# ----- printing ------------------------------------------------------------------------------
-def format_table(records, columns=None, digits=3):
-    """records (list of dicts) as a text table; floats with `digits` decimals.
-
-    columns: the keys to show, in order (default: the first record's keys).
-    """
-    records = list(records)
-    if not records:
-        raise ValueError("records must hold at least one row, got none")
-    columns = list(columns) if columns is not None else list(records[0])
-
-    def cell(value):
-        if value is None:
-            return "-"
-        if isinstance(value, (float, np.floating)):
-            return f"{value:.{digits}f}"
-        return str(value)
-
-    cells = [[cell(record[name]) for name in columns] for record in records]
-    widths = [max(len(name), *(len(row[i]) for row in cells)) for i, name in enumerate(columns)]
-    lines = ["  ".join(name.rjust(width) for name, width in zip(columns, widths))]
-    lines.append("  ".join("-" * width for width in widths))
-    lines += ["  ".join(value.rjust(width) for value, width in zip(row, widths)) for row in cells]
-    return "\n".join(lines)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lorabook._checks import check_matrix
+from lorabook._checks import check_int, check_matrix
 from lorabook.analysis import low_rank_approx, singular_values
 from lorabook.analysis._validate import check_rank
 
@@ -90,4 +90,44 @@ def plot_rank_approximation(picture, r, cmap="gray_r"):
         f"{100 * summary['relative_error']:.1f}% of ||P||_F;  "
         f"stores r(m + n) = {summary['numbers_factors']} numbers instead of mn = {summary['numbers_full']}"
     )
+    return fig
+
+
+def plot_similarity_row(grids, i, d, ax=None):
+    """phi(i, j) against j for one or several similarity grids, with the random baseline.
+
+    grids: dict name -> grid from subspace_similarity_grid (grid[i - 1, j - 1] = phi(i, j)),
+    e.g. {"r=2 vs r=16": ..., "same start, untrained": ...}; a single array is drawn as "phi".
+    i: the row, 1-based: how many top directions of the first A to compare (a grid
+    with fewer rows than i is left out). d: the dimension the directions live in
+    (the layer's input size), for the baseline max(i, j) / d of random subspaces (dashed).
+    A slider over i walks down the rows of the LoRA paper's Figure 3.
+    """
+    if isinstance(grids, np.ndarray):
+        grids = {"phi": grids}
+    if not grids:
+        raise ValueError("grids must hold at least one similarity grid, got an empty dict")
+    grids = {name: check_matrix(f"grids[{name!r}]", grid, dtype=np.float64) for name, grid in grids.items()}
+    deepest = max(grid.shape[0] for grid in grids.values())
+    i = check_rank("i", i, (deepest, deepest))
+    d = check_int("d", d, low=max(max(grid.shape) for grid in grids.values()))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    else:
+        fig = ax.figure
+    widest = 1
+    for name, grid in grids.items():
+        if grid.shape[0] < i:
+            continue
+        j = np.arange(1, grid.shape[1] + 1)
+        ax.plot(j, grid[i - 1], marker="o", markersize=4, label=str(name))
+        widest = max(widest, grid.shape[1])
+    j = np.arange(1, widest + 1)
+    ax.plot(j, np.maximum(i, j) / d, "--", color="0.4", label=f"random subspaces: max(i, j) / {d}")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("j (top-j directions of the second A)")
+    ax.set_ylabel(f"phi({i}, j)")
+    ax.set_title(f"similarity of the top-{i} directions of the first A with the top-j of the second")
+    ax.grid(alpha=0.3)
+    ax.legend()
     return fig

@@ -10,13 +10,13 @@ import pytest
 from lorabook.analysis import low_rank_approx, singular_values
 from lorabook.experiments.rank_analysis import (
     digit_mosaic,
-    format_table,
     nmf_vs_svd,
     planted_rank_matrix,
     rank_rule_records,
+    rank_rule_summary,
     rank_rules,
 )
-from lorabook.plots.analysis_widgets import plot_rank_approximation, rank_approximation_summary
+from lorabook.plots.analysis_widgets import plot_rank_approximation, plot_similarity_row, rank_approximation_summary
 
 
 @pytest.fixture(autouse=True)
@@ -94,15 +94,6 @@ def test_nmf_vs_svd_refuses_negative_data():
         nmf_vs_svd(-np.ones((4, 4)), k=2)
 
 
-# ----- table ----------------------------------------------------------------------------------
-def test_format_table_aligns_columns_and_rounds_floats():
-    text = format_table([{"r": 1, "acc": 0.5}, {"r": 16, "acc": 0.91234}], digits=2)
-    assert text.splitlines() == [" r   acc", "--  ----", " 1  0.50", "16  0.91"]
-    assert format_table([{"a": 1, "b": 2}], columns=["b"]).splitlines()[2] == "2"
-    with pytest.raises(ValueError, match="at least one row"):
-        format_table([])
-
-
 # ----- the rank slider's figure ---------------------------------------------------------------
 def test_rank_approximation_figure_shows_the_approximation_and_eckart_young_error():
     rng = np.random.default_rng(1)
@@ -131,6 +122,7 @@ def test_rank_approximation_at_full_rank_loses_nothing_and_bad_rank_is_named():
 from lorabook.analysis import amplification_factor  # noqa: E402
 from lorabook.autograd import Tensor, no_grad  # noqa: E402
 from lorabook.data import load_digits, make_domain_split  # noqa: E402
+from lorabook.experiments.finetune import adapt  # noqa: E402
 from lorabook.experiments.rank_analysis import (  # noqa: E402
     amplification_records,
     extracted_lora_model,
@@ -138,6 +130,7 @@ from lorabook.experiments.rank_analysis import (  # noqa: E402
     intruder_records,
     linear_weights,
     lora_config_for,
+    lora_start,
     numerical_rank,
     truncation_records,
     update_rank_records,
@@ -171,7 +164,19 @@ def test_lora_config_caps_the_rank_at_each_layers_smallest_side():
     assert lora_config_for(base, 4).rank_pattern == {}
     config = lora_config_for(base, 16)
     assert config.r == 16 and config.rank_pattern == {"0": 12, "2": 10}
-    assert config.rank_for("0") == 12 and config.target_modules == "all-linear"
+    assert config.rank_for("0") == 12 and config.target_modules == "all-linear" and config.lora_alpha == 32
+
+
+def test_lora_start_is_the_a_that_adapt_starts_from():
+    X, y = load_digits()
+    base = MLP([64, 12, 10], generator=0)
+    # A learning rate of 1e-30 moves nothing that float32 can see: A after one epoch is A's start.
+    _, peft_model = adapt(base, "lora", (X[:40], y[:40]), (X[40:60], y[40:60]), rank=3, seed=5, epochs=1,
+                          lr=1e-30, measure_memory=False)
+    start = lora_start(base, 3, seed=5)
+    for name, layer in peft_model.base_model.lora_layers():
+        np.testing.assert_array_equal(start[name], layer.lora_A["default"].weight.data)
+    assert not np.array_equal(start["0"], lora_start(base, 3, seed=6)["0"])
 
 
 def test_study_runs_the_planned_runs_and_leaves_the_base_model_alone(study_and_base):
@@ -193,7 +198,8 @@ def test_lora_updates_have_rank_at_most_r_and_a_matrices_the_right_shape(study_a
             r = min(run.rank, min(W.shape))
             assert update.shape == W.shape
             assert numerical_rank(update) <= r
-            assert run.lora_A[name].shape == run.lora_A_start[name].shape == (r, W.shape[1])
+            # adapt puts the full r on every layer; only the update's rank is capped by the layer's size.
+            assert run.lora_A[name].shape == run.lora_A_start[name].shape == (run.rank, W.shape[1])
             assert not np.array_equal(run.lora_A[name], run.lora_A_start[name])  # A trained
         assert 0.0 <= run.test_accuracy <= 1.0
     # The full fine-tune of a 12-unit layer from 60 examples is not low rank.
@@ -242,14 +248,18 @@ def test_update_rank_records_list_full_then_lora_with_measures_that_agree_for_ra
 def test_amplification_records_are_the_papers_ratio(study_and_base):
     _, study = study_and_base
     records = amplification_records(study, "2")  # layer (10, 12): r = 16 is capped at 10
-    assert [r["rank"] for r in records] == [1, 4, 16]
+    assert [(r["rank"], r["seed"]) for r in records] == [(1, 0), (4, 0), (4, 1), (16, 0)]
+    s_W = singular_values(study.base_weights["2"])
     for record in records:
-        run = study.lora_run(record["rank"])
+        run = study.lora_run(record["rank"], record["seed"])
         r = min(record["rank"], 10)
         expected = amplification_factor(run.updates["2"], study.base_weights["2"], r)
         assert record["amplification"] == pytest.approx(expected)
         assert record["update_norm"] / record["projection_norm"] == pytest.approx(expected)
-        assert record["random_projection_norm"] > 0
+        assert record["W_top_norm"] == pytest.approx(np.sqrt(np.sum(s_W[:r] ** 2)))
+        # No pair of r-dimensional subspaces holds more of W than W's own top singular vectors.
+        assert record["projection_norm"] <= record["W_top_norm"] + 1e-9
+        assert 0 < record["random_norm"] <= record["W_top_norm"] + 1e-9
 
 
 def test_intruder_records_count_at_most_k(study_and_base):
@@ -259,3 +269,32 @@ def test_intruder_records_count_at_most_k(study_and_base):
     assert all(0 <= r["intruders"] <= 5 and 0.0 <= r["smallest_best_cosine"] <= 1.0 for r in records)
     # eps = 1 makes every direction an intruder unless it matches one of W0's exactly.
     assert intruder_records(study, "0", k=5, eps=1.0)[0]["intruders"] >= 1
+
+
+def test_rank_rule_summary_counts_exact_hits_and_averages():
+    records = [
+        {"noise": 0.5, "planted_rank": 3, "gavish_donoho": 3, "energy_rank": 5, "effective_rank": 6.0, "stable_rank": 2.0},
+        {"noise": 0.5, "planted_rank": 3, "gavish_donoho": 4, "energy_rank": 7, "effective_rank": 8.0, "stable_rank": 3.0},
+        {"noise": 0.1, "planted_rank": 3, "gavish_donoho": 3, "energy_rank": 3, "effective_rank": 3.5, "stable_rank": 2.5},
+    ]
+    summary = rank_rule_summary(records)
+    assert [row["noise"] for row in summary] == [0.1, 0.5]
+    assert summary[1] == {"noise": 0.5, "matrices": 2, "planted_rank": 3, "gavish_donoho_exact": 0.5,
+                          "mean_gavish_donoho": 3.5, "mean_energy_rank": 6.0, "mean_effective_rank": 7.0,
+                          "mean_stable_rank": 2.5}
+
+
+def test_similarity_row_draws_row_i_of_each_grid_and_the_random_baseline():
+    grid_a = np.array([[0.9, 0.8, 0.7], [0.5, 0.6, 0.65]])
+    grid_b = np.array([[0.2, 0.3, 0.4]])
+    fig = plot_similarity_row({"a": grid_a, "b": grid_b}, i=2, d=10)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert set(lines) == {"a", "random subspaces: max(i, j) / 10"}  # b has no row 2
+    np.testing.assert_allclose(lines["a"].get_ydata(), grid_a[1])
+    np.testing.assert_allclose(lines["random subspaces: max(i, j) / 10"].get_ydata(), [0.2, 0.2, 0.3])
+    fig = plot_similarity_row(grid_b, i=1, d=3)
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), grid_b[0])
+    with pytest.raises(ValueError, match="i must be between 1 and"):
+        plot_similarity_row(grid_a, i=3, d=10)
+    with pytest.raises(ValueError, match="d must be >= 3"):
+        plot_similarity_row(grid_a, i=1, d=2)
