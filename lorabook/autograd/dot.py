@@ -19,8 +19,17 @@ def _label(tensor, is_root):
 
 
 def to_dot(tensor):
-    """The graph that produced `tensor`, as a DOT string (tensors and operations as nodes)."""
+    """The graph that produced `tensor`, as a DOT string (tensors and operations as nodes).
+
+    Nodes are numbered in the order they are reached from the output, so the
+    same computation always gives the same text.
+    """
     lines = ["digraph lorabook {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
+    number = {}  # id(tensor) -> its node number
+
+    def node_id(t):
+        return f"t{number.setdefault(id(t), len(number))}"
+
     seen = set()
     stack = [tensor]
     while stack:
@@ -28,14 +37,16 @@ def to_dot(tensor):
         if id(node) in seen:
             continue
         seen.add(id(node))
+        name = node_id(node)
         style = "filled" if node.requires_grad and node.is_leaf else "solid"
-        lines.append(f'  t{id(node)} [shape=box, style={style}, fillcolor="#dbe9f6", label="{_label(node, node is tensor)}"];')
+        label = _label(node, node is tensor).replace('"', '\\"')
+        lines.append(f'  {name} [shape=box, style={style}, fillcolor="#dbe9f6", label="{label}"];')
         if node._ctx is not None:
-            op = f"f{id(node)}"
+            op = "f" + name[1:]
             lines.append(f'  {op} [shape=ellipse, label="{node._ctx.function.__name__}"];')
-            lines.append(f"  {op} -> t{id(node)};")
+            lines.append(f"  {op} -> {name};")
             for parent in node._ctx.inputs:
-                lines.append(f"  t{id(parent)} -> {op};")
+                lines.append(f"  {node_id(parent)} -> {op};")
                 stack.append(parent)
     lines.append("}")
     return "\n".join(lines)
