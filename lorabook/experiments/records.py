@@ -70,17 +70,21 @@ def _cell(value, digits):
     return str(value)
 
 
-def format_table(records, columns=None, digits=3):
+def format_table(records, columns=None, digits=3, markdown=False):
     """Records as a fixed-width text table, one line per record.
 
     columns: the keys to show, in order (default: the first record's keys).
     Floats get `digits` decimals, integers thousands separators, None "-".
+    markdown: a Markdown table instead (for the README and notebooks).
     """
     records = check_records("records", records)
     columns = list(records[0]) if columns is None else list(columns)
     records = check_records("records", records, required=columns)
     digits = check_int("digits", digits, low=0)
     cells = [[_cell(plain(record[key]), digits) for key in columns] for record in records]
+    if markdown:
+        rows = [columns, ["---:"] * len(columns)] + cells
+        return "\n".join("| " + " | ".join(row) + " |" for row in rows)
     widths = [max(len(key), *(len(row[i]) for row in cells)) for i, key in enumerate(columns)]
     lines = ["  ".join(key.rjust(width) for key, width in zip(columns, widths))]
     lines.append("  ".join("-" * width for width in widths))
