@@ -9,15 +9,15 @@ a step of Adam holds:
     LoRA parameters    0                           Q s,  Q = r * sum_i (d_{i-1} + d_i)
     gradients          P s                         Q s   (frozen weights get none)
     Adam moments       2 P s  (m and v)            2 Q s
-    activations        N (2 D + 1) s               N (2 D + L r + 1) s
+    activations        (N (2 D + 1) + 1) s         (N (2 D + L r + 1) + 1) s
 
 with D = d_1 + ... + d_L. The activations are what the autograd keeps alive
 between forward and backward (read lorabook/autograd/nn_ops.py, ops.py and
 lorabook/lora/functional.py): every recorded operation keeps its inputs, so
 per Linear layer its (N, d_i) output stays (it is the input of the ReLU or of
 the loss); each ReLU keeps its (N, d_i) output, the next layer's input; the
-cross-entropy keeps exp(logits) (N, d_L) and the row sums (N, 1). A LoRA layer
-is one fused operation that keeps the same (N, d_i) output plus its thin
+cross-entropy keeps exp(logits) (N, d_L) and the row sums (N, 1), and returns
+the loss (one value). A LoRA layer is one fused operation that keeps the same (N, d_i) output plus its thin
 (N, r) array h = s x A^T. The input batch exists before the step and is not
 counted. So LoRA does not save activation memory (it needs slightly more);
 it saves the gradients and optimizer state of the frozen weights, 3 P s
@@ -26,7 +26,10 @@ bytes, which for a big model is most of the total.
 Measured: gradients are the bytes of every `.grad` after backward, Adam
 moments are `optimizer.state_nbytes()`, activations are what tracemalloc sees
 allocated by the forward pass (graph bookkeeping included, so slightly above
-the prediction), and the peak is tracemalloc's over two whole steps.
+the prediction), and the peak is tracemalloc's over two whole steps. The
+peak is more than what is held: backward makes a few (N, d_i) temporaries,
+and Adam's update makes about three temporaries the size of the largest
+trainable parameter (for full fine-tuning of a wide model, the biggest extra).
 """
 from __future__ import annotations
 
@@ -68,9 +71,9 @@ def predicted_ledger(model_sizes, rank, batch_size, dtype=np.float32):
     D, L, N = sum(sizes[1:]), len(pairs), batch_size
     return {
         "full": {"base weights": P * itemsize, "LoRA parameters": 0, "gradients": P * itemsize,
-                 "Adam moments": 2 * P * itemsize, "activations": N * (2 * D + 1) * itemsize},
+                 "Adam moments": 2 * P * itemsize, "activations": (N * (2 * D + 1) + 1) * itemsize},
         "lora": {"base weights": P * itemsize, "LoRA parameters": Q * itemsize, "gradients": Q * itemsize,
-                 "Adam moments": 2 * Q * itemsize, "activations": N * (2 * D + L * rank + 1) * itemsize},
+                 "Adam moments": 2 * Q * itemsize, "activations": (N * (2 * D + L * rank + 1) + 1) * itemsize},
     }
 
 
