@@ -18,6 +18,14 @@ Where LoRA's saving comes from:
 Targets (issue 3): time ratio <= 0.70; gradient + Adam bytes during LoRA
 training == 3 x trainable x itemsize; peak traced memory ratio <= 0.45.
 This script reports; it asserts nothing.
+
+Time needs a quiet machine. When other processes compete for the cores,
+every multi-threaded BLAS product waits for its threads to be scheduled;
+a LoRA step makes more, thinner products (17 of them next to 5 large
+ones, against 8 large ones for full fine-tuning), so it suffers more and
+its ratio climbs. The script prints the load average so you can tell;
+OPENBLAS_NUM_THREADS=1 gives a single-threaded comparison that load
+disturbs much less. Memory does not depend on load at all.
 """
 from __future__ import annotations
 
@@ -119,7 +127,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    cores = os.cpu_count() or 1
     r = measure(args.repeats)
+    busy = "  (busy: times are unreliable, see the docstring)" if load > 0.5 * cores else ""
+    print(f"load average {load:.2f} on {cores} cores{busy}")
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, Adam; LoRA r={RANK} on every Linear")
     print(f"trainable parameters: LoRA {r['trainable']:,d}, full fine-tuning {r['all']:,d}")
     print(f"{'':28s} {'full FT':>12s} {'LoRA':>12s} {'ratio':>7s} {'target':>8s}")

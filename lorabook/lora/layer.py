@@ -92,6 +92,7 @@ class LoraLinear(Module):
             )
         rng = get_generator(generator)
         dtype = self.base_layer.weight.dtype
+        # Linear draws a start of its own; reset_lora_parameters below sets the one asked for.
         self.lora_A[adapter_name] = Linear(self.in_features, r, bias=False, generator=rng, dtype=dtype)
         self.lora_B[adapter_name] = Linear(r, self.out_features, bias=False, generator=rng, dtype=dtype)
         self.lora_dropout[adapter_name] = Dropout(lora_dropout, generator=rng) if lora_dropout > 0 else Identity()
@@ -123,7 +124,7 @@ class LoraLinear(Module):
             B_start, A_start = self.pissa_split(adapter_name)
             A.data[...] = A_start
             B.data[...] = B_start
-        else:  # False: keep Linear's random start for both A and B
+        else:  # False: both random (what PEFT leaves, nn.Linear's own start), for experiments
             init.kaiming_uniform_(A, a=math.sqrt(5), generator=rng)
             init.kaiming_uniform_(B, a=math.sqrt(5), generator=rng)
 
@@ -157,7 +158,7 @@ class LoraLinear(Module):
         return B, A
 
     def set_delta_factors(self, lora_B, lora_A, adapter_name=None):
-        """Make the adapter's update exactly scaling * B @ A = lora_B @ lora_A.
+        """Make the adapter's update scaling * B @ A equal lora_B @ lora_A (to float rounding).
 
         lora_B (out, k) and lora_A (k, in) with k = the adapter's rank, for
         instance from lorabook.analysis.extract_lora. Each factor is stored
