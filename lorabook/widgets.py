@@ -1,0 +1,363 @@
+"""The classroom rank-selection demo (notebook 06): slider functions and the sliders around them.
+
+Every slider position is one call of a plain function that returns the
+figure it drew and the numbers it drew from, so tests (and a notebook
+without widgets) call exactly what the sliders call:
+
+    fig, numbers = rank_selection_view(rank=4, lora_alpha=8, use_rslora=False,
+                                       label_budget=100, noise=0.0, shift_strength=45)
+    fig, numbers = planted_rank_view(rank=3, n=40, noise=0.5)
+
+    rank_selection_demo()      # the same, with ipywidgets sliders (in Jupyter)
+    planted_rank_demo()
+
+rank_selection_view trains LoRA (every Linear layer) on rotated digits: the
+source model is upright digits (lorabook.experiments.train_source_model),
+the target the same digits turned by `shift_strength` degrees, with pixel
+noise of standard deviation `noise` on top, and `label_budget` labelled
+target images to train on. It trains exactly as lorabook.experiments.adapt
+does (its defaults: Adam, lr DEFAULT_LR["lora"], DEFAULT_EPOCHS epochs,
+batch 32), and also records the accuracy after every epoch.
+
+planted_rank_view solves the planted-rank regression in closed form at
+every rank (lorabook.experiments.planted_rank_sweep, method "closed-form"),
+so it redraws instantly; it shows the over/underfitting U-curve.
+
+Speed: the source model is trained once per seed and kept (lru_cache), and
+each run's numbers are kept too, so going back to a slider position is
+instant. A new rank_selection_view position takes about a second.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lorabook._checks import check_float, check_int, make_rng
+from lorabook.analysis import reduced_rank_regression
+from lorabook.data import load_digits, make_domain_split, make_planted_rank_task
+from lorabook.experiments import DEFAULT_LR, planted_rank_sweep, train_source_model
+from lorabook.experiments.finetune import DEFAULT_EPOCHS
+from lorabook.lora import LoraConfig, LoraLinear, get_peft_model, lora_scaling
+from lorabook.nn import functional as F
+from lorabook.optim import Adam
+from lorabook.plots.experiments import plot_rank_curve
+from lorabook.train import evaluate, fit
+
+IMAGE_SHAPE = (8, 8)
+BATCH_SIZE = 32
+MAX_RANK = 64
+MAX_NOISE = 1.0  # pixel values live in [0, 1]; noise of std 1 already drowns the digits
+
+
+# ----- the task behind the sliders -------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _digits():
+    return load_digits()
+
+
+def _pool_size():
+    """Rows of the target half of the digits: label budgets must leave at least one for testing."""
+    X, y = _digits()
+    return len(X) - int(round(0.5 * len(X)))
+
+
+def _check_seed(seed):
+    return check_int("seed", seed, low=0)
+
+
+@functools.lru_cache(maxsize=4)
+def source_model(seed=0):
+    """The MLP 64-128-128-10 trained on upright source digits (train_source_model), one per seed, kept.
+
+    The source half of make_domain_split depends on the seed only, not on
+    the shift or the label budget, so one model serves every slider position.
+    Do not change the model you get: it is shared (adapting works on copies).
+    """
+    seed = _check_seed(seed)
+    X, y = _digits()
+    split = make_domain_split(X, y, "rotate", 0.0, 1, seed=seed, image_shape=IMAGE_SHAPE)
+    return train_source_model(split.source_train, seed=seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_field(seed):
+    """One N(0, 1) value per pixel of every image, drawn once per seed.
+
+    Noise is added by image (the row of the original pool), so an image keeps
+    its noise when the label budget moves it between training and test.
+    """
+    X, _ = _digits()
+    return make_rng(seed).standard_normal(X.shape).astype(X.dtype)
+
+
+def _check_settings(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed):
+    if not isinstance(use_rslora, (bool, np.bool_)):
+        raise TypeError(f"use_rslora must be True or False, got {use_rslora!r}")
+    return dict(
+        rank=check_int("rank", rank, low=1, high=MAX_RANK),
+        lora_alpha=check_float("lora_alpha", lora_alpha, low=0.0, low_open=True),
+        use_rslora=bool(use_rslora),
+        label_budget=check_int("label_budget", label_budget, low=1, high=_pool_size() - 1),
+        noise=check_float("noise", noise, low=0.0, high=MAX_NOISE),
+        shift_strength=check_float("shift_strength", shift_strength, low=-360.0, high=360.0),
+        seed=_check_seed(seed),
+    )
+
+
+def rank_selection_task(label_budget, noise, shift_strength, seed=0):
+    """The target domain of rank_selection_view: ((X_train, y_train), (X_test, y_test)).
+
+    make_domain_split of the digits with a rotation by shift_strength degrees
+    and label_budget labelled target images; then pixel noise of standard
+    deviation `noise` (a fixed N(0, 1) field per image, from the seed) on
+    every target image. The rest of the target half is the test set.
+    """
+    settings = _check_settings(1, 1.0, False, label_budget, noise, shift_strength, seed)
+    X, y = _digits()
+    split = make_domain_split(X, y, "rotate", settings["shift_strength"], settings["label_budget"],
+                              seed=settings["seed"], image_shape=IMAGE_SHAPE)
+    field = _noise_field(settings["seed"])
+    parts = []
+    for name in ("target_train", "target_test"):
+        X_part, y_part = getattr(split, name)
+        noisy = X_part + settings["noise"] * field[split.indices[name]]
+        parts.append((noisy.astype(X.dtype), y_part))
+    return tuple(parts)
+
+
+# ----- one slider position: the numbers ---------------------------------------------------------
+def rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed=0):
+    """Train LoRA (all Linear layers) at these settings; returns the numbers rank_selection_view draws.
+
+    Training is adapt's recipe (see the module docstring), so train_accuracy
+    and test_accuracy equal adapt(source_model(seed), "lora", *task, rank=rank,
+    lora_alpha=lora_alpha, use_rslora=use_rslora, seed=seed) for the task of
+    rank_selection_task. Keys (plain Python values):
+      the settings; scaling (lora_alpha / r, or / sqrt(r) with rsLoRA);
+      trainable_params; source_accuracy (the source model on upright test
+      digits); source_only_accuracy (the source model on the target test set);
+      train_accuracy, test_accuracy (after training, eval mode);
+      epochs, train_curve, test_curve (accuracy per epoch; the training
+      accuracy is measured while the weights change, as fit records it);
+      singular_values {layer name: singular values of that layer's
+      update delta W = scaling B A, largest first}.
+    """
+    settings = _check_settings(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed)
+    train_data, test_data = rank_selection_task(settings["label_budget"], settings["noise"],
+                                                settings["shift_strength"], settings["seed"])
+    base = source_model(settings["seed"])
+    X, y = _digits()
+    source_test = make_domain_split(X, y, "rotate", 0.0, 1, seed=settings["seed"],
+                                    image_shape=IMAGE_SHAPE).source_test
+
+    config = LoraConfig(r=settings["rank"], lora_alpha=settings["lora_alpha"], target_modules="all-linear",
+                        use_rslora=settings["use_rslora"])
+    with warnings.catch_warnings():
+        # r above 10 exceeds the last layer's 10 outputs: PEFT-style warning, expected on this slider.
+        warnings.filterwarnings("ignore", message=r"r=\d+ is larger than min\(in_features, out_features\)")
+        model = get_peft_model(copy.deepcopy(base), config, generator=np.random.default_rng(settings["seed"]))
+    params = [p for p in model.parameters() if p.requires_grad]
+    history = fit(model, train_data, F.cross_entropy, Adam(params, lr=DEFAULT_LR["lora"]), epochs=DEFAULT_EPOCHS,
+                  batch_size=BATCH_SIZE, val_data=test_data, seed=settings["seed"], progress=False)
+
+    layers = [(name, m) for name, m in model.get_base_model().named_modules() if isinstance(m, LoraLinear)]
+    return {
+        **settings,
+        "scaling": lora_scaling(settings["lora_alpha"], settings["rank"], settings["use_rslora"]),
+        "trainable_params": int(sum(p.size for p in params)),
+        "source_accuracy": evaluate(base, source_test)["accuracy"],
+        "source_only_accuracy": evaluate(base, test_data)["accuracy"],
+        "train_accuracy": evaluate(model, train_data)["accuracy"],
+        "test_accuracy": evaluate(model, test_data)["accuracy"],
+        "epochs": list(history.epochs),
+        "train_curve": [float(v) for v in history.train_accuracy],
+        "test_curve": [float(v) for v in history.val_accuracy],
+        "singular_values": {name: [float(s) for s in np.linalg.svd(layer.get_delta_weight().astype(np.float64),
+                                                                      compute_uv=False)]
+                            for name, layer in layers},
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed):
+    return rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed)
+
+
+# ----- one slider position: the figure ----------------------------------------------------------
+def plot_rank_selection(numbers):
+    """Two panels from rank_selection_run's numbers: accuracy per epoch, and the update's singular values.
+
+    Left: training accuracy (solid) and target test accuracy (dashed) per
+    epoch, the source model on the target (dotted). Right: the singular
+    values of each layer's update delta W; a rank-r update has exactly r
+    non-zero ones (the dotted line marks r), and lora_alpha sets their size.
+    """
+    fig, (ax_curve, ax_spectrum) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    ax_curve.plot(numbers["epochs"], numbers["train_curve"], color="C0", label="train (target labels)")
+    ax_curve.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1", label="test (target)")
+    ax_curve.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":", label="source model on target")
+    ax_curve.set_ylim(0, 1.02)
+    ax_curve.set_xlabel("epoch")
+    ax_curve.set_ylabel("accuracy")
+    ax_curve.set_title(f"train {numbers['train_accuracy']:.3f}, test {numbers['test_accuracy']:.3f}")
+    ax_curve.legend(fontsize=8, loc="lower right")
+    ax_curve.grid(alpha=0.3)
+
+    shown = max(numbers["rank"] + 4, 12)  # enough indices to see where the update's spectrum stops
+    for name, values in numbers["singular_values"].items():
+        values = values[:shown]
+        ax_spectrum.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=f"layer {name}")
+    ax_spectrum.axvline(numbers["rank"], color="k", linestyle=":", label=f"r = {numbers['rank']}")
+    ax_spectrum.set_xlabel("index k")
+    ax_spectrum.set_ylabel("singular value of delta W")
+    ax_spectrum.set_title("spectrum of each layer's update")
+    ax_spectrum.legend(fontsize=8)
+    ax_spectrum.grid(alpha=0.3)
+
+    rule = "alpha / sqrt(r)" if numbers["use_rslora"] else "alpha / r"
+    fig.suptitle(
+        f"LoRA r={numbers['rank']}, lora_alpha={numbers['lora_alpha']:g}, scaling {rule} = "
+        f"{numbers['scaling']:.3g}; {numbers['label_budget']} labels, rotation {numbers['shift_strength']:g} deg, "
+        f"noise {numbers['noise']:g}; {numbers['trainable_params']:,} trainable parameters"
+    )
+    return fig
+
+
+def rank_selection_view(rank=4, lora_alpha=8, use_rslora=False, label_budget=100, noise=0.0, shift_strength=45.0,
+                        seed=0):
+    """One position of the rank-selection sliders: (Figure, numbers).
+
+    numbers is rank_selection_run's dict (a copy: changing it changes
+    nothing here); the figure is plot_rank_selection(numbers). Runs are
+    remembered, so a position seen before redraws at once.
+    """
+    settings = _check_settings(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed)
+    numbers = copy.deepcopy(_cached_run(**settings))
+    return plot_rank_selection(numbers), numbers
+
+
+# ----- the planted-rank U-curve -------------------------------------------------------------------
+def planted_rank_view(rank=3, n=40, noise=0.5, k=3, d=32, seed=0):
+    """The planted-rank task (d x d, true rank k, n examples) at every rank, with `rank` picked out: (Figure, numbers).
+
+    The records are planted_rank_sweep(d, k, n, noise, ranks=1..d,
+    method="closed-form"): reduced-rank least squares, the best any rank-r
+    update can fit. Left: train and test error against rank (plot_rank_curve),
+    the chosen rank circled. Right: singular values of the planted update dW
+    and of the rank-`rank` estimate.
+    numbers: the settings, ranks, train_errors, test_errors (one per rank),
+    train_error and test_error at `rank`, best_rank (lowest test error),
+    suggested_rank (Gavish-Donoho on the full least-squares update, as the
+    sweep computes it), records (the sweep's records).
+    """
+    d = check_int("d", d, low=2, high=MAX_RANK)
+    rank = check_int("rank", rank, low=1, high=d)
+    n = check_int("n", n, low=1)
+    records = planted_rank_sweep(d=d, k=k, n=n, noise=noise, ranks=tuple(range(1, d + 1)), seed=seed,
+                                 method="closed-form")
+    chosen = records[rank - 1]
+    best = min(records, key=lambda r: r["test_error"])
+    numbers = {
+        "rank": rank, "n": chosen["n_train"], "noise": chosen["noise"], "k": chosen["k"], "d": d, "seed": seed,
+        "ranks": [r["rank"] for r in records],
+        "train_errors": [r["train_error"] for r in records],
+        "test_errors": [r["test_error"] for r in records],
+        "train_error": chosen["train_error"], "test_error": chosen["test_error"],
+        "best_rank": best["rank"], "suggested_rank": chosen["suggested_rank"], "records": records,
+    }
+
+    fig, (ax_curve, ax_spectrum) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    plot_rank_curve(records, ax=ax_curve)
+    ax_curve.plot([rank], [chosen["test_error"]], marker="o", markersize=14, markerfacecolor="none",
+                  markeredgecolor="k", linestyle="none", label=f"your r = {rank}")
+    ax_curve.set_yscale("log")
+    ticks = sorted({2**i for i in range(int(np.log2(d)) + 1)} | {d, numbers["k"]})
+    ax_curve.set_xticks(ticks, [str(t) for t in ticks])  # every rank 1..d as a label would be unreadable
+    ax_curve.legend(fontsize=7)
+    ax_curve.set_title(f"r = {rank}: test error {chosen['test_error']:.3f} (best r = {best['rank']}, "
+                       f"{best['test_error']:.3f})")
+
+    task = make_planted_rank_task(d, d, numbers["k"], numbers["n"], numbers["noise"], seed=seed, dtype=np.float64)
+    estimate = reduced_rank_regression(task.X_train, task.Y_train, rank, W0=task.base_weight)
+    for label, matrix, style in ((f"planted dW (rank {numbers['k']})", task.true_update, "-"),
+                                 (f"rank-{rank} estimate", estimate, "--")):
+        values = np.linalg.svd(matrix, compute_uv=False)
+        ax_spectrum.plot(np.arange(1, d + 1), values, style, marker="o", markersize=3, label=label)
+    ax_spectrum.set_xlabel("index k")
+    ax_spectrum.set_ylabel("singular value")
+    ax_spectrum.set_title("planted update against the estimate")
+    ax_spectrum.legend(fontsize=8)
+    ax_spectrum.grid(alpha=0.3)
+    fig.suptitle(f"planted rank k={numbers['k']}, d={d}, n={numbers['n']} examples, noise {numbers['noise']:g}")
+    return fig, numbers
+
+
+# ----- the sliders ----------------------------------------------------------------------------------
+def _show_in(view, summary):
+    """A slider callback: draw view(**settings), show it, print the summary line, close the figure."""
+    from IPython.display import display
+
+    def callback(**settings):
+        fig, numbers = view(**settings)
+        display(fig)
+        plt.close(fig)  # shown once; closed figures do not pile up while sliding
+        print(summary(numbers))
+
+    return callback
+
+
+def rank_selection_demo(seed=0):
+    """ipywidgets sliders around rank_selection_view; returns the widget (display it in Jupyter).
+
+    Training starts when a slider is released (continuous_update=False), so
+    dragging does not queue up runs.
+    """
+    import ipywidgets as widgets
+
+    style = {"description_width": "110px"}
+    layout = widgets.Layout(width="420px")
+    common = dict(continuous_update=False, style=style, layout=layout)
+    controls = {
+        "rank": widgets.IntSlider(value=4, min=1, max=32, description="rank r", **common),
+        "lora_alpha": widgets.FloatLogSlider(value=8, base=2, min=-2, max=7, step=1, description="lora_alpha",
+                                             **common),
+        "use_rslora": widgets.Checkbox(value=False, description="rsLoRA: alpha / sqrt(r)", indent=False),
+        "label_budget": widgets.IntSlider(value=100, min=10, max=400, step=10, description="label budget", **common),
+        "noise": widgets.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.05, description="pixel noise", **common),
+        "shift_strength": widgets.FloatSlider(value=45.0, min=0.0, max=90.0, step=5.0, description="rotation (deg)",
+                                              **common),
+    }
+
+    def summary(n):
+        return (f"train {n['train_accuracy']:.3f}, test {n['test_accuracy']:.3f} "
+                f"(source model on this target: {n['source_only_accuracy']:.3f}), scaling {n['scaling']:.3g}")
+
+    output = widgets.interactive_output(_show_in(functools.partial(rank_selection_view, seed=seed), summary),
+                                        controls)
+    return widgets.VBox([widgets.HBox([widgets.VBox(list(controls.values())[:3]),
+                                       widgets.VBox(list(controls.values())[3:])]), output])
+
+
+def planted_rank_demo(seed=0):
+    """ipywidgets sliders around planted_rank_view (rank, n, noise, planted k); returns the widget."""
+    import ipywidgets as widgets
+
+    common = dict(continuous_update=False, style={"description_width": "110px"}, layout=widgets.Layout(width="420px"))
+    controls = {
+        "rank": widgets.IntSlider(value=3, min=1, max=32, description="rank r", **common),
+        "n": widgets.IntSlider(value=40, min=10, max=400, step=10, description="examples n", **common),
+        "noise": widgets.FloatSlider(value=0.5, min=0.0, max=2.0, step=0.1, description="noise", **common),
+        "k": widgets.IntSlider(value=3, min=1, max=16, description="planted k", **common),
+    }
+
+    def summary(n):
+        return (f"r = {n['rank']}: test error {n['test_error']:.3f}; best r = {n['best_rank']}; "
+                f"Gavish-Donoho suggests r = {n['suggested_rank']}")
+
+    output = widgets.interactive_output(_show_in(functools.partial(planted_rank_view, seed=seed), summary), controls)
+    return widgets.VBox([widgets.HBox([widgets.VBox(list(controls.values())[:2]),
+                                       widgets.VBox(list(controls.values())[2:])]), output])
