@@ -117,7 +117,7 @@ def linear_predict(W, X):
 
 
 def data_space_baseline(source_train, target_train, target_test, d=20, base_model=None, rank=4, n_labels=None,
-                        seed=0, coral_eps=0.01):
+                        seed=0, coral_eps=0.01, epochs=None):
     """Target test accuracy of data-space adaptation (no target labels) against LoRA (a few labels).
 
     A linear classifier (fit_linear_classifier) is trained on the source and
@@ -130,7 +130,8 @@ def data_space_baseline(source_train, target_train, target_test, d=20, base_mode
     With base_model (an MLP trained on the source) it is also tested as is
     ("MLP, source only"), on CORAL's terms ("MLP retrained on CORAL source",
     same sizes and seed) and adapted with LoRA of `rank` on the first
-    `n_labels` (default: all) target_train examples ("MLP + LoRA r=...").
+    `n_labels` (default: all) target_train examples ("MLP + LoRA r=...");
+    epochs: for both MLP trainings (default: train_source_model's and adapt's, 60).
     Records: method, target_labels (how many target labels it used), test_accuracy.
     """
     Xs, ys = _check_data("source_train", source_train)
@@ -156,10 +157,11 @@ def data_space_baseline(source_train, target_train, target_test, d=20, base_mode
     if base_model is not None:
         _check_model(base_model, Xs, ys)
         add("MLP, source only", 0, predict(base_model, Xte))
-        coral_model = train_source_model((Xs_coral, ys), sizes=tuple(base_model.sizes), seed=seed)
+        coral_model = train_source_model((Xs_coral, ys), sizes=tuple(base_model.sizes), seed=seed,
+                                         epochs=DEFAULT_EPOCHS if epochs is None else epochs)
         add("MLP retrained on CORAL source", 0, predict(coral_model, Xte))
         record, _ = adapt(base_model, "lora", (Xtr[:n_labels], ytr[:n_labels]), (Xte, yte), rank=rank, seed=seed,
-                          measure_memory=False)
+                          epochs=epochs, measure_memory=False)
         records.append({"method": f"MLP + LoRA r={rank}", "target_labels": n_labels,
                         "test_accuracy": record["test_accuracy"]})
     return records

@@ -62,7 +62,8 @@ def test_alignment_without_labels_recovers_low_contrast_digits():
 
 def test_baseline_with_the_mlp_adds_lora_with_labels(source_model, rotated_digits):
     records = data_space_baseline(rotated_digits.source_train, rotated_digits.target_train,
-                                  rotated_digits.target_test, base_model=source_model, n_labels=100)
+                                  rotated_digits.target_test, base_model=source_model, n_labels=100,
+                                  epochs=20)
     acc = {r["method"]: (r["target_labels"], r["test_accuracy"]) for r in records}
     assert acc["MLP + LoRA r=4"][0] == 100
     # On a rotation, aligning the data does not help; a few labels and LoRA do.
