@@ -36,7 +36,7 @@ from lorabook.nn import functional as F
 from lorabook.optim import Adam
 
 from .finetune import (
-    DEFAULT_RANKS, _check_data, adapt, check_flag, check_positive_ints, check_ranks, epochs_for_steps, progress_bar,
+    DEFAULT_RANKS, _check_data, adapt, check_positive_ints, check_ranks, epochs_for_steps, progress_bar,
 )
 from .records import plain
 

@@ -30,7 +30,3 @@ def adaptation_records(source_model, rotated_digits):
         warnings.simplefilter("error")  # r=4 fits every layer: no warning expected
         return compare_adaptation(source_model, rotated_digits.target_train, rotated_digits.target_test,
                                   ranks=(4,), source_data=rotated_digits.source_test, seed=0)
-
-
-def by_label(records):
-    return {record["label"]: record for record in records}

@@ -5,7 +5,6 @@ import pytest
 from lorabook.experiments import (
     adapt, compare_adaptation, label_budget_sweep, memory_ledger, planted_rank_sweep, rank_sweep, train_source_model,
 )
-from lorabook.nn import MLP
 
 
 def test_unknown_method(source_model, rotated_digits):
