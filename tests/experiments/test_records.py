@@ -39,3 +39,12 @@ def test_bad_records_are_named():
         format_table(RECORDS, ["method", "wall_time_s"])
     with pytest.raises(TypeError, match="records must be a list of dicts"):
         to_columns(RECORDS[0])
+
+
+def test_format_table_as_markdown():
+    assert format_table(RECORDS, ["method", "trainable_params"], markdown=True) == (
+        "| method | trainable_params |\n"
+        "| ---: | ---: |\n"
+        "| full | 26,122 |\n"
+        "| lora | 2,344 |"
+    )
