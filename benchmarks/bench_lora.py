@@ -84,7 +84,8 @@ def step_times(base, x, y, repeats, warmup=3):
             start = time.perf_counter()
             train_step(model, optimizer, x, y)
             times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) for name, values in times.items()}
+    return ({name: float(np.median(values)) for name, values in times.items()},
+            {name: float(np.min(values)) for name, values in times.items()})
 
 
 def gradient_and_adam_bytes(base, x, y):
@@ -112,12 +113,13 @@ def peak_traced_bytes(setup, base, x, y, steps=2):
 def measure(repeats=15):
     base = nn.MLP(SIZES, generator=0)
     x, y = make_batch()
-    times = step_times(base, x, y, repeats)
+    times, fastest = step_times(base, x, y, repeats)
     held, expected, trainable = gradient_and_adam_bytes(base, x, y)
     peaks = {name: peak_traced_bytes(setup, base, x, y) for name, setup in (("full", full_setup), ("lora", lora_setup))}
     total = sum(p.size for p in base.parameters())
     return {
         "times": times, "time ratio": times["lora"] / times["full"],
+        "fastest": fastest, "fastest ratio": fastest["lora"] / fastest["full"],
         "grad+adam bytes": held, "3 x trainable x itemsize": expected, "trainable": trainable, "all": total,
         "peaks": peaks, "peak memory ratio": peaks["lora"] / peaks["full"],
     }
@@ -135,11 +137,13 @@ def main(argv=None):
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, Adam; LoRA r={RANK} on every Linear")
     print(f"trainable parameters: LoRA {r['trainable']:,d}, full fine-tuning {r['all']:,d}")
     print(f"{'':28s} {'full FT':>12s} {'LoRA':>12s} {'ratio':>7s} {'target':>8s}")
-    t, p = r["times"], r["peaks"]
-    for label, full, lora, key, unit in (("time per step (ms)", t["full"] * 1e3, t["lora"] * 1e3, "time ratio", ""),
-                                         ("peak traced memory (MB)", p["full"] / 1e6, p["lora"] / 1e6, "peak memory ratio", "")):
-        verdict = "ok" if r[key] <= TARGETS[key] else "OVER"
-        print(f"{label:28s} {full:12.2f} {lora:12.2f} {r[key]:7.3f} {TARGETS[key]:7.2f}x {verdict}")
+    t, f, p = r["times"], r["fastest"], r["peaks"]
+    rows = (("median step time (ms)", t["full"] * 1e3, t["lora"] * 1e3, r["time ratio"], TARGETS["time ratio"]),
+            ("fastest step (ms)", f["full"] * 1e3, f["lora"] * 1e3, r["fastest ratio"], None),
+            ("peak traced memory (MB)", p["full"] / 1e6, p["lora"] / 1e6, r["peak memory ratio"], TARGETS["peak memory ratio"]))
+    for label, full, lora, ratio, target in rows:
+        verdict = "(least disturbed by load)" if target is None else f"{target:7.2f}x {'ok' if ratio <= target else 'OVER'}"
+        print(f"{label:28s} {full:12.2f} {lora:12.2f} {ratio:7.3f} {verdict}")
     equal = r["grad+adam bytes"] == r["3 x trainable x itemsize"]
     print(f"LoRA gradient + Adam state bytes: {r['grad+adam bytes']:,d}; 3 x trainable x itemsize: "
           f"{r['3 x trainable x itemsize']:,d}; equal: {equal}")
