@@ -41,26 +41,33 @@ def write_tour_figures(results, folder):
     ]
 
 
-def write_analysis_figures(results, folder, ranks=(4, 16), layer="0"):
-    """The spectrum of a full fine-tune's update against LoRA's, and the subspace
-    similarity of the A matrices learned at two ranks (the LoRA paper's Figure 3)."""
-    from . import plots
-    from .analysis import subspace_similarity_grid
+def analysis_results(results, ranks=(4, 16), layer="0"):
+    """A full fine-tune and LoRA at two ranks on the tour's shift: the first layer's
+    updates, and the subspace similarity grid of the two A matrices (the LoRA paper's Figure 3)."""
+    from .analysis import random_subspace_baseline, subspace_similarity_grid
     from .experiments.rank_analysis import fine_tune_study
 
-    matplotlib.use("Agg")
-    split = results.split
-    study = fine_tune_study(results.source_model, split.target_train, split.target_test, ranks=ranks,
-                            seeds=(results.settings["seed"],))
+    split, seed = results.split, results.settings["seed"]
+    study = fine_tune_study(results.source_model, split.target_train, split.target_test, ranks=ranks, seeds=(seed,))
     updates = {"full fine-tuning": study.full.updates[layer]}
     for rank in ranks:
-        updates[f"LoRA r={rank}"] = study.lora_run(rank, results.settings["seed"]).updates[layer]
-    low, high = (study.lora_run(r, results.settings["seed"]).lora_A[layer] for r in ranks)
-    grid = subspace_similarity_grid(low, high)
-    title = f"layer {layer}: similarity of LoRA's A at r={ranks[0]} and r={ranks[1]}"
+        updates[f"LoRA r={rank}"] = study.lora_run(rank, seed).updates[layer]
+    low, high = (study.lora_run(r, seed).lora_A[layer] for r in ranks)
+    d = low.shape[1]
+    return dict(updates=updates, grid=subspace_similarity_grid(low, high), ranks=ranks, layer=layer, d=d,
+                baseline=random_subspace_baseline(ranks[0], ranks[1], d))
+
+
+def write_analysis_figures(analysis, folder):
+    """spectrum.png (singular values of the updates) and subspace_similarity.png."""
+    from . import plots
+
+    matplotlib.use("Agg")
+    low, high = analysis["ranks"]
+    title = f"layer {analysis['layer']}: similarity of LoRA's A at r={low} and r={high}"
     return [
-        _save(plots.plot_spectrum(updates), folder, "spectrum.png"),
-        _save(plots.plot_subspace_similarity(grid, names=(f"r={ranks[0]}", f"r={ranks[1]}"), title=title),
+        _save(plots.plot_spectrum(analysis["updates"]), folder, "spectrum.png"),
+        _save(plots.plot_subspace_similarity(analysis["grid"], names=(f"r={low}", f"r={high}"), title=title),
               folder, "subspace_similarity.png"),
     ]
 
@@ -76,11 +83,13 @@ def replace_block(path, name, text):
     _atomic_write(path, lambda file: file.write(content.encode("utf-8")))
 
 
-def results_markdown(results):
+def results_markdown(results, analysis):
     """The README's results section: findings, the two tables, the figures."""
     from .tour import PLANTED, adaptation_table, headline_sentences, planted_table
 
     s = results.settings
+    low, high = analysis["ranks"]
+    grid = analysis["grid"]
     lines = [
         "## What the tour finds",
         "",
@@ -94,9 +103,10 @@ def results_markdown(results):
         "",
         f"Adapting to digits rotated by {s['strength']:g} degrees with {s['label_budget']} labelled target "
         "images (accuracies on held-out target images; `source_accuracy` on upright test images, "
-        "to see what adapting costs there):",
+        "to see what adapting costs there; the tour also prints training times, left out here because "
+        "they depend on the machine and its load):",
         "",
-        adaptation_table(results, markdown=True),
+        adaptation_table(results, markdown=True, with_time=False),
         "",
         "![Target accuracy against trainable parameters](figures/accuracy_vs_params.png)",
         "",
@@ -109,8 +119,11 @@ def results_markdown(results):
         "![Train and test error against rank](figures/rank_curve.png)",
         "",
         "What the updates look like: a full fine-tune's update of the first layer spreads over many "
-        "directions, LoRA's has rank at most r; and the directions LoRA learns at a small rank sit "
-        "inside those it learns at a larger one.",
+        "directions, LoRA's has rank at most r. Between the A matrices learned at "
+        f"r={low} and r={high}, the top direction is shared to phi(1, {high}) = {grid[0, -1]:.2f}, and all "
+        f"{low} directions to phi({low}, {high}) = {grid[-1, -1]:.2f}, against {analysis['baseline']:.2f} "
+        f"for random subspaces of the {analysis['d']} input dimensions (the LoRA paper's Figure 3 asks "
+        "the same question of GPT-3).",
         "",
         "![Singular values of the weight updates](figures/spectrum.png)",
         "![Subspace similarity of LoRA's A matrices at two ranks](figures/subspace_similarity.png)",
@@ -125,10 +138,11 @@ def make_figures(out="figures", readme="README.md", progress=True):
     results = run_experiments(quick=False, progress=progress)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        paths = write_tour_figures(results, out) + write_analysis_figures(results, out)
+        analysis = analysis_results(results)
+    paths = write_tour_figures(results, out) + write_analysis_figures(analysis, out)
     for path in paths:
         print(f"wrote {path}")
     if readme and os.path.exists(readme):
-        replace_block(readme, "results", results_markdown(results))
+        replace_block(readme, "results", results_markdown(results, analysis))
         print(f"updated the results block of {readme}")
     return paths

@@ -65,9 +65,10 @@ def run_experiments(quick=False, progress=True):
                        time.perf_counter() - start, split, source_model)
 
 
-def adaptation_table(results, markdown=False):
-    """Method, rank, trainable parameters, accuracies and time of each adaptation run."""
-    columns = [c for c in TABLE_COLUMNS if c != "optimizer_state_bytes"]
+def adaptation_table(results, markdown=False, with_time=True):
+    """Method, rank, trainable parameters, accuracies (and time) of each adaptation run."""
+    dropped = {"optimizer_state_bytes"} | (set() if with_time else {"wall_time_s"})
+    columns = [c for c in TABLE_COLUMNS if c not in dropped]
     return format_table(results.adaptation, columns, markdown=markdown)
 
 

@@ -83,6 +83,9 @@ def plot_subspace_similarity(grid, names=("A1", "A2"), title=None, ax=None):
         extent=(0.5, cols + 0.5, rows + 0.5, 0.5), interpolation="nearest",
     )
     fig.colorbar(image, ax=ax, label="phi(i, j)")
+    # i and j count directions: whole numbers only (at most ~16 labels per axis)
+    ax.set_yticks(range(1, rows + 1, max(1, rows // 16 + (rows % 16 > 0))))
+    ax.set_xticks(range(1, cols + 1, max(1, cols // 16 + (cols % 16 > 0))))
     ax.set_ylabel(f"i (top-i directions of {names[0]})")
     ax.set_xlabel(f"j (top-j directions of {names[1]})")
     if title is not None:

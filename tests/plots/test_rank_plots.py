@@ -135,3 +135,12 @@ def test_image_grid_rejects_bad_input():
         plot_image_grid(np.ones(64))
     with pytest.raises(ValueError, match="ncols must be >= 1"):
         plot_image_grid(np.ones((2, 64)), ncols=0)
+
+
+def test_similarity_heat_map_ticks_are_whole_directions():
+    grid = np.full((4, 16), 0.5)
+    fig = plot_subspace_similarity(grid)
+    ax = fig.axes[0]
+    assert list(ax.get_yticks()) == [1, 2, 3, 4]
+    assert all(float(t).is_integer() and 1 <= t <= 16 for t in ax.get_xticks())
+    plt.close(fig)
