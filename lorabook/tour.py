@@ -6,8 +6,8 @@
    several ranks on every Linear layer, and full fine-tuning.
 4. The planted-rank task: a teacher whose update has rank exactly 3, learned
    by LoRA at each rank from 40 noisy examples. Test error is lowest at the
-   planted rank, and the Gavish-Donoho rule on the full fine-tune's update
-   suggests the same rank.
+   planted rank, and the Gavish-Donoho rule on the full fine-tune's
+   (whitened) update suggests the same rank.
 
 Every number comes from running the code with fixed seeds.
 """
@@ -97,8 +97,10 @@ def headline_sentences(results):
         f"({share:.1%} of full fine-tuning's), and {best_lora['test_accuracy']:.1%} at its best "
         f"(r={best_lora['rank']}).",
         f"Planted-rank task (true rank k={summary['k']}, n={summary['n_train']} examples): LoRA's test error "
-        f"is lowest at r={summary['best_rank']}; Gavish-Donoho on the full fine-tune's update suggests "
-        f"r={summary['suggested_rank']}.",
+        f"is lowest at r={summary['best_rank']}. The Gavish-Donoho threshold on the full fine-tune's update "
+        f"suggests r={summary['suggested_rank']} once the update is whitened by the inputs (X = QR, so the "
+        f"noise in R dW^T is white, as the rule assumes), and r={summary['suggested_rank_unwhitened']} on "
+        f"the raw update, whose noise is not.",
     ]
 
 

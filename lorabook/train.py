@@ -288,6 +288,9 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
                         correct += _count_correct(output.data, targets)
                     if bar is not None:
                         bar.update(1)
+                    # Let this step's graph go now, not when the next step reassigns the
+                    # names: otherwise two steps' activations are alive at once.
+                    del output, loss
                 _record_epoch(history, epoch, loss_sum / n, correct / n, model, val_data, loss_fn)
                 history.time.append(time.perf_counter() - start_time)
                 if bar is not None:

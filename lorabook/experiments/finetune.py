@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 
 import numpy as np
@@ -139,12 +140,32 @@ def train_source_model(data, sizes=(64, 128, 128, 10), epochs=60, lr=3e-3, batch
 
 
 # ----- one adaptation run ------------------------------------------------------------------
+def rank_caps(model, rank, lora_alpha):
+    """rank_pattern and alpha_pattern capping r at min(out, in) for each Linear layer of `model`.
+
+    An update of a (10, 128) head has rank at most 10, so a rank-32 adapter
+    there would only add parameters that cannot help (LoRA warns about it).
+    Capped layers keep the same lora_alpha / r, so their updates are scaled
+    like every other layer's.
+    """
+    ranks, alphas = {}, {}
+    for name, module in model.named_modules():
+        if isinstance(module, Linear) and min(module.weight.shape) < rank:
+            cap = min(module.weight.shape)
+            ranks[re.escape(name)] = cap
+            alphas[re.escape(name)] = lora_alpha * cap / rank
+    return ranks, alphas
+
+
+
 def _prepare(base_model, method, rank, lora_alpha, use_rslora, init_lora_weights, target_modules, seed):
     """A copy of base_model with only `method`'s parameters trainable."""
     model = copy.deepcopy(base_model)  # base_model itself is never changed
     if method == "lora":
+        rank_pattern, alpha_pattern = rank_caps(model, rank, lora_alpha)
         config = LoraConfig(r=rank, lora_alpha=lora_alpha, target_modules=target_modules,
-                            init_lora_weights=init_lora_weights, use_rslora=use_rslora)
+                            init_lora_weights=init_lora_weights, use_rslora=use_rslora,
+                            rank_pattern=rank_pattern, alpha_pattern=alpha_pattern)
         return get_peft_model(model, config, generator=np.random.default_rng(seed))
     if method == "head-only":
         model.requires_grad_(False)
