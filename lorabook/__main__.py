@@ -30,6 +30,16 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # One BLAS thread, as in the tests and the notebook kernels: the matrices
+    # here are small, a second thread gains nothing (and on a busy machine the
+    # threads fight), and the last digits of results depend on the thread count.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return run_command(args)
+
+
+def run_command(args):
     if args.command == "tour":
         from .tour import run_tour
 
