@@ -19,8 +19,6 @@ lorabook.experiments.format_table and plot without further bookkeeping.
 from __future__ import annotations
 
 import copy
-import re
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +36,7 @@ from lorabook.analysis import (
     suggest_rank,
 )
 from lorabook.analysis._validate import check_rank
-from lorabook.experiments.finetune import adapt
+from lorabook.experiments.finetune import _prepare, adapt, rank_caps
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear
 from lorabook.train import evaluate
@@ -52,17 +50,12 @@ def digit_mosaic(images, rows, cols, image_shape=(8, 8)):
     (count, h, w). A single 8x8 digit has rank at most 8; a 4 x 4 mosaic of
     them is a 32 x 32 picture with rank up to 32, more room for a rank slider.
     """
-    rows = check_int("rows", rows, low=1)
-    cols = check_int("cols", cols, low=1)
+    rows, cols = check_int("rows", rows, low=1), check_int("cols", cols, low=1)
     h, w = (check_int("image_shape entry", size, low=1) for size in image_shape)
     images = np.asarray(images, dtype=np.float64)
-    if images.ndim == 2 and images.shape[1] == h * w:
-        images = images.reshape(-1, h, w)
-    if images.ndim != 3 or images.shape[1:] != (h, w):
-        raise ValueError(
-            f"images must have shape (count, {h * w}) or (count, {h}, {w}) for image_shape={tuple(image_shape)}, "
-            f"got {images.shape}"
-        )
+    if images.shape[1:] not in ((h * w,), (h, w)):
+        raise ValueError(f"images must have shape (count, {h * w}) or (count, {h}, {w}), got {images.shape}")
+    images = images.reshape(-1, h, w)
     if len(images) < rows * cols:
         raise ValueError(f"a {rows} x {cols} mosaic needs {rows * cols} images, got {len(images)}")
     grid = images[: rows * cols].reshape(rows, cols, h, w)
@@ -82,12 +75,9 @@ def planted_rank_matrix(m, n, rank, noise, seed=0, strengths=(6.0, 3.0)):
     direction stands above the noise, so the right answer is `rank`.
     Everything is float64.
     """
-    m = check_int("m", m, low=1)
-    n = check_int("n", n, low=1)
+    m, n = check_int("m", m, low=1), check_int("n", n, low=1)
     rank = check_int("rank", rank, low=1, high=min(m, n))
     noise = check_float("noise", noise, low=0.0)
-    if len(strengths) != 2:
-        raise ValueError(f"strengths must be a pair (largest, smallest), got {strengths!r}")
     largest = check_float("strengths[0]", strengths[0], low=0.0, low_open=True)
     smallest = check_float("strengths[1]", strengths[1], low=0.0, low_open=True, high=largest)
     rng = make_rng(seed)
@@ -239,6 +229,10 @@ class FineTuneStudy:
         there = ", ".join(f"(rank={run.rank}, seed={run.seed})" for run in self.lora)
         raise ValueError(f"no LoRA run with rank={rank} and seed={seed}; the study has {there}")
 
+    def first_seed_runs(self):
+        """The full fine-tune, then the LoRA runs of the first seed (one per rank, in order)."""
+        return [self.full] + [run for run in self.lora if run.seed == self.full.seed]
+
 
 def linear_weights(model):
     """Name -> float64 copy of the weight (out, in), for every plain Linear layer of `model`."""
@@ -250,12 +244,12 @@ def lora_config_for(model, rank, lora_alpha=None):
     """LoraConfig(r=rank) on every Linear layer of `model`, r capped at min(out, in) per layer.
 
     A layer with 10 outputs cannot hold an update of rank above 10, so asking
-    for more only wastes parameters (and LoRA warns); rank_pattern caps it.
-    lora_alpha defaults to 2 r, as in `adapt`.
+    for more only wastes parameters; rank_pattern caps it (experiments.rank_caps,
+    as adapt does). lora_alpha defaults to 2 r, as in `adapt`.
     """
-    caps = {re.escape(name): min(W.shape) for name, W in linear_weights(model).items() if min(W.shape) < rank}
     alpha = 2 * rank if lora_alpha is None else lora_alpha
-    return LoraConfig(r=rank, lora_alpha=alpha, target_modules="all-linear", rank_pattern=caps)
+    caps, alphas = rank_caps(model, rank, alpha)
+    return LoraConfig(r=rank, lora_alpha=alpha, target_modules="all-linear", rank_pattern=caps, alpha_pattern=alphas)
 
 
 def _lora_layers(peft_model):
@@ -289,14 +283,11 @@ def numerical_rank(update, dtype=np.float32):
 def lora_start(base_model, rank, seed):
     """Layer name -> A (r, in) as `adapt(method="lora", rank=rank, seed=seed)` starts it.
 
-    adapt draws the adapters of LoraConfig(r, 2 r, "all-linear") from
-    numpy.random.default_rng(seed); this draws them again the same way on a
-    copy (a test checks the two agree).
+    Built on a fresh copy by the function adapt itself uses to set up its
+    model (rank caps included), so the two cannot drift apart; a test checks
+    that they agree.
     """
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # r above a layer's size: see fine_tune_study
-        peft_model = get_peft_model(copy.deepcopy(base_model), config, generator=np.random.default_rng(seed))
+    peft_model = _prepare(base_model, "lora", rank, 2 * rank, False, True, "all-linear", seed)
     return _lora_A(peft_model)
 
 
@@ -307,10 +298,9 @@ def fine_tune_study(base_model, train_data, test_data, ranks=(1, 2, 4, 8, 16, 32
     LoRA runs: every rank in `ranks` with seeds[0], then every rank in
     `seed_ranks` with each further seed in `seeds` (runs that differ only in
     their random start). Everything else is adapt's default: LoRA on every
-    Linear layer with lora_alpha = 2 r, Adam at adapt's learning rates.
-    adapt warns when r exceeds a layer's min(out, in) (the 10-output head at
-    r = 16, 32); those warnings are silenced here because the analyses below
-    cap r at min(out, in) anyway. `base_model` itself is never changed.
+    Linear layer with lora_alpha = 2 r (r capped at a layer's min(out, in),
+    e.g. 10 on the 10-output head), Adam at adapt's learning rates.
+    `base_model` itself is never changed.
     Returns a FineTuneStudy; every run's updates are read off its weights.
     """
     ranks = [check_int("ranks entry", r, low=1) for r in ranks]
@@ -328,9 +318,7 @@ def fine_tune_study(base_model, train_data, test_data, ranks=(1, 2, 4, 8, 16, 32
     plan = [(r, seeds[0]) for r in ranks] + [(r, s) for s in seeds[1:] for r in seed_ranks]
     runs = []
     for rank, seed in plan:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"r=\d+ is larger than min", category=UserWarning)
-            record, peft_model = adapt(base_model, "lora", train_data, test_data, rank=rank, seed=seed, **settings)
+        record, peft_model = adapt(base_model, "lora", train_data, test_data, rank=rank, seed=seed, **settings)
         runs.append(FineTuneRun(
             "lora", rank, seed, record["test_accuracy"],
             {name: _lora_update(layer) for name, layer in _lora_layers(peft_model).items()},
@@ -345,9 +333,8 @@ def update_rank_records(study, layer):
     Keys: method, rank (None for full), norm = ||delta W||_F, energy_rank (90%),
     effective_rank, stable_rank, numerical_rank (at float32 precision).
     """
-    first_seed = study.full.seed
     records = []
-    for run in [study.full] + [run for run in study.lora if run.seed == first_seed]:
+    for run in study.first_seed_runs():
         update = run.updates[layer]
         records.append({
             "method": run.method, "rank": run.rank, "norm": float(np.linalg.norm(update)),
@@ -386,7 +373,7 @@ def truncation_records(study):
         {"rank": run.rank, "lora_accuracy": run.test_accuracy,
          "extracted_accuracy": evaluate(extracted_lora_model(study, run.rank), study.test_data)["accuracy"],
          "full_accuracy": study.full.test_accuracy}
-        for run in study.lora if run.seed == study.full.seed
+        for run in study.first_seed_runs()[1:]
     ]
 
 
@@ -430,7 +417,7 @@ def intruder_records(study, layer, k=10, eps=0.5):
     """
     W0 = study.base_weights[layer]
     records = []
-    for run in [study.full] + [run for run in study.lora if run.seed == study.full.seed]:
+    for run in study.first_seed_runs():
         found = intruder_dimensions(W0, W0 + run.updates[layer], k=k, eps=eps)
         records.append({"method": run.method, "rank": run.rank, "intruders": len(found),
                         "smallest_best_cosine": float(found.top_k_best_cosines.min())})

@@ -198,8 +198,8 @@ def test_lora_updates_have_rank_at_most_r_and_a_matrices_the_right_shape(study_a
             r = min(run.rank, min(W.shape))
             assert update.shape == W.shape
             assert numerical_rank(update) <= r
-            # adapt puts the full r on every layer; only the update's rank is capped by the layer's size.
-            assert run.lora_A[name].shape == run.lora_A_start[name].shape == (run.rank, W.shape[1])
+            # adapt caps r at the layer's smallest side, so A has min(r, out, in) rows.
+            assert run.lora_A[name].shape == run.lora_A_start[name].shape == (r, W.shape[1])
             assert not np.array_equal(run.lora_A[name], run.lora_A_start[name])  # A trained
         assert 0.0 <= run.test_accuracy <= 1.0
     # The full fine-tune of a 12-unit layer from 60 examples is not low rank.
