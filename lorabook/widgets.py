@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,7 +40,8 @@ from lorabook.analysis import reduced_rank_regression
 from lorabook.data import load_digits, make_domain_split, make_planted_rank_task
 from lorabook.experiments import DEFAULT_LR, planted_rank_sweep, train_source_model
 from lorabook.experiments.finetune import DEFAULT_EPOCHS
-from lorabook.lora import LoraConfig, LoraLinear, get_peft_model, lora_scaling
+from lorabook.experiments.finetune import _prepare as prepare_model
+from lorabook.lora import LoraLinear, lora_scaling
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
 from lorabook.plots.experiments import plot_rank_curve
@@ -133,7 +133,8 @@ def rank_selection_task(label_budget, noise, shift_strength, seed=0):
 def rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed=0):
     """Train LoRA (all Linear layers) at these settings; returns the numbers rank_selection_view draws.
 
-    Training is adapt's recipe (see the module docstring), so train_accuracy
+    Training is adapt's recipe (see the module docstring; ranks above a
+    layer's min(out, in) are capped there as adapt caps them), so train_accuracy
     and test_accuracy equal adapt(source_model(seed), "lora", *task, rank=rank,
     lora_alpha=lora_alpha, use_rslora=use_rslora, seed=seed) for the task of
     rank_selection_task. Keys (plain Python values):
@@ -154,12 +155,10 @@ def rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_
     source_test = make_domain_split(X, y, "rotate", 0.0, 1, seed=settings["seed"],
                                     image_shape=IMAGE_SHAPE).source_test
 
-    config = LoraConfig(r=settings["rank"], lora_alpha=settings["lora_alpha"], target_modules="all-linear",
-                        use_rslora=settings["use_rslora"])
-    with warnings.catch_warnings():
-        # r above 10 exceeds the last layer's 10 outputs: PEFT-style warning, expected on this slider.
-        warnings.filterwarnings("ignore", message=r"r=\d+ is larger than min\(in_features, out_features\)")
-        model = get_peft_model(copy.deepcopy(base), config, generator=np.random.default_rng(settings["seed"]))
+    # adapt's own model preparation (a copy of base, ranks capped at each layer's min(out, in)),
+    # so that this run and adapt(...) train the very same parameters from the very same start.
+    model = prepare_model(base, "lora", settings["rank"], settings["lora_alpha"], settings["use_rslora"],
+                          True, "all-linear", settings["seed"])
     params = [p for p in model.parameters() if p.requires_grad]
     history = fit(model, train_data, F.cross_entropy, Adam(params, lr=DEFAULT_LR["lora"]), epochs=DEFAULT_EPOCHS,
                   batch_size=BATCH_SIZE, val_data=test_data, seed=settings["seed"], progress=False)

@@ -50,6 +50,18 @@ def test_view_returns_a_figure_and_the_numbers_adapt_measures(fast_view):
     assert numbers["epochs"] == list(range(1, 61))
 
 
+@pytest.mark.parametrize("rank, use_rslora", [(12, False), (12, True)])
+def test_ranks_above_the_head_size_train_as_adapt_trains_them(rank, use_rslora):
+    settings = dict(FAST, rank=rank, use_rslora=use_rslora)
+    numbers = rank_selection_run(**settings)
+    train, test = rank_selection_task(FAST["label_budget"], FAST["noise"], FAST["shift_strength"], seed=0)
+    record, _ = adapt(source_model(0), "lora", train, test, rank=rank, lora_alpha=FAST["lora_alpha"],
+                      use_rslora=use_rslora, seed=0, measure_memory=False)
+    assert numbers["test_accuracy"] == record["test_accuracy"]
+    assert numbers["trainable_params"] == record["trainable_params"]
+    assert len(numbers["singular_values"]["4"]) == 10  # the 10-output head: rank 10 at most
+
+
 def test_the_update_of_each_layer_has_exactly_r_nonzero_singular_values(fast_view):
     _, numbers = fast_view
     assert set(numbers["singular_values"]) == {"0", "2", "4"}
