@@ -4,12 +4,14 @@
     from lorabook import nn, optim
 
 The autograd (`Tensor`, `tensor`, `no_grad`, `gradcheck`, `to_dot`) is
-available at the top level, as in PyTorch.
+available at the top level, as in PyTorch; so are the subpackages nn, optim,
+lora, analysis, data and train. `lorabook.plots` (matplotlib) and
+`lorabook.experiments` load on their own import.
 """
 from .autograd import (
     Context, Function, Tensor, concatenate, gradcheck, no_grad, render_dot, stack, tensor, to_dot,
 )
 from .random import manual_seed
-from . import nn, optim
+from . import analysis, data, lora, nn, optim, train  # plots and experiments: import them when needed
 
 __version__ = "0.1.0"
