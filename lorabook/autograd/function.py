@@ -19,8 +19,6 @@ broadcast shape: the engine sums them back to each input's shape with
 """
 from __future__ import annotations
 
-import numpy as np
-
 _grad_enabled = True
 
 
