@@ -98,14 +98,9 @@ def rank_rules(M, sigma=None, tau=0.9):
     stable_rank:    ||M||_F^2 / ||M||_2^2 (a real number).
     """
     M = check_matrix("M", M, dtype=np.float64)
-    rules = {}
-    if sigma is not None:
-        rules["gavish_donoho_known_sigma"] = suggest_rank(M, sigma=sigma)
-    rules["gavish_donoho"] = suggest_rank(M)
-    rules["energy_rank"] = energy_rank(M, tau=tau)
-    rules["effective_rank"] = effective_rank(M)
-    rules["stable_rank"] = stable_rank(M)
-    return rules
+    known = {} if sigma is None else {"gavish_donoho_known_sigma": suggest_rank(M, sigma=sigma)}
+    return {**known, "gavish_donoho": suggest_rank(M), "energy_rank": energy_rank(M, tau=tau),
+            "effective_rank": effective_rank(M), "stable_rank": stable_rank(M)}
 
 
 def rank_rule_records(m=100, n=100, rank=5, noises=(0.25, 0.5, 1.0), seeds=range(10), tau=0.9):
@@ -118,9 +113,8 @@ def rank_rule_records(m=100, n=100, rank=5, noises=(0.25, 0.5, 1.0), seeds=range
     for noise in noises:
         for seed in seeds:
             M, _ = planted_rank_matrix(m, n, rank, noise, seed=seed)
-            record = {"noise": float(noise), "seed": int(seed), "planted_rank": rank}
-            record.update(rank_rules(M, sigma=noise if noise > 0 else None, tau=tau))
-            records.append(record)
+            rules = rank_rules(M, sigma=noise if noise > 0 else None, tau=tau)
+            records.append({"noise": float(noise), "seed": int(seed), "planted_rank": rank, **rules})
     return records
 
 
@@ -177,14 +171,9 @@ def nmf_vs_svd(V, k, iters=300, seed=0):
     W, H = nmf(V, k, iters=iters, seed=seed)
     _, s, Vt = np.linalg.svd(V, full_matrices=False)
     norm = float(np.linalg.norm(V))
-    return PartsAndEigenDigits(
-        nmf_components=H,
-        svd_components=Vt[:k],
-        nmf_error=float(np.linalg.norm(V - W @ H)) / norm,
-        svd_error=float(np.sqrt(np.sum(s[k:] ** 2))) / norm,
-        nmf_zero_fraction=_near_zero_fraction(H),
-        svd_zero_fraction=_near_zero_fraction(Vt[:k]),
-    )
+    return PartsAndEigenDigits(H, Vt[:k], float(np.linalg.norm(V - W @ H)) / norm,
+                               float(np.sqrt(np.sum(s[k:] ** 2))) / norm,
+                               _near_zero_fraction(H), _near_zero_fraction(Vt[:k]))
 
 
 # ----- full fine-tuning and LoRA on one shift, every update kept ------------------------------
