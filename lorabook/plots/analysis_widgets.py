@@ -7,6 +7,11 @@
 
     interact(show, r=IntSlider(value=4, min=1, max=32))
 
+- plot_rank_approximation(picture, r): a picture, its best rank-r approximation,
+  the residual and the singular values kept (slider: r)
+- plot_similarity_row(grids, i, d): row i of LoRA-paper subspace-similarity
+  grids against the random baseline (slider: i)
+
 Each function is an ordinary plotting function (tests call it directly);
 the slider only chooses its arguments.
 """
