@@ -29,13 +29,13 @@ def topological_order(root):
         if children_done:
             order.append(node)
             continue
-        if id(node) in visited:
+        if node in visited:
             continue
-        visited.add(id(node))
+        visited.add(node)
         stack.append((node, True))
         if node._ctx is not None:
             for parent in node._ctx.inputs:
-                if parent.requires_grad and id(parent) not in visited:
+                if parent.requires_grad and parent not in visited:
                     stack.append((parent, False))
     order.reverse()
     return order
@@ -70,10 +70,10 @@ def backward(root, grad=None, retain_graph=False):
                 f"{root.shape}; they must match"
             )
 
-    pending = {id(root): grad}
+    pending = {root: grad}  # tensors hash by identity
     handed_to_a_leaf = set()  # ids of arrays stored as some .grad in this pass
     for node in topological_order(root):
-        node_grad = pending.pop(id(node), None)
+        node_grad = pending.pop(node, None)
         if node_grad is None:
             continue
         ctx = node._ctx
@@ -92,11 +92,10 @@ def backward(root, grad=None, retain_graph=False):
                 parent_grad = unbroadcast(parent_grad, data.shape)
             if parent_grad.dtype != data.dtype:
                 parent_grad = parent_grad.astype(data.dtype)
-            key = id(parent)
-            if key in pending:
-                pending[key] = pending[key] + parent_grad
+            if parent in pending:
+                pending[parent] = pending[parent] + parent_grad
             else:
-                pending[key] = parent_grad
+                pending[parent] = parent_grad
         if not retain_graph:
             ctx.free()
 
