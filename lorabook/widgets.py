@@ -94,17 +94,24 @@ def _noise_field(seed):
     return make_rng(seed).standard_normal(X.shape).astype(X.dtype)
 
 
+def _check_task(label_budget, noise, shift_strength, seed):
+    return dict(
+        label_budget=check_int("label_budget", label_budget, low=1, high=_pool_size() - 1),
+        noise=check_float("noise", noise, low=0.0, high=MAX_NOISE),
+        shift_strength=check_float("shift_strength", shift_strength, low=-360.0, high=360.0),
+        seed=_check_seed(seed),
+    )
+
+
 def _check_settings(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed):
+    """Every slider value checked (errors name the slider), as a dict in the order of the arguments."""
     if not isinstance(use_rslora, (bool, np.bool_)):
         raise TypeError(f"use_rslora must be True or False, got {use_rslora!r}")
     return dict(
         rank=check_int("rank", rank, low=1, high=MAX_RANK),
         lora_alpha=check_float("lora_alpha", lora_alpha, low=0.0, low_open=True),
         use_rslora=bool(use_rslora),
-        label_budget=check_int("label_budget", label_budget, low=1, high=_pool_size() - 1),
-        noise=check_float("noise", noise, low=0.0, high=MAX_NOISE),
-        shift_strength=check_float("shift_strength", shift_strength, low=-360.0, high=360.0),
-        seed=_check_seed(seed),
+        **_check_task(label_budget, noise, shift_strength, seed),
     )
 
 
@@ -116,7 +123,7 @@ def rank_selection_task(label_budget, noise, shift_strength, seed=0):
     deviation `noise` (a fixed N(0, 1) field per image, from the seed) on
     every target image. The rest of the target half is the test set.
     """
-    settings = _check_settings(1, 1.0, False, label_budget, noise, shift_strength, seed)
+    settings = _check_task(label_budget, noise, shift_strength, seed)
     X, y = _digits()
     split = make_domain_split(X, y, "rotate", settings["shift_strength"], settings["label_budget"],
                               seed=settings["seed"], image_shape=IMAGE_SHAPE)
