@@ -40,7 +40,7 @@ from lorabook.analysis import reduced_rank_regression
 from lorabook.data import load_digits, make_domain_split, make_planted_rank_task
 from lorabook.experiments import DEFAULT_LR, planted_rank_sweep, train_source_model
 from lorabook.experiments.finetune import DEFAULT_EPOCHS
-from lorabook.experiments.finetune import _prepare as prepare_model
+from lorabook.experiments.finetune import prepare_model
 from lorabook.lora import LoraLinear, lora_scaling
 from lorabook.nn import functional as F
 from lorabook.optim import Adam

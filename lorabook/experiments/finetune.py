@@ -140,29 +140,33 @@ def train_source_model(data, sizes=(64, 128, 128, 10), epochs=60, lr=3e-3, batch
 
 
 # ----- one adaptation run ------------------------------------------------------------------
-def rank_caps(model, rank, lora_alpha):
+def rank_caps(model, rank, lora_alpha, use_rslora=False):
     """rank_pattern and alpha_pattern capping r at min(out, in) for each Linear layer of `model`.
 
     An update of a (10, 128) head has rank at most 10, so a rank-32 adapter
     there would only add parameters that cannot help (LoRA warns about it).
-    Capped layers keep the same lora_alpha / r, so their updates are scaled
-    like every other layer's.
+    A capped layer keeps the scaling every other layer has: alpha / r becomes
+    alpha_c / cap with alpha_c = alpha * cap / r, and with rsLoRA alpha / sqrt(r)
+    becomes alpha_c / sqrt(cap) with alpha_c = alpha * sqrt(cap / r).
     """
     ranks, alphas = {}, {}
     for name, module in model.named_modules():
         if isinstance(module, Linear) and min(module.weight.shape) < rank:
             cap = min(module.weight.shape)
             ranks[re.escape(name)] = cap
-            alphas[re.escape(name)] = lora_alpha * cap / rank
+            alphas[re.escape(name)] = lora_alpha * (math.sqrt(cap / rank) if use_rslora else cap / rank)
     return ranks, alphas
 
 
+def prepare_model(base_model, method, rank, lora_alpha, use_rslora, init_lora_weights, target_modules, seed):
+    """A copy of base_model with only `method`'s parameters trainable, exactly as `adapt` trains it.
 
-def _prepare(base_model, method, rank, lora_alpha, use_rslora, init_lora_weights, target_modules, seed):
-    """A copy of base_model with only `method`'s parameters trainable."""
+    For LoRA: get_peft_model with r capped per layer (rank_caps) and the
+    adapters drawn from numpy.random.default_rng(seed).
+    """
     model = copy.deepcopy(base_model)  # base_model itself is never changed
     if method == "lora":
-        rank_pattern, alpha_pattern = rank_caps(model, rank, lora_alpha)
+        rank_pattern, alpha_pattern = rank_caps(model, rank, lora_alpha, use_rslora)
         config = LoraConfig(r=rank, lora_alpha=lora_alpha, target_modules=target_modules,
                             init_lora_weights=init_lora_weights, use_rslora=use_rslora,
                             rank_pattern=rank_pattern, alpha_pattern=alpha_pattern)
@@ -254,7 +258,7 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
     lr = None if method == "source-only" else check_float("lr", _per_method("lr", lr, method, DEFAULT_LR),
                                                           low=0.0, low_open=True)
 
-    model = _prepare(base_model, method, rank, lora_alpha, use_rslora, init_lora_weights, target_modules, seed)
+    model = prepare_model(base_model, method, rank, lora_alpha, use_rslora, init_lora_weights, target_modules, seed)
     params = [p for p in model.parameters() if p.requires_grad]
     record = {
         "method": method, "label": f"LoRA r={rank}" if method == "lora" else LABELS[method],

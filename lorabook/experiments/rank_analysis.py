@@ -36,7 +36,7 @@ from lorabook.analysis import (
     suggest_rank,
 )
 from lorabook.analysis._validate import check_rank
-from lorabook.experiments.finetune import _prepare, adapt, rank_caps
+from lorabook.experiments.finetune import adapt, prepare_model, rank_caps
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear
 from lorabook.train import evaluate
@@ -276,7 +276,7 @@ def lora_start(base_model, rank, seed):
     model (rank caps included), so the two cannot drift apart; a test checks
     that they agree.
     """
-    peft_model = _prepare(base_model, "lora", rank, 2 * rank, False, True, "all-linear", seed)
+    peft_model = prepare_model(base_model, "lora", rank, 2 * rank, False, True, "all-linear", seed)
     return _lora_A(peft_model)
 
 

@@ -143,3 +143,15 @@ def test_epochs_for_steps_gives_at_least_that_many_steps():
     assert epochs_for_steps(800, 400, 32) == 62     # 13 batches per epoch
     assert epochs_for_steps(800, 25, 32) == 800     # one batch per epoch
     assert epochs_for_steps(10, 400, 32) == 1
+
+
+@pytest.mark.parametrize("use_rslora", [False, True])
+def test_capped_layers_keep_the_scaling_of_the_others(use_rslora):
+    from lorabook.experiments import prepare_model
+    from lorabook.nn import MLP
+
+    base = MLP([64, 128, 10], generator=0)
+    model = prepare_model(base, "lora", 32, 64, use_rslora, True, "all-linear", 0)
+    layers = dict(model.base_model.lora_layers())
+    assert layers["2"].r["default"] == 10 and layers["0"].r["default"] == 32
+    assert layers["2"].scaling["default"] == pytest.approx(layers["0"].scaling["default"])
