@@ -51,11 +51,15 @@ def _first_error(notebook):
 # cores, making a cell up to ten times slower. Results can differ in the last
 # digits between thread counts, so the committed outputs use one thread too.
 SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# No browser is attached to these kernels, and executing cells that open
+# ipywidgets then sometimes blocks nbclient until its timeout (jupyter/nbclient
+# issue 312); lorabook.widgets builds no sliders when this is set.
+HEADLESS = {"LORABOOK_HEADLESS": "1"}
 
 
 def kernel_environment():
-    """This process's environment with BLAS limited to one thread (unless already set)."""
-    return {**SINGLE_THREAD, **os.environ}
+    """This process's environment with BLAS limited to one thread (unless already set), headless."""
+    return {**SINGLE_THREAD, **os.environ, **HEADLESS}
 
 
 def execute_notebook(path, timeout=600):

@@ -186,3 +186,17 @@ def test_rank_demo_has_the_six_controls_and_draws_the_default_view(capsys):
     _, numbers = rank_selection_view()
     assert f"test {numbers['test_accuracy']:.3f}" in capsys.readouterr().out
     assert math.isclose(numbers["scaling"], 8 / 4)
+
+
+def test_headless_runs_print_a_note_instead_of_building_sliders(monkeypatch, capsys):
+    from lorabook import widgets
+    from lorabook.notebook_runner import kernel_environment
+
+    monkeypatch.setenv(widgets.HEADLESS, "1")
+    assert kernel_environment()[widgets.HEADLESS] == "1"  # what the runner gives its kernels
+    assert widgets.rank_selection_demo() is None
+    assert widgets.planted_rank_demo() is None
+    assert widgets.interact(lambda r: r, r=(1, 4)) is None
+    assert capsys.readouterr().out.count("sliders appear when this notebook runs in Jupyter") == 3
+    monkeypatch.delenv(widgets.HEADLESS)
+    assert widgets.sliders_available()
