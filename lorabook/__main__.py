@@ -17,7 +17,7 @@ def build_parser():
     tour = commands.add_parser("tour", help="run the headline experiments, print a table, write figures")
     tour.add_argument("--quick", action="store_true", help="smaller run, under a minute")
     tour.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    tour.add_argument("--figures-dir", default=None, help="where to write figures (default: ./figures if it exists, else none)")
+    tour.add_argument("--figures-dir", default=None, help="where to write figures (default: ./figures if it exists, but none for --quick)")
 
     figures = commands.add_parser("figures", help="regenerate every PNG in figures/ from fixed seeds")
     figures.add_argument("--out", default="figures", help="output folder (default: figures)")

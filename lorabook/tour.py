@@ -105,7 +105,13 @@ def headline_sentences(results):
 
 
 def run_tour(quick=False, progress=True, figures_dir=None):
-    """Run, print the tables and findings, and write figures to figures_dir (if given or ./figures exists)."""
+    """Run, print the tables and findings, and write the tour's figures.
+
+    figures_dir: where the figures go. When not given, a full run writes them
+    to ./figures if that folder exists (the repository's figures, which a full
+    run reproduces exactly); a quick run writes none, so that it never puts its
+    smaller experiment's pictures beside the README's full-run numbers.
+    """
     print("lorabook tour: full fine-tuning vs LoRA on a shifted domain, and the rank trade-off")
     print("(quick run: fewer ranks and steps)\n" if quick else "")
     results = run_experiments(quick=quick, progress=progress)
@@ -119,9 +125,12 @@ def run_tour(quick=False, progress=True, figures_dir=None):
     print()
     for sentence in headline_sentences(results):
         print("- " + sentence)
-    if figures_dir is None and os.path.isdir("figures"):
+    if figures_dir is None and not quick and os.path.isdir("figures"):
         figures_dir = "figures"
-    if figures_dir is not None:
+    if figures_dir is None and quick:
+        print("\nQuick run: no figures written (give --figures-dir to write them; the full tour "
+              "rewrites figures/ with the README's numbers).")
+    elif figures_dir is not None:
         from .figures import write_tour_figures
 
         paths = write_tour_figures(results, figures_dir)
