@@ -80,20 +80,14 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Sequential(Module):
-    """Runs its children in order; they are named "0", "1", ... as in PyTorch."""
+class _NumberedChildren(Module):
+    """Children registered as "0", "1", ... and reached by position: what
+    Sequential and ModuleList share (indexing, len, iteration)."""
 
-    def __init__(self, *modules):
-        super().__init__()
-        for index, module in enumerate(modules):
-            if not isinstance(module, Module):
-                raise TypeError(f"Sequential: argument {index} must be a Module, got {type(module).__name__}")
-            setattr(self, str(index), module)
-
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
+    def _append_child(self, module, owner):
+        if not isinstance(module, Module):
+            raise TypeError(f"{owner}: item {len(self._modules)} must be a Module, got {type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
 
     def __getitem__(self, index):
         return list(self._modules.values())[index]
@@ -105,7 +99,21 @@ class Sequential(Module):
         return iter(self._modules.values())
 
 
-class ModuleList(Module):
+class Sequential(_NumberedChildren):
+    """Runs its children in order; they are named "0", "1", ... as in PyTorch."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for module in modules:
+            self._append_child(module, "Sequential")
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+
+class ModuleList(_NumberedChildren):
     """A list of modules, registered as children "0", "1", ... (no forward of its own)."""
 
     def __init__(self, modules=()):
@@ -114,17 +122,8 @@ class ModuleList(Module):
             self.append(module)
 
     def append(self, module):
-        setattr(self, str(len(self._modules)), module)
+        self._append_child(module, "ModuleList")
         return self
-
-    def __getitem__(self, index):
-        return list(self._modules.values())[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
 
 class ModuleDict(Module):

@@ -148,9 +148,13 @@ def test_parameter_must_be_floating_point():
         nn.Parameter(np.arange(3), dtype=np.int64)
 
 
-def test_sequential_rejects_non_modules():
-    with pytest.raises(TypeError, match="argument 1 must be a Module, got function"):
+def test_sequential_and_module_list_reject_non_modules():
+    with pytest.raises(TypeError, match="Sequential: item 1 must be a Module, got function"):
         nn.Sequential(nn.ReLU(), lambda x: x)
+    layers = nn.ModuleList([nn.ReLU()])
+    with pytest.raises(TypeError, match="ModuleList: item 1 must be a Module, got ndarray"):
+        layers.append(np.zeros(2))
+    assert len(layers) == 1
 
 
 def test_repr_matches_pytorch_text():
