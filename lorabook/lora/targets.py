@@ -36,18 +36,13 @@ def adaptable_modules(model):
     LoRA's own machinery, never targets; the LoraLinear itself ("0") is
     listed, so that a second adapter can be added to it.
     """
-    stack = [(name, child) for name, child in reversed(list(model.named_children()))]
-    seen = set()
-    while stack:
-        name, module = stack.pop()
-        if id(module) in seen:
+    wrappers = []  # names of the LoRA layers and wrappers met so far; their insides are skipped
+    for name, module in model.named_modules():  # depth first: a wrapper comes before its insides
+        if not name or any(name.startswith(wrapper + ".") for wrapper in wrappers):
             continue
-        seen.add(id(module))
         yield name, module
         if isinstance(module, (LoraLinear, ModulesToSaveWrapper)):
-            continue
-        children = [(f"{name}.{child}", sub) for child, sub in module.named_children()]
-        stack.extend(reversed(children))
+            wrappers.append(name)
 
 
 def name_matches(name, names):
