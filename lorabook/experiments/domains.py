@@ -67,20 +67,17 @@ def adapters_per_domain(base_model, domains, rank=4, lora_alpha=None, target_mod
     config = LoraConfig(r=rank, lora_alpha=lora_alpha, target_modules=target_modules)
     rng = np.random.default_rng(seed)
     peft_model = None
-    bar = progress_bar(progress, len(checked), "adapters")
-    for name, (train_data, _) in checked.items():
-        if peft_model is None:
-            peft_model = get_peft_model(copy.deepcopy(base_model), config, adapter_name=name, generator=rng)
-        else:
-            peft_model.add_adapter(name, config, generator=rng)
-        peft_model.set_adapter(name)  # only this adapter's A and B train
-        params = [p for p in peft_model.parameters() if p.requires_grad]
-        fit(peft_model, train_data, F.cross_entropy, Adam(params, lr=lr), epochs=epochs, batch_size=batch_size,
-            seed=seed, progress=False)
-        if bar is not None:
+    with progress_bar(progress, len(checked), "adapters") as bar:
+        for name, (train_data, _) in checked.items():
+            if peft_model is None:
+                peft_model = get_peft_model(copy.deepcopy(base_model), config, adapter_name=name, generator=rng)
+            else:
+                peft_model.add_adapter(name, config, generator=rng)
+            peft_model.set_adapter(name)  # only this adapter's A and B train
+            params = [p for p in peft_model.parameters() if p.requires_grad]
+            fit(peft_model, train_data, F.cross_entropy, Adam(params, lr=lr), epochs=epochs, batch_size=batch_size,
+                seed=seed, progress=False)
             bar.update(1)
-    if bar is not None:
-        bar.close()
 
     trainable = peft_model.get_nb_trainable_parameters()[0]
     records = []

@@ -92,16 +92,15 @@ def check_flag(name, value):
 
 
 def progress_bar(enabled, total, description):
-    """A tqdm bar over the runs of a comparison or sweep (None when progress is off).
+    """A tqdm bar over the runs of a comparison or sweep; a silent one when progress is off.
 
     One bar for the whole experiment reads better than one per training run;
-    the bar's text names the run in progress.
+    the bar's text names the run in progress. Use it as a context manager,
+    so that it is closed even when a run fails.
     """
-    if not check_flag("progress", enabled):
-        return None
-    from tqdm.auto import tqdm  # only needed when a bar is shown
+    from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, unit="run")
+    return tqdm(total=total, desc=description, unit="run", disable=not check_flag("progress", enabled))
 
 
 def _check_model(base_model, X, y):
@@ -314,17 +313,14 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
             runs.extend(("lora", dict(lora_options, rank=rank)) for rank in ranks)
         else:
             runs.append((method, {}))
-    bar = progress_bar(progress, len(runs), "adaptation runs")
     records = []
-    for method, options in runs:
-        options = dict(options, **common, **(shared if method != "source-only" else {}))
-        record, _ = adapt(base_model, method, train_data, test_data, **options)
-        records.append(record)
-        if bar is not None:
+    with progress_bar(progress, len(runs), "adaptation runs") as bar:
+        for method, options in runs:
+            options = dict(options, **common, **(shared if method != "source-only" else {}))
+            record, _ = adapt(base_model, method, train_data, test_data, **options)
+            records.append(record)
             bar.set_postfix_str(f"{record['label']}: test accuracy {record['test_accuracy']:.3f}", refresh=False)
             bar.update(1)
-    if bar is not None:
-        bar.close()
     return records
 
 

@@ -116,30 +116,27 @@ def planted_rank_sweep(d=32, k=3, n=40, noise=0.5, ranks=PLANTED_RANKS, seed=0, 
         raise ValueError("weight_decay and update_penalty apply to method='lora' only; "
                          "the closed form is the unpenalised optimum")
 
-    bar = progress_bar(progress, len(budgets) * len(ranks), "planted rank sweep")
     records = []
-    for n_train in budgets:
-        task = make_planted_rank_task(d, d, k, n_train, noise, seed=seed, dtype=np.float64)
-        X, Y, W0 = task.X_train, task.Y_train, task.base_weight
-        suggested = suggest_rank(_whitened_update(X, Y, W0))
-        suggested_unwhitened = suggest_rank(reduced_rank_regression(X, Y, d, W0=W0))  # the full fine-tune's D
-        for rank in ranks:
-            if method == "lora":
-                delta_W = _train_planted_lora(task, rank, steps, lr, weight_decay, update_penalty, seed)
-            else:
-                delta_W = reduced_rank_regression(X, Y, rank, W0=W0)
-            records.append({
-                "task": "planted", "method": method, "d": d, "k": k, "noise": noise, "n_train": n_train,
-                "rank": rank, "train_error": float(np.mean((Y - X @ (W0 + delta_W).T) ** 2)),
-                "test_error": planted_test_error(task, delta_W), "suggested_rank": plain(suggested),
-                "suggested_rank_unwhitened": plain(suggested_unwhitened), "seed": seed,
-                "steps": steps if method == "lora" else None, "lr": lr if method == "lora" else None,
-                "weight_decay": weight_decay, "update_penalty": update_penalty,
-            })
-            if bar is not None:
+    with progress_bar(progress, len(budgets) * len(ranks), "planted rank sweep") as bar:
+        for n_train in budgets:
+            task = make_planted_rank_task(d, d, k, n_train, noise, seed=seed, dtype=np.float64)
+            X, Y, W0 = task.X_train, task.Y_train, task.base_weight
+            suggested = suggest_rank(_whitened_update(X, Y, W0))
+            suggested_unwhitened = suggest_rank(reduced_rank_regression(X, Y, d, W0=W0))  # the full fine-tune's D
+            for rank in ranks:
+                if method == "lora":
+                    delta_W = _train_planted_lora(task, rank, steps, lr, weight_decay, update_penalty, seed)
+                else:
+                    delta_W = reduced_rank_regression(X, Y, rank, W0=W0)
+                records.append({
+                    "task": "planted", "method": method, "d": d, "k": k, "noise": noise, "n_train": n_train,
+                    "rank": rank, "train_error": float(np.mean((Y - X @ (W0 + delta_W).T) ** 2)),
+                    "test_error": planted_test_error(task, delta_W), "suggested_rank": plain(suggested),
+                    "suggested_rank_unwhitened": plain(suggested_unwhitened), "seed": seed,
+                    "steps": steps if method == "lora" else None, "lr": lr if method == "lora" else None,
+                    "weight_decay": weight_decay, "update_penalty": update_penalty,
+                })
                 bar.update(1)
-    if bar is not None:
-        bar.close()
     return records
 
 
@@ -185,19 +182,16 @@ def rank_sweep(base_model, train_pool, test_data, ranks=DEFAULT_RANKS, budgets=(
     steps = check_int("steps", steps, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
     runs = [(n, r) for n in budgets for r in ranks]
-    bar = progress_bar(progress, len(runs), "rank sweep")
     records = []
-    for n, rank in runs:
-        record, _ = adapt(base_model, "lora", _subset((X, y), n, seed), test_data, rank=rank, lr=lr,
-                          epochs=epochs_for_steps(steps, n, batch_size), batch_size=batch_size,
-                          weight_decay=weight_decay, update_penalty=update_penalty, seed=seed,
-                          measure_memory=False, **lora_options)
-        record.update(train_error=1.0 - record["train_accuracy"], test_error=1.0 - record["test_accuracy"])
-        records.append(record)
-        if bar is not None:
+    with progress_bar(progress, len(runs), "rank sweep") as bar:
+        for n, rank in runs:
+            record, _ = adapt(base_model, "lora", _subset((X, y), n, seed), test_data, rank=rank, lr=lr,
+                              epochs=epochs_for_steps(steps, n, batch_size), batch_size=batch_size,
+                              weight_decay=weight_decay, update_penalty=update_penalty, seed=seed,
+                              measure_memory=False, **lora_options)
+            record.update(train_error=1.0 - record["train_accuracy"], test_error=1.0 - record["test_accuracy"])
+            records.append(record)
             bar.update(1)
-    if bar is not None:
-        bar.close()
     return records
 
 
@@ -220,16 +214,13 @@ def label_budget_sweep(base_model, train_pool, test_data, budgets=(25, 50, 100, 
     steps = check_int("steps", steps, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
     runs = [(m, n) for m in methods for n in budgets]
-    bar = progress_bar(progress, len(runs), "label budget sweep")
     records = []
-    for method, n in runs:
-        options = dict(lora_options, rank=rank) if method == "lora" else {}
-        record, _ = adapt(base_model, method, _subset((X, y), n, seed), test_data, lr=lr,
-                          epochs=epochs_for_steps(steps, n, batch_size), batch_size=batch_size, seed=seed,
-                          source_data=source_data, measure_memory=False, **options)
-        records.append(record)
-        if bar is not None:
+    with progress_bar(progress, len(runs), "label budget sweep") as bar:
+        for method, n in runs:
+            options = dict(lora_options, rank=rank) if method == "lora" else {}
+            record, _ = adapt(base_model, method, _subset((X, y), n, seed), test_data, lr=lr,
+                              epochs=epochs_for_steps(steps, n, batch_size), batch_size=batch_size, seed=seed,
+                              source_data=source_data, measure_memory=False, **options)
+            records.append(record)
             bar.update(1)
-    if bar is not None:
-        bar.close()
     return records
