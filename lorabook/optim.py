@@ -8,9 +8,11 @@ with a larger learning rate than A):
 
     Adam([{"params": a_params}, {"params": b_params, "lr": 16 * lr}], lr=lr)
 
-Only parameters with requires_grad=True are kept: a frozen weight gets no
-state at all, which is where LoRA saves optimizer memory (Adam keeps two
-arrays, m and v, for every trainable parameter).
+A step updates the parameters that require grad and have a gradient; a
+frozen weight gets no state at all, which is where LoRA saves optimizer
+memory (Adam keeps two arrays, m and v, for every trainable parameter).
+Frozen parameters may be passed in (`model.parameters()` is the usual
+argument) and start training if they are unfrozen later, as in PyTorch.
 """
 from __future__ import annotations
 
@@ -28,23 +30,24 @@ class Optimizer:
         self.defaults = defaults
         self.param_groups = []
         self.state = {}  # id(param) -> dict of arrays and counters
+        name = type(self).__name__
         if hasattr(params, "data"):  # iterating one Tensor would yield its rows, silently
             raise TypeError(
                 f"params must be an iterable of Parameters or of dicts, got a single "
-                f"{type(params).__name__}; wrap it in a list: {type(self).__name__}([param], ...)"
+                f"{type(params).__name__}; wrap it in a list: {name}([param], ...)"
             )
+        if hasattr(params, "parameters") and callable(params.parameters):
+            raise TypeError(f"params must be an iterable of Parameters, got the module {type(params).__name__}; "
+                            f"did you mean {name}(model.parameters(), ...)?")
         groups = list(params)
         if groups and not isinstance(groups[0], dict):
             groups = [{"params": groups}]
-        self._given = 0  # parameters passed in, trainable or not (for the message below)
         for group in groups:
             self.add_param_group(group)
-        if not any(group["params"] for group in self.param_groups):
-            problem = (
-                "an empty parameter list" if self._given == 0
-                else f"{self._given} parameter(s), all with requires_grad=False"
-            )
-            raise ValueError(f"{type(self).__name__} got {problem}: no trainable parameters, nothing to optimize")
+        given = [p for group in self.param_groups for p in group["params"]]
+        if not any(p.requires_grad for p in given):
+            problem = "an empty parameter list" if not given else f"{len(given)} parameter(s), all with requires_grad=False"
+            raise ValueError(f"{name} got {problem}: no trainable parameters, nothing to optimize")
 
     def add_param_group(self, group):
         if not isinstance(group, dict) or "params" not in group:
@@ -59,30 +62,30 @@ class Optimizer:
         if unknown:
             raise ValueError(f"unknown option(s) {sorted(unknown)} for {type(self).__name__}; known: {sorted(self.defaults)}")
         self._check_settings(settings)
-        self._given += len(params)
-        trainable = [p for p in params if p.requires_grad]
         seen = {id(p) for group in self.param_groups for p in group["params"]}
-        if len({id(p) for p in trainable}) < len(trainable) or any(id(p) in seen for p in trainable):
+        if len({id(p) for p in params}) < len(params) or any(id(p) in seen for p in params):
             # PyTorch refuses this too: the parameter would be updated twice per step.
             raise ValueError(f"some parameters appear more than once in {type(self).__name__}'s parameter groups")
-        settings["params"] = trainable
+        settings["params"] = params
         self.param_groups.append(settings)
 
     def _check_settings(self, settings):
         check_float("lr", settings["lr"], low=0.0)
         check_float("weight_decay", settings.get("weight_decay", 0.0), low=0.0)
 
-    def zero_grad(self):
-        """Forget the gradients of every parameter (sets .grad to None)."""
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients of every parameter: .grad = None (or zeros, with set_to_none=False)."""
         for group in self.param_groups:
             for param in group["params"]:
-                param.grad = None
+                param.grad = None if set_to_none or param.grad is None else np.zeros_like(param.grad)
 
     def step(self):
-        """Update every parameter that has a gradient, in place."""
+        """Update, in place, every parameter that requires grad and has a gradient."""
         for group in self.param_groups:
             for param in group["params"]:
-                if param.grad is not None:
+                # requires_grad is checked here, not when the optimizer is built, so a
+                # stray gradient never moves a frozen weight and unfreezing later works.
+                if param.requires_grad and param.grad is not None:
                     self._update(param, param.grad, self.state.setdefault(id(param), {}), group)
 
     def state_dict(self):

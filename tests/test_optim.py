@@ -157,7 +157,29 @@ def test_frozen_parameter_gets_no_state_and_never_changes():
     np.testing.assert_array_equal(frozen.data, np.ones(3))
     assert id(frozen) not in optimizer.state
     assert not np.allclose(trained.data, 1.0)
-    assert optimizer.param_groups[0]["params"] == [trained]
+    assert optimizer.state_nbytes() == 2 * trained.data.nbytes  # Adam's m and v, for `trained` only
+
+
+def test_a_parameter_unfrozen_after_the_optimizer_is_built_starts_training():
+    # PyTorch keeps frozen parameters in the groups, so gradual unfreezing works.
+    model = nn.MLP([2, 3, 1])
+    model[0].requires_grad_(False)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    before = model[0].weight.data.copy()
+    model[0].requires_grad_(True)
+    model(np.ones((4, 2), dtype=np.float32)).sum().backward()
+    optimizer.step()
+    assert not np.array_equal(model[0].weight.data, before)
+
+
+def test_zero_grad_can_keep_zeroed_arrays():
+    p = nn.Parameter(np.ones(3))
+    optimizer = optim.SGD([p], lr=0.1)
+    p.grad = np.ones(3)
+    optimizer.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad, np.zeros(3))
+    optimizer.zero_grad()
+    assert p.grad is None
 
 
 def test_parameter_without_gradient_is_skipped():
@@ -216,6 +238,11 @@ def test_only_frozen_parameters_are_refused():
     model = nn.MLP([2, 3, 1]).requires_grad_(False)
     with pytest.raises(ValueError, match="Adam got 4 parameter\\(s\\), all with requires_grad=False"):
         optim.Adam(model.parameters())
+
+
+def test_a_module_instead_of_its_parameters_is_refused_with_a_hint():
+    with pytest.raises(TypeError, match=r"got the module Linear; did you mean Adam\(model.parameters\(\), ...\)"):
+        optim.Adam(nn.Linear(2, 3))
 
 
 def test_a_single_parameter_must_be_wrapped_in_a_list():

@@ -148,10 +148,10 @@ class Module:
             module = module._modules[part]
         return module
 
-    def zero_grad(self):
-        """Forget all gradients (sets .grad to None, PyTorch's default)."""
+    def zero_grad(self, set_to_none=True):
+        """Forget all gradients: .grad = None (PyTorch's default), or zeros with set_to_none=False."""
         for param in self.parameters():
-            param.grad = None
+            param.grad = None if set_to_none or param.grad is None else np.zeros_like(param.grad)
 
     def requires_grad_(self, requires_grad=True):
         for param in self.parameters():
