@@ -23,6 +23,22 @@ This module computes mu_beta exactly (by integrating the Marchenko-Pastur
 density with SciPy and solving CDF = 1/2), not with the paper's cubic fit
 omega(beta) ~ 0.56 beta^3 - 0.95 beta^2 + 1.82 beta + 1.43, which it quotes
 as accurate to about 0.02 (the tests check that the two agree).
+
+A floor under the threshold. Without noise the formula breaks down: for an
+exact rank-k matrix (k < min(m, n) / 2) the median singular value is
+rounding error, about 1e-16 of the largest, so tau is too, and the
+directions that exist only through floating-point rounding get counted
+(exact rank-3 40 x 60 matrices gave 6 to 11). No threshold can tell signal
+from rounding below the floating-point resolution, so ``hard_threshold``
+never returns less than the numerical-rank tolerance that
+``numpy.linalg.matrix_rank`` uses,
+
+    tol = s_1 * max(m, n) * eps      (eps of M's floating dtype, float64 otherwise)
+
+which is far below tau whenever the data carry real noise (then tau is of
+order sigma * sqrt(n)), so noisy answers are unchanged. A noise-free rank-k
+matrix then gets k (for k below about min(m, n) / 2, where the median is
+still rounding error); the all-zero matrix gets 0.
 """
 from __future__ import annotations
 
@@ -75,28 +91,61 @@ def omega_approx(beta):
     return 0.56 * beta**3 - 0.95 * beta**2 + 1.82 * beta + 1.43
 
 
-def hard_threshold(M, sigma=None):
-    """The Gavish-Donoho threshold tau for the singular values of M (see module doc)."""
+def _singular_values_and_eps(M):
+    """M's singular values (as float64) and the eps of M's own floating dtype (float64's otherwise).
+
+    float32 data carry only float32 resolution even after conversion, so
+    their rounding floor is float32's.
+    """
+    dtype = np.asarray(M).dtype
+    eps = np.finfo(dtype if np.issubdtype(dtype, np.floating) else np.float64).eps
     M = as_matrix("M", M)
-    short, long = sorted(M.shape)
+    return M.shape, np.linalg.svd(M, compute_uv=False), float(eps)
+
+
+def _threshold(shape, s, eps, sigma):
+    short, long = sorted(shape)
     beta = short / long
     if sigma is not None:
         sigma = check_float("sigma", sigma, low=0.0, low_open=True)
-        return lambda_star(beta) * np.sqrt(long) * sigma
-    median = float(np.median(np.linalg.svd(M, compute_uv=False)))
-    return omega(beta) * median
+        tau = lambda_star(beta) * np.sqrt(long) * sigma
+    else:
+        tau = omega(beta) * float(np.median(s))
+    return max(float(tau), float(s[0]) * long * eps)  # the rounding floor (module doc)
+
+
+def rank_tolerance(M):
+    """numpy.linalg.matrix_rank's tolerance s_1 * max(m, n) * eps for M (m, n).
+
+    Singular values at or below it are rounding error (module doc); eps is
+    that of M's floating dtype, float64's for anything else.
+    """
+    shape, s, eps = _singular_values_and_eps(M)
+    return float(s[0]) * max(shape) * eps
+
+
+def hard_threshold(M, sigma=None):
+    """The Gavish-Donoho threshold tau for the singular values of M (m, n), see module doc.
+
+    tau = lambda*(beta) sqrt(max(m, n)) sigma with sigma known, omega(beta) *
+    median singular value without, but never below rank_tolerance(M) (the
+    floor that keeps rounding error out of a noise-free matrix's rank).
+    """
+    return _threshold(*_singular_values_and_eps(M), sigma)
 
 
 def suggest_rank(M, sigma=None):
-    """Number of singular values of M (m, n) above the Gavish-Donoho threshold.
+    """Number of singular values of M (m, n) strictly above hard_threshold(M, sigma).
 
     sigma: the noise standard deviation per entry, if known (> 0). With
     sigma=None it is estimated from the median singular value, which works
     when the signal rank is small compared with min(m, n).
 
     Either orientation works: beta = min(m, n) / max(m, n) and n in the
-    formula is max(m, n). Returns an int between 0 and min(m, n).
+    formula is max(m, n). Returns an int between 0 and min(m, n): the
+    all-zero matrix gets 0, and a noise-free matrix of exact rank k (below
+    about min(m, n) / 2) gets k, as numpy.linalg.matrix_rank would, because
+    the threshold never drops below the rounding-error tolerance (module doc).
     """
-    M = as_matrix("M", M)
-    tau = hard_threshold(M, sigma)
-    return int(np.count_nonzero(np.linalg.svd(M, compute_uv=False) > tau))
+    shape, s, eps = _singular_values_and_eps(M)
+    return int(np.count_nonzero(s > _threshold(shape, s, eps, sigma)))

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from lorabook.analysis import energy_rank, suggest_rank
-from lorabook.analysis.gavish_donoho import hard_threshold, lambda_star, marchenko_pastur_median, omega, omega_approx
+from lorabook.analysis.gavish_donoho import (
+    hard_threshold, lambda_star, marchenko_pastur_median, omega, omega_approx, rank_tolerance,
+)
 
 SEEDS = range(40)
 
@@ -65,3 +67,46 @@ def test_known_sigma_threshold_formula():
     beta = 20 / 45
     expected = np.sqrt(2 * (beta + 1) + 8 * beta / (beta + 1 + np.sqrt(beta**2 + 14 * beta + 1))) * np.sqrt(45) * 0.7
     assert hard_threshold(M, 0.7) == pytest.approx(expected, rel=1e-14)
+
+
+def exact_low_rank(shape, rank, seed):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((shape[0], rank)) @ rng.standard_normal((rank, shape[1]))
+
+
+@pytest.mark.parametrize("shape", [(40, 60), (60, 40), (30, 30)])
+@pytest.mark.parametrize("rank", [1, 2, 3, 5, 10])
+def test_noise_free_low_rank_matrices_get_their_exact_rank(shape, rank):
+    # Without the rounding floor the median singular value is ~1e-16 and rounding directions were counted.
+    found = [suggest_rank(exact_low_rank(shape, rank, seed)) for seed in range(5)]
+    assert found == [rank] * 5
+
+
+def test_noise_free_integer_outer_product_has_rank_one():
+    M = np.outer(np.arange(1, 11.0), np.arange(1, 8.0))
+    assert suggest_rank(M) == 1 == np.linalg.matrix_rank(M)
+    assert suggest_rank(M.T) == 1
+
+
+def test_float32_data_get_float32s_rounding_floor():
+    M = exact_low_rank((40, 60), 3, seed=7).astype(np.float32)  # rounding error now ~1e-7 of s_1
+    assert suggest_rank(M) == 3 == np.linalg.matrix_rank(M)
+
+
+def test_the_threshold_never_falls_below_matrix_ranks_tolerance():
+    M = exact_low_rank((40, 60), 3, seed=0)
+    s = np.linalg.svd(M, compute_uv=False)
+    tolerance = s[0] * 60 * np.finfo(np.float64).eps  # numpy.linalg.matrix_rank's default
+    # abs=0: pytest.approx's default absolute slack of 1e-12 would swallow numbers this small
+    assert rank_tolerance(M) == pytest.approx(tolerance, rel=1e-14, abs=0)
+    assert hard_threshold(M) == pytest.approx(tolerance, rel=1e-14, abs=0)
+    assert hard_threshold(M, sigma=1e-30) == pytest.approx(tolerance, rel=1e-14, abs=0)
+    # with real noise the floor is far below tau and changes nothing
+    noisy = planted((40, 60), seed=0)
+    assert hard_threshold(noisy) > 1e10 * rank_tolerance(noisy)
+
+
+@pytest.mark.parametrize("sigma", [None, 0.5])
+def test_the_zero_matrix_has_rank_zero(sigma):
+    assert suggest_rank(np.zeros((20, 30)), sigma=sigma) == 0
+    assert suggest_rank(np.zeros((1, 1)), sigma=sigma) == 0
