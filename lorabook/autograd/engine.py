@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ShapeError
 from .function import unbroadcast
 
 
@@ -84,12 +85,23 @@ def backward(root, grad=None, retain_graph=False):
         input_grads = ctx.function.backward(ctx, node_grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        for parent, parent_grad in zip(ctx.inputs, input_grads):
+        if len(input_grads) != len(ctx.inputs):
+            raise RuntimeError(
+                f"{ctx.function.__name__}.backward returned {len(input_grads)} gradient(s) for "
+                f"{len(ctx.inputs)} input(s); return one per input of forward, None where none is needed"
+            )
+        for position, (parent, parent_grad) in enumerate(zip(ctx.inputs, input_grads)):
             if parent_grad is None or not parent.requires_grad:
                 continue
             data = parent.data
             if parent_grad.shape != data.shape:
                 parent_grad = unbroadcast(parent_grad, data.shape)
+                if parent_grad.shape != data.shape:
+                    raise ShapeError(
+                        f"{ctx.function.__name__}.backward returned a gradient of shape "
+                        f"{input_grads[position].shape} for input {position}, which has shape {data.shape}; "
+                        f"a gradient must have its input's shape (or a shape it broadcasts to)"
+                    )
             if parent_grad.dtype != data.dtype:
                 parent_grad = parent_grad.astype(data.dtype)
             if parent in pending:

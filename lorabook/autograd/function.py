@@ -112,16 +112,18 @@ def unbroadcast(grad, shape):
     (2, 4) to (3, 2, 4), each input element was used several times, so its
     gradient is the sum over the copies: over the leading axes that
     broadcasting added, and over every axis where the input had size 1.
+    A grad that is no broadcast of `shape` (a wrong backward) comes back
+    with another shape, never silently reshaped; the engine reports it.
     """
-    if grad.shape == shape:
-        return grad
     extra = grad.ndim - len(shape)
+    if grad.shape == shape or extra < 0:
+        return grad
     if extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))
     stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
-    return grad.reshape(shape)
+    return grad
 
 
 class Function:

@@ -84,6 +84,13 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __bool__(self):
+        # As in PyTorch: only a one-element tensor has a truth value.
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements (shape {self.shape}) "
+                             "is ambiguous; use t.data.any() or t.data.all(), or t.item() for one element")
+        return bool(self.data.item())
+
     def numpy(self):
         """The values as an ndarray (shared, not copied, as in PyTorch)."""
         return self.data
@@ -188,6 +195,38 @@ class Tensor:
     def __rmatmul__(self, other):
         return ops.MatMul.apply(self._operand(other), self)
 
+    # ----- in place: `p -= lr * p.grad` ---------------------------------------
+    # Without these, Python would turn `p -= x` into `p = p - x`: a new tensor
+    # bound to the loop variable, and the parameter itself never changes.
+    def _in_place(self, symbol, ufunc, other):
+        from .function import is_grad_enabled
+
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"`t {symbol}= ...` would change in place a tensor that requires grad while gradients are "
+                f"recorded, and backward would use the changed values; update parameters inside "
+                f"`with lorabook.no_grad():`, or write `t = t {symbol} ...` for a new tensor"
+            )
+        value = other.data if isinstance(other, Tensor) else other
+        try:
+            ufunc(self.data, value, out=self.data, casting="same_kind")
+        except ValueError as error:  # the result would not fit this tensor's shape
+            raise ShapeError(f"`t {symbol}= other`: t has shape {self.shape}, other has shape "
+                             f"{np.shape(value)}; the result must keep t's shape ({error})") from None
+        return self
+
+    def __iadd__(self, other):
+        return self._in_place("+", np.add, other)
+
+    def __isub__(self, other):
+        return self._in_place("-", np.subtract, other)
+
+    def __imul__(self, other):
+        return self._in_place("*", np.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._in_place("/", np.true_divide, other)
+
     # ----- reductions -------------------------------------------------------
     def sum(self, axis=None, keepdims=False):
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
@@ -266,4 +305,5 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(np.array(_as_array(data, dtype)), requires_grad=requires_grad, dtype=dtype)
 
 
-from . import ops  # noqa: E402  (ops needs the Tensor class defined above)
+from . import ops  # noqa: E402
+from .errors import ShapeError  # noqa: E402  (ops needs the Tensor class defined above)

@@ -7,7 +7,9 @@ import pytest
 
 import lorabook
 from lorabook.autograd.ops import Mul
-from lorabook.autograd import Function, Tensor, is_grad_enabled, no_grad, set_grad_enabled, topological_order
+from lorabook.autograd import (
+    Function, ShapeError, Tensor, is_grad_enabled, no_grad, set_grad_enabled, topological_order,
+)
 
 
 def leaf(values, dtype=np.float64):
@@ -255,3 +257,78 @@ def test_float32_stays_float32_through_a_whole_step():
     loss.backward()
     assert w.grad.dtype == np.float32
     np.testing.assert_allclose(w.grad, np.full((3, 2), 4 * 2.0 / 8))
+
+
+# ----- a learner's own Function: the engine checks what backward returns ---------------------
+class MulForgettingAnInput(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return g * b  # the gradient for b is missing
+
+
+class SumWithFlatGradient(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return x.sum()
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.full(int(np.prod(ctx.shape)), g)  # (6,) for a (2, 3) input: must not be reshaped
+
+
+def test_a_backward_returning_too_few_gradients_is_reported():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    with pytest.raises(RuntimeError, match=r"MulForgettingAnInput.backward returned 1 gradient\(s\) for 2 input\(s\)"):
+        MulForgettingAnInput.apply(a, b).sum().backward()
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3, 2)])
+def test_a_backward_returning_a_wrong_shape_is_reported_not_reshaped(shape):
+    x = Tensor(np.ones(shape), requires_grad=True)
+    with pytest.raises(ShapeError, match=rf"SumWithFlatGradient.backward returned a gradient of shape "
+                                                  rf"\(6,\) for input 0, which has shape \({shape[0]}, {shape[1]}\)"):
+        SumWithFlatGradient.apply(x).backward()
+    assert x.grad is None
+
+
+# ----- in place: updating parameters by hand ----------------------------------------------------
+def test_in_place_update_under_no_grad_changes_the_parameter_itself():
+    w = leaf([1.0, 2.0])
+    (w * w).sum().backward()  # grad = 2 w
+    same = w
+    with no_grad():
+        w -= 0.25 * w.grad
+        w *= 2.0
+        w += Tensor(np.array([1.0, 1.0]))
+        w /= 2.0
+    assert w is same
+    np.testing.assert_allclose(w.data, ((np.array([1.0, 2.0]) * 0.5) * 2.0 + 1.0) / 2.0)
+
+
+def test_in_place_on_a_tensor_that_records_gradients_is_refused():
+    w = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"`t -= \.\.\.` would change in place a tensor that requires grad.*no_grad"):
+        w -= 1.0
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+    constant = Tensor(np.zeros(2))
+    constant += 1.0  # nothing records it: allowed, as in PyTorch
+    np.testing.assert_array_equal(constant.data, [1.0, 1.0])
+
+
+def test_in_place_must_keep_the_shape():
+    t = Tensor(np.zeros(2))
+    with pytest.raises(ShapeError, match=r"t has shape \(2,\), other has shape \(2, 2\)"):
+        t += np.ones((2, 2))
+
+
+def test_truth_value_only_for_one_element():
+    assert bool(Tensor(np.array(2.0))) and not bool(Tensor(np.array([0.0])))
+    with pytest.raises(ValueError, match=r"truth value of a tensor with 2 elements \(shape \(2,\)\) is ambiguous"):
+        bool(Tensor(np.zeros(2)))

@@ -267,12 +267,12 @@ TARGETS = np.array([2, 0, 1, 2, 3])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy(check, rng, reduction):
     logits = rng.standard_normal((5, 4)) * 2
-    targets = lorabook.tensor(TARGETS, dtype=np.int64)
+    targets = np.array(TARGETS, dtype=np.int64)  # an option, as F.cross_entropy passes it: not differentiable
     losses = -np.log(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))[np.arange(5), TARGETS]
     expected = {"mean": losses.mean(), "sum": losses.sum(), "none": losses}[reduction]
-    out = nn_ops.CrossEntropy.apply(Tensor(logits), targets, reduction=reduction)
+    out = nn_ops.CrossEntropy.apply(Tensor(logits), targets=targets, reduction=reduction)
     np.testing.assert_allclose(out.data, expected, rtol=1e-12)
-    check(lambda t: nn_ops.CrossEntropy.apply(t, targets, reduction=reduction), logits)
+    check(lambda t: nn_ops.CrossEntropy.apply(t, targets=targets, reduction=reduction), logits)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -287,21 +287,21 @@ def test_mse_loss_for_prediction_and_target(check, rng, reduction):
 
 def test_dropout_with_a_fixed_mask(check, rng):
     keep = rng.random((4, 5)) >= 0.5
-    mask = Tensor(keep / 0.5)  # kept entries scaled by 1 / (1 - p), p = 0.5
+    mask = keep / 0.5  # kept entries scaled by 1 / (1 - p), p = 0.5; an option, not an input
     x = rng.standard_normal((4, 5))
-    np.testing.assert_array_equal(nn_ops.Dropout.apply(Tensor(x), mask).data, np.where(keep, 2 * x, 0.0))
-    check(lambda t: nn_ops.Dropout.apply(t, mask), x)
+    np.testing.assert_array_equal(nn_ops.Dropout.apply(Tensor(x), mask=mask).data, np.where(keep, 2 * x, 0.0))
+    check(lambda t: nn_ops.Dropout.apply(t, mask=mask), x)
     t = Tensor(x, requires_grad=True)
-    nn_ops.Dropout.apply(t, mask).sum().backward()
+    nn_ops.Dropout.apply(t, mask=mask).sum().backward()
     np.testing.assert_array_equal(t.grad, np.where(keep, 2.0, 0.0))
 
 
 def test_a_small_network_end_to_end(check, rng):
     """Linear -> gelu -> Linear -> cross-entropy, checked as one function of all parameters."""
-    x, targets = rng.standard_normal((6, 3)), lorabook.tensor([0, 1, 2, 1, 0, 2], dtype=np.int64)
+    x, targets = rng.standard_normal((6, 3)), np.array([0, 1, 2, 1, 0, 2])
 
     def network(w1, b1, w2):
         hidden = nn_ops.Linear.apply(Tensor(x), w1, b1).gelu()
-        return nn_ops.CrossEntropy.apply(nn_ops.Linear.apply(hidden, w2), targets)
+        return nn_ops.CrossEntropy.apply(nn_ops.Linear.apply(hidden, w2), targets=targets)
 
     check(network, rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((3, 4)))

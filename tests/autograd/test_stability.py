@@ -31,13 +31,13 @@ def reference_cross_entropy(logits, targets):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cross_entropy_with_logits_of_magnitude_1e4(dtype):
     logits = Tensor(huge_logits().astype(dtype), requires_grad=True)
-    targets = Tensor(TARGETS, dtype=np.int64)
+    targets = np.array(TARGETS, dtype=np.int64)
     expected = reference_cross_entropy(huge_logits(), TARGETS)
     np.testing.assert_allclose(expected, [0.0, 2e4, np.log1p(np.exp(-1.0)), np.log(3.0)], rtol=1e-12, atol=1e-300)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        per_row = nn_ops.CrossEntropy.apply(logits, targets, reduction="none")
-        loss = nn_ops.CrossEntropy.apply(logits, targets)
+        per_row = nn_ops.CrossEntropy.apply(logits, targets=targets, reduction="none")
+        loss = nn_ops.CrossEntropy.apply(logits, targets=targets)
         loss.backward()
     assert loss.dtype == dtype and np.isfinite(loss.data)
     rtol = 1e-6 if dtype == np.float32 else 1e-13
