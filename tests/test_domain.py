@@ -46,10 +46,65 @@ def mean_accuracies(translation, adapt):
     return np.mean(before), np.mean(after)
 
 
-def test_subspace_alignment_improves_target_accuracy():
-    # Centring each domain and expressing the source in the target's principal axes removes the shift of origin.
+def centre_only(Xs, Xt):
+    return Xs - Xs.mean(axis=0), Xt - Xt.mean(axis=0)
+
+
+def test_subspace_alignment_at_full_dimension_is_centring_and_removes_the_shift_of_origin():
+    # At d = features M cancels (module doc): SA is exactly centring, which undoes the shift of origin.
     before, after = mean_accuracies(3.0, lambda Xs, Xt: subspace_alignment(Xs, Xt, d=4))
     assert after > before + 0.15, (before, after)
+    assert mean_accuracies(3.0, centre_only)[1] == pytest.approx(after, abs=1e-12)
+
+
+QUADRANT_CENTRES = np.array([[-4.0, -1.5], [-4.0, 1.5], [4.0, -1.5], [4.0, 1.5]])
+
+
+def planar_task(seed, features=10, n=400):
+    """Four classes in a 2-D plane of a 10-D space; the target is another sensor.
+
+    Source: class centres QUADRANT_CENTRES (plus N(0, 0.6^2)) in the plane,
+    noise of std 0.1 in the eight other directions. Target: the plane's two
+    axes rescaled by 0.5 and 2 (their variance order swaps, so the first
+    principal axis of one domain is the second of the other), noise of std
+    1.0 in the eight other directions, and a shift of origin. The classes
+    are the quadrants of the plane, so no rescaling moves a boundary.
+    """
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((features, features)))
+    plane, rest = basis[:, :2], basis[:, 2:]
+
+    def sample(scale, noise):
+        y = rng.integers(0, 4, n)
+        inside = (QUADRANT_CENTRES[y] + 0.6 * rng.standard_normal((n, 2))) * scale
+        return inside @ plane.T + noise * rng.standard_normal((n, features - 2)) @ rest.T, y
+
+    Xs, ys = sample(np.array([1.0, 1.0]), 0.1)
+    Xt, yt = sample(np.array([0.5, 2.0]), 1.0)
+    return Xs, ys, Xt + 3.0 * rng.standard_normal(features), yt
+
+
+def planar_accuracy(adapt):
+    scores = []
+    for seed in SEEDS:
+        Xs, ys, Xt, yt = planar_task(seed)
+        Xs_new, Xt_new = adapt(Xs, Xt)
+        scores.append(accuracy(fit_linear_classifier(Xs_new, ys), Xt_new, yt))
+    return np.mean(scores)
+
+
+def test_subspace_alignment_below_full_dimension_beats_centring_and_needs_its_M():
+    aligned = planar_accuracy(lambda Xs, Xt: subspace_alignment(Xs, Xt, d=2))
+    # Centring alone keeps the eight directions the source barely varied in; the classifier's
+    # weights there, fitted to noise of std 0.1, meet noise of std 1.0 on the target.
+    centred = planar_accuracy(centre_only)
+    # M = I would pair the source's first principal axis with the target's first, which is the
+    # other axis of the plane (and ignores the arbitrary signs of the two SVDs).
+    identity_M = planar_accuracy(lambda Xs, Xt: ((Xs - Xs.mean(axis=0)) @ pca_basis(Xs, 2),
+                                                 (Xt - Xt.mean(axis=0)) @ pca_basis(Xt, 2)))
+    assert aligned > 0.95, aligned
+    assert aligned > centred + 0.25, (aligned, centred)
+    assert aligned > identity_M + 0.4, (aligned, identity_M)
 
 
 def test_coral_improves_target_accuracy_under_a_stretch():
