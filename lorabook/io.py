@@ -51,7 +51,16 @@ def save_arrays(path, arrays, kind):
     if FORMAT_KEY in payload:
         raise ValueError(f"array name {FORMAT_KEY!r} is reserved")
     payload[FORMAT_KEY] = np.array(kind)
-    return _atomic_write(path, lambda file: np.savez(file, **payload))
+    return _atomic_write(path, lambda file: _write_npz(file, payload))
+
+
+def _write_npz(file, arrays):
+    """The .npz layout np.savez writes (a zip with one .npy per array), without its
+    keyword arguments: a parameter named "file" or "allow_pickle" cannot clash here."""
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, value, allow_pickle=False)
 
 
 def load_arrays(path, kind):

@@ -58,11 +58,11 @@ def test_a_crash_while_writing_keeps_the_old_file_and_leaves_no_temporary(tmp_pa
     io.save_arrays(path, {"w": np.zeros(1000)}, KIND)
     old_bytes = path.read_bytes()
 
-    def savez_that_dies_halfway(file, **arrays):
+    def write_that_dies_halfway(file, arrays):
         file.write(b"PK\x03\x04 half of a zip file")
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(np, "savez", savez_that_dies_halfway)
+    monkeypatch.setattr(io, "_write_npz", write_that_dies_halfway)
     with pytest.raises(OSError, match="simulated"):
         io.save_arrays(path, {"w": np.ones(1000)}, KIND)
     monkeypatch.undo()
@@ -174,3 +174,20 @@ def test_pickle_bearing_npz_is_refused_without_unpickling(tmp_path):
     with pytest.raises(io.CheckpointError, match="evil.npz.*holds pickled objects, which lorabook never loads"):
         io.load_arrays(path, KIND)
     assert not marker.exists()
+
+
+def test_array_names_that_are_also_savez_keywords_are_kept(tmp_path):
+    # np.savez(file, **arrays) would clash on these names; lorabook writes the zip itself.
+    arrays = {"file": np.arange(3.0), "allow_pickle": np.ones((2, 2), dtype=np.float32)}
+    path = io.save_arrays(tmp_path / "x.npz", arrays, KIND)
+    loaded = io.load_arrays(path, KIND)
+    assert sorted(loaded) == ["allow_pickle", "file"]
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(loaded[name], value)
+        assert loaded[name].dtype == value.dtype
+
+
+def test_object_arrays_are_never_written(tmp_path):
+    with pytest.raises(ValueError, match="pickle"):
+        io.save_arrays(tmp_path / "x.npz", {"w": np.array([{"a": 1}], dtype=object)}, KIND)
+    assert files_in(tmp_path) == []

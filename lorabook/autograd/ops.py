@@ -114,6 +114,8 @@ class PowScalar(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         p = ctx.exponent
+        if p == 0:  # a**0 is constant; p * a**(p-1) would be 0 * inf = nan at a = 0
+            return np.zeros_like(a)
         return g * (p * a ** (p - 1))
 
 

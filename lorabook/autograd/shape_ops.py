@@ -87,12 +87,26 @@ class GetItem(Function):
         return grad
 
 
+def _check_axis(operation, axis, ndim):
+    """axis as a non-negative int, or a clear error if it is not one of -ndim .. ndim - 1."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{operation}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{operation}: axis {axis} is out of range; expected {-ndim} <= axis < {ndim} here")
+    return int(axis) % ndim
+
+
 class Concatenate(Function):
     """concatenate(arrays, axis);  each input gets its slice of g."""
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.axis = axis
+        ndims = {x.ndim for x in arrays}
+        if len(ndims) > 1 or 0 in ndims:
+            shapes = ", ".join(str(x.shape) for x in arrays)
+            raise ShapeError(f"concatenate: tensors must have the same number of axes (at least 1), "
+                             f"got shapes {shapes}")
+        ctx.axis = axis = _check_axis("concatenate", axis, arrays[0].ndim)
         ctx.splits = np.cumsum([x.shape[axis] for x in arrays])[:-1]
         try:
             return np.concatenate(arrays, axis=axis)
@@ -110,7 +124,7 @@ class Stack(Function):
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.axis = axis
+        ctx.axis = axis = _check_axis("stack", axis, arrays[0].ndim + 1)  # the new axis may go last
         try:
             return np.stack(arrays, axis=axis)
         except ValueError:

@@ -19,11 +19,14 @@ def _as_tensor(x):
 
 
 def linear(x, weight, bias=None):
-    """y = x W^T + b, x (..., in), W (out, in), b (out,) -> y (..., out)."""
-    x = _as_tensor(x)
+    """y = x W^T + b, x (..., in), W (out, in), b (out,) -> y (..., out).
+
+    x, weight and bias may be Tensors or arrays (an array is a constant).
+    """
+    x, weight = _as_tensor(x), _as_tensor(weight)
     if bias is None:
         return nn_ops.Linear.apply(x, weight)
-    return nn_ops.Linear.apply(x, weight, bias)
+    return nn_ops.Linear.apply(x, weight, _as_tensor(bias))
 
 
 def relu(x):
@@ -71,11 +74,17 @@ def _class_targets(targets, logits):
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
     if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {targets.dtype}")
+        hint = ""
+        if targets.dtype.kind == "f":
+            hint = " (lorabook.tensor makes float32 by default: pass the integer array itself)"
+        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {targets.dtype}{hint}")
     if targets.shape != (logits.shape[0],):
         raise ValueError(f"cross_entropy: targets must have shape ({logits.shape[0]},) to match logits {logits.shape}, got {targets.shape}")
+    if targets.size == 0:
+        raise ValueError(f"cross_entropy: the batch is empty (logits {logits.shape}); "
+                         "the mean of no losses is undefined")
     num_classes = logits.shape[1]
-    if targets.size and (targets.min() < 0 or targets.max() >= num_classes):
+    if (targets.min() < 0 or targets.max() >= num_classes):
         bad = targets[(targets < 0) | (targets >= num_classes)]
         raise ValueError(f"cross_entropy: targets must be in [0, {num_classes}), got values such as {bad[:5].tolist()}")
     return targets

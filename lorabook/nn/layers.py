@@ -112,6 +112,16 @@ class Sequential(_NumberedChildren):
             x = module(x)
         return x
 
+    def __getitem__(self, index):
+        """One child, or for a slice a new Sequential of those children, keeping their names
+        (as in PyTorch: MLP([64, 128, 10])[:2] holds "0" and "1", sharing their parameters)."""
+        if isinstance(index, slice):
+            part = Sequential()
+            for name, module in list(self._modules.items())[index]:
+                setattr(part, name, module)
+            return part
+        return super().__getitem__(index)
+
 
 class ModuleList(_NumberedChildren):
     """A list of modules, registered as children "0", "1", ... (no forward of its own)."""
@@ -124,6 +134,12 @@ class ModuleList(_NumberedChildren):
     def append(self, module):
         self._append_child(module, "ModuleList")
         return self
+
+    def __getitem__(self, index):
+        """One module, or for a slice a new ModuleList of those modules (renumbered, as in PyTorch)."""
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return super().__getitem__(index)
 
 
 class ModuleDict(Module):

@@ -65,6 +65,19 @@ def test_concatenate_and_stack_name_every_shape():
         lorabook.concatenate([])
 
 
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: lorabook.concatenate([ones(2, 3), ones(3)]), ShapeError,
+     r"same number of axes \(at least 1\), got shapes \(2, 3\), \(3,\)"),
+    (lambda: lorabook.concatenate([ones(2, 3), ones(2, 3)], axis=2), ValueError,
+     r"concatenate: axis 2 is out of range; expected -2 <= axis < 2"),
+    (lambda: lorabook.stack([ones(2, 3)], axis=5), ValueError, r"stack: axis 5 is out of range; expected -3 <= axis < 3"),
+    (lambda: lorabook.stack([ones(2, 3)], axis=1.0), TypeError, r"stack: axis must be an int, got 1.0"),
+])
+def test_concatenate_and_stack_name_a_bad_axis(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
 def test_backward_on_a_non_scalar_without_grad_says_what_to_do():
     y = ones(2, 3) * 2.0
     with pytest.raises(RuntimeError, match=re.escape("scalar output, but the output has shape (2, 3)") + ".*sum"):

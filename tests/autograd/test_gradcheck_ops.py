@@ -305,3 +305,10 @@ def test_a_small_network_end_to_end(check, rng):
         return nn_ops.CrossEntropy.apply(nn_ops.Linear.apply(hidden, w2), targets=targets)
 
     check(network, rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((3, 4)))
+
+
+def test_the_gradient_of_x_to_the_power_zero_is_zero_even_at_zero():
+    x = Tensor(np.array([0.0, 2.0, -3.0]), requires_grad=True)
+    with np.errstate(all="raise"):  # no 0 * inf on the way
+        (x**0).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.zeros(3))

@@ -57,6 +57,21 @@ def test_out_of_range_message_shows_the_bad_value():
 def test_float_targets_are_refused():
     with pytest.raises(TypeError, match="targets must be integer class indices, got dtype float64"):
         F.cross_entropy(LOGITS, np.array([0.0, 2.0]))
+    with pytest.raises(TypeError, match=r"got dtype float32 \(lorabook.tensor makes float32 by default"):
+        F.cross_entropy(LOGITS, lb.tensor([0, 2]))
+
+
+def test_an_empty_batch_is_refused_not_nan():
+    with pytest.raises(ValueError, match=r"cross_entropy: the batch is empty \(logits \(0, 3\)\)"):
+        F.cross_entropy(np.zeros((0, 3)), np.zeros(0, dtype=int))
+
+
+def test_linear_takes_arrays_as_constants():
+    x, w, b = np.ones((2, 3)), np.arange(12.0).reshape(4, 3), np.arange(4.0)
+    np.testing.assert_allclose(F.linear(x, w, b).data, x @ w.T + b)
+    weight = lb.tensor(w, requires_grad=True, dtype=np.float64)
+    F.linear(x, weight, b).sum().backward()
+    np.testing.assert_allclose(weight.grad, np.full((4, 3), 2.0))  # the sum over the batch of x
 
 
 @pytest.mark.parametrize("targets", [np.array([0, 1, 2]), np.array([[0], [2]]), np.eye(3, dtype=int)[TARGETS]])

@@ -40,6 +40,19 @@ def test_sequential_and_mlp_names_match_pytorch():
     assert [n for n, m in with_dropout.named_modules() if isinstance(m, nn.Linear)] == ["0", "3", "6"]
 
 
+def test_slicing_a_sequential_keeps_the_names_and_shares_the_layers():
+    mlp = nn.MLP([4, 8, 8, 2], generator=0)
+    features = mlp[:-1]
+    assert type(features) is nn.Sequential
+    assert [name for name, _ in features.named_children()] == ["0", "1", "2", "3"]
+    assert features[0] is mlp[0] and mlp[-1] is mlp[4]
+    x = np.ones((3, 4), dtype=np.float32)
+    np.testing.assert_array_equal(mlp[-1](features(x)).data, mlp(x).data)
+    assert [name for name, _ in mlp[2:].named_children()] == ["2", "3", "4"]  # as in PyTorch
+    layers = nn.ModuleList([nn.ReLU(), nn.Tanh(), nn.GELU()])
+    assert type(layers[1:]) is nn.ModuleList and [n for n, _ in layers[1:].named_children()] == ["0", "1"]
+
+
 def test_named_modules_is_depth_first_with_dotted_names():
     net = Net()
     assert [name for name, _ in net.named_modules()] == ["", "fc", "head", "head.0", "head.1"]
