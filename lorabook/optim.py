@@ -29,7 +29,7 @@ class Optimizer:
     def __init__(self, params, defaults):
         self.defaults = defaults
         self.param_groups = []
-        self.state = {}  # id(param) -> dict of arrays and counters
+        self.state = {}  # param -> dict of arrays and counters (tensors hash by identity), as in PyTorch
         name = type(self).__name__
         if hasattr(params, "data"):  # iterating one Tensor would yield its rows, silently
             raise TypeError(
@@ -86,7 +86,7 @@ class Optimizer:
                 # requires_grad is checked here, not when the optimizer is built, so a
                 # stray gradient never moves a frozen weight and unfreezing later works.
                 if param.requires_grad and param.grad is not None:
-                    self._update(param, param.grad, self.state.setdefault(id(param), {}), group)
+                    self._update(param, param.grad, self.state.setdefault(param, {}), group)
 
     def state_dict(self):
         """The hyper-parameters of each group and the state of each parameter (by position)."""
@@ -100,9 +100,9 @@ class Optimizer:
         state = {}
         for group in self.param_groups:
             for param in group["params"]:
-                if id(param) in self.state:
+                if param in self.state:
                     state[positions[id(param)]] = {
-                        k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[id(param)].items()
+                        k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[param].items()
                     }
         return {"state": state, "param_groups": groups}
 
