@@ -12,7 +12,7 @@
 from .domains import adapters_per_domain, data_space_baseline, fit_linear_classifier, linear_predict
 from .finetune import (
     DEFAULT_LR, DEFAULT_RANKS, METHODS, RECORD_KEYS, TABLE_COLUMNS, adapt, check_ranks, compare_adaptation,
-    compare_finetuning, epochs_for_steps, prepare_model, rank_caps, train_source_model,
+    compare_finetuning, epochs_for_steps, layer_ranks, prepare_model, rank_caps, train_source_model,
 )
 from .memory import COMPONENTS, PEAK, measure_training_step, memory_ledger, predicted_ledger
 from .rank_analysis import digit_mosaic, nmf_vs_svd, planted_rank_matrix, rank_rule_records, rank_rules
@@ -22,7 +22,8 @@ from .sweeps import (
 )
 
 __all__ = [
-    "train_source_model", "adapt", "prepare_model", "rank_caps", "compare_adaptation", "compare_finetuning", "epochs_for_steps",
+    "train_source_model", "adapt", "prepare_model", "rank_caps", "layer_ranks", "compare_adaptation",
+    "compare_finetuning", "epochs_for_steps",
     "METHODS", "DEFAULT_LR", "DEFAULT_RANKS", "RECORD_KEYS", "TABLE_COLUMNS", "check_ranks",
     "memory_ledger", "predicted_ledger", "measure_training_step", "COMPONENTS", "PEAK",
     "planted_rank_sweep", "rank_sweep", "label_budget_sweep", "rank_sweep_summary", "check_budgets",

@@ -19,6 +19,17 @@ every weight, so a small step (3e-3) is enough and larger ones forget the
 source faster; LoRA and the head move few parameters starting from B = 0
 and need a larger step (1e-2) to get as far in the same number of epochs
 (with lora_alpha = 2 r, the default here, the update B A is also scaled by 2).
+
+Ranks are capped per layer. A LoRA update of an (out, in) layer has rank at
+most min(out, in), so every function here builds LoRA with r capped at that
+(rank_caps, through LoraConfig's rank_pattern): rank=16 on the 64-128-128-10
+MLP puts r = 16 on the two hidden layers but r = 10 on the 10-output head,
+and the capped layer keeps the scaling the others have. No warning is raised
+(a sweep would repeat it for every run; lorabook.lora's own warning about
+r > min(out, in) is never triggered, because the cap comes first). Instead
+each record keeps `rank` as the r asked for (so does the label, "LoRA r=16")
+and lists the ranks actually used in `layer_ranks`, {"0": 16, "2": 16, "4": 10};
+trainable_params counts the capped adapters (8,548 there, not 9,376).
 """
 from __future__ import annotations
 
@@ -49,7 +60,7 @@ TABLE_COLUMNS = ["label", "trainable_params", "optimizer_state_bytes", "train_ac
 RECORD_KEYS = (
     "method", "label", "rank", "lora_alpha", "n_train", "epochs", "lr", "batch_size", "weight_decay",
     "update_penalty", "seed", "trainable_params", "total_params", "optimizer_state_bytes",
-    "train_accuracy", "test_accuracy", "source_accuracy", "wall_time_s", "peak_memory_bytes",
+    "train_accuracy", "test_accuracy", "source_accuracy", "wall_time_s", "peak_memory_bytes", "layer_ranks",
 )
 
 
@@ -157,6 +168,17 @@ def rank_caps(model, rank, lora_alpha, use_rslora=False):
     return ranks, alphas
 
 
+def layer_ranks(model):
+    """{layer name: r of its active adapter} for every LoRA layer of a PeftModel, in module order.
+
+    The ranks actually used, after rank_caps: {"0": 16, "2": 16, "4": 10} for
+    rank=16 on the 64-128-128-10 MLP. Names are those of the base model.
+    """
+    adapter = model.active_adapter
+    return {name: int(module.r[adapter])
+            for name, module in model.get_base_model().named_modules() if isinstance(module, LoraLinear)}
+
+
 def prepare_model(base_model, method, rank, lora_alpha, use_rslora, init_lora_weights, target_modules, seed):
     """A copy of base_model with only `method`'s parameters trainable, exactly as `adapt` trains it.
 
@@ -219,7 +241,9 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
     METHODS. train_data, test_data: (X, y) from the target domain.
     source_data: optionally (X, y) from the source, to see what adapting costs there.
     rank, lora_alpha (default 2 * rank), use_rslora, init_lora_weights,
-    target_modules: LoraConfig's, for method="lora" only.
+    target_modules: LoraConfig's, for method="lora" only. rank is capped at
+    min(out, in) on each layer, silently (module doc; rank_caps); the record's
+    layer_ranks says which r each layer got.
     epochs (default 60), lr (default DEFAULT_LR[method]), batch_size: Adam's training.
     weight_decay: Adam's L2 term on the trainable parameters (on A and B for LoRA).
     update_penalty: lambda in  loss + lambda * sum ||delta W||_F^2, delta W = scaling B A
@@ -232,7 +256,10 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
     trainable_params, total_params, optimizer_state_bytes (Adam's m and v),
     train_accuracy and test_accuracy (after training, eval mode),
     source_accuracy (None without source_data), wall_time_s (training only),
-    peak_memory_bytes (tracemalloc peak over two training steps, 0 for source-only).
+    peak_memory_bytes (tracemalloc peak over two training steps, 0 for source-only),
+    layer_ranks ({layer name: r used} for LoRA, e.g. {"0": 16, "2": 16, "4": 10}
+    for rank=16 on a 64-128-128-10 MLP; None for the other methods). rank and
+    label give the r asked for; trainable_params counts the capped adapters.
     The adapted model is the PeftModel for LoRA (unmerged), else the MLP copy.
     """
     check_choice("method", method, METHODS)
@@ -267,6 +294,7 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
         "trainable_params": 0 if method == "source-only" else sum(p.size for p in params),
         "total_params": sum(p.size for p in model.parameters()),
         "optimizer_state_bytes": 0, "wall_time_s": 0.0, "peak_memory_bytes": 0,
+        "layer_ranks": layer_ranks(model) if method == "lora" else None,
     }
     if method != "source-only":
         if measure_memory:
@@ -289,7 +317,8 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
                        source_data=None, epochs=None, lr=None, batch_size=32, seed=0, progress=False, **lora_options):
     """Issue 5's comparison: each method in `methods` (LoRA once per rank) on the same target data.
 
-    ranks: LoRA ranks (integers >= 1). lr: None (DEFAULT_LR), one number, or
+    ranks: LoRA ranks (integers >= 1), each capped at min(out, in) per layer
+    as adapt caps it (see layer_ranks in each record). lr: None (DEFAULT_LR), one number, or
     a dict by method. lora_options: lora_alpha, use_rslora, init_lora_weights,
     target_modules (passed to adapt for the LoRA runs), weight_decay and
     update_penalty (for every trained method). Returns records (see adapt),
@@ -330,7 +359,9 @@ def compare_finetuning(base_model, train_data, test_data, ranks=DEFAULT_RANKS, s
 
     Records as compare_adaptation's: method, rank, trainable_params,
     optimizer_state_bytes, train_accuracy, test_accuracy, wall_time_s,
-    peak_memory_bytes and the rest of RECORD_KEYS.
+    peak_memory_bytes and the rest of RECORD_KEYS. A rank above a layer's
+    min(out, in) is capped there (the 10-output head of the digits MLP gets
+    at most r = 10); layer_ranks in each record lists the ranks used.
     """
     return compare_adaptation(base_model, train_data, test_data, ranks=ranks, methods=("full", "lora"),
                               source_data=source_data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,

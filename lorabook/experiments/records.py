@@ -8,6 +8,9 @@
 Values are Python numbers, strings or None (never NumPy scalars), so a
 record prints cleanly, compares with ==, and can be written to JSON as is.
 A key that does not apply to a row (the rank of full fine-tuning) is None.
+One exception, still JSON-ready: adapt's layer_ranks is a small dict
+{layer name: rank}, which format_table prints as "0:16 2:16 4:10" when
+asked for it (TABLE_COLUMNS leaves it out).
 """
 from __future__ import annotations
 
@@ -63,6 +66,8 @@ def to_columns(records, keys=None):
 def _cell(value, digits):
     if value is None:
         return "-"
+    if isinstance(value, dict):  # layer_ranks: {"0": 16, "4": 10} -> "0:16 4:10"
+        return " ".join(f"{key}:{_cell(plain(item), digits)}" for key, item in value.items())
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):

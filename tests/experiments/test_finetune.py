@@ -1,9 +1,14 @@
 """train_source_model, adapt and compare_adaptation on rotated digits (issue 3 and issue 5)."""
+import json
+import warnings
+
 import numpy as np
 import pytest
 
 from lorabook.autograd import Tensor, no_grad
-from lorabook.experiments import RECORD_KEYS, adapt, compare_finetuning
+from lorabook.experiments import (
+    RECORD_KEYS, TABLE_COLUMNS, adapt, compare_adaptation, compare_finetuning, format_table, layer_ranks,
+)
 from lorabook.experiments.finetune import epochs_for_steps
 
 FULL_PARAMS = 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10          # 26,122
@@ -45,7 +50,11 @@ def test_records_have_exactly_the_promised_keys_and_plain_values(adaptation_reco
     for record in adaptation_records:
         assert tuple(record) == RECORD_KEYS
         for key, value in record.items():
+            if key == "layer_ranks" and record["method"] == "lora":
+                assert value == {"0": 4, "2": 4, "4": 4}  # r=4 fits every layer: nothing capped
+                continue
             assert value is None or type(value) in (int, float, str, bool), (key, type(value))
+    assert json.loads(json.dumps(adaptation_records)) == adaptation_records
 
 
 def test_optimizer_state_is_adams_two_moments_per_trainable_parameter(adaptation_records):
@@ -155,3 +164,28 @@ def test_capped_layers_keep_the_scaling_of_the_others(use_rslora):
     layers = dict(model.base_model.lora_layers())
     assert layers["2"].r["default"] == 10 and layers["0"].r["default"] == 32
     assert layers["2"].scaling["default"] == pytest.approx(layers["0"].scaling["default"])
+
+
+# ----- the per-layer rank cap, made visible --------------------------------------------------------
+def test_a_rank_above_the_heads_size_is_capped_there_and_the_record_says_so(source_model, rotated_digits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cap comes before LoraLinear's r > min(out, in) warning
+        record, model = adapt(source_model, "lora", rotated_digits.target_train, rotated_digits.target_test,
+                              rank=16, epochs=1, measure_memory=False)
+    assert record["layer_ranks"] == {"0": 16, "2": 16, "4": 10} == layer_ranks(model)
+    # rank and label keep the r asked for; the parameter count is that of the capped adapters
+    assert record["rank"] == 16 and record["label"] == "LoRA r=16"
+    capped = 16 * (64 + 128) + 16 * (128 + 128) + 10 * (128 + 10)
+    assert record["trainable_params"] == capped == 8548
+    assert capped < 16 * (64 + 128) + 16 * (128 + 128) + 16 * (128 + 10) == 9376
+
+
+def test_compare_records_carry_layer_ranks_and_the_default_table_leaves_them_out(source_model, rotated_digits):
+    records = compare_adaptation(source_model, rotated_digits.target_train, rotated_digits.target_test,
+                                 ranks=(2, 32), methods=("head-only", "lora"), epochs=1)
+    assert [r["layer_ranks"] for r in records] == [None, {"0": 2, "2": 2, "4": 2}, {"0": 32, "2": 32, "4": 10}]
+    assert "layer_ranks" not in TABLE_COLUMNS
+    assert "layer_ranks" not in format_table(records, TABLE_COLUMNS)
+    shown = format_table(records, ["label", "layer_ranks"]).splitlines()
+    assert [line.split(None, 2)[2] for line in shown[3:]] == ["0:2 2:2 4:2", "0:32 2:32 4:10"]
+    assert shown[2].split() == ["head", "only", "-"]
