@@ -41,7 +41,7 @@ from lorabook.analysis import reduced_rank_regression
 from lorabook.data import load_digits, make_domain_split, make_planted_rank_task
 from lorabook.experiments import DEFAULT_LR, planted_rank_sweep, train_source_model
 from lorabook.experiments.finetune import DEFAULT_EPOCHS
-from lorabook.experiments.finetune import prepare_model
+from lorabook.experiments.finetune import layer_ranks, prepare_model
 from lorabook.lora import LoraLinear, lora_scaling
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
@@ -147,7 +147,8 @@ def rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_
     lora_alpha=lora_alpha, use_rslora=use_rslora, seed=seed) for the task of
     rank_selection_task. Keys (plain Python values):
       the settings; scaling (lora_alpha / r, or / sqrt(r) with rsLoRA);
-      trainable_params; source_accuracy (the source model on upright test
+      layer_ranks ({layer name: r used}: the 10-output head never gets more
+      than 10, the first layer never more than 64); trainable_params; source_accuracy (the source model on upright test
       digits); source_only_accuracy (the source model on the target test set);
       train_accuracy, test_accuracy (after training, eval mode);
       epochs, train_curve, test_curve (accuracy per epoch; the training
@@ -175,6 +176,7 @@ def rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_
     return {
         **settings,
         "scaling": lora_scaling(settings["lora_alpha"], settings["rank"], settings["use_rslora"]),
+        "layer_ranks": layer_ranks(model),
         "trainable_params": int(sum(p.size for p in params)),
         "source_accuracy": evaluate(base, source_test)["accuracy"],
         "source_only_accuracy": evaluate(base, test_data)["accuracy"],
@@ -258,8 +260,9 @@ def planted_rank_view(rank=3, n=40, noise=0.5, k=3, d=32, seed=0):
     and of the rank-`rank` estimate.
     numbers: the settings, ranks, train_errors, test_errors (one per rank),
     train_error and test_error at `rank`, best_rank (lowest test error),
-    suggested_rank (Gavish-Donoho on the full least-squares update, as the
-    sweep computes it), records (the sweep's records).
+    suggested_rank (Gavish-Donoho on the least-squares update whitened by the
+    inputs, Q^T (Y - X W0^T) for X = QR, as planted_rank_sweep computes it;
+    see lorabook.experiments.sweeps), records (the sweep's records).
     """
     d = check_int("d", d, low=2, high=MAX_RANK)
     rank = check_int("rank", rank, low=1, high=d)

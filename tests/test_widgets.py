@@ -60,6 +60,7 @@ def test_ranks_above_the_head_size_train_as_adapt_trains_them(rank, use_rslora):
     assert numbers["test_accuracy"] == record["test_accuracy"]
     assert numbers["trainable_params"] == record["trainable_params"]
     assert len(numbers["singular_values"]["4"]) == 10  # the 10-output head: rank 10 at most
+    assert numbers["layer_ranks"] == record["layer_ranks"] == {"0": 12, "2": 12, "4": 10}
 
 
 def test_the_update_of_each_layer_has_exactly_r_nonzero_singular_values(fast_view):
