@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from lorabook._checks import check_choice, check_float, check_matrix, make_rng
+from lorabook._checks import _show, check_choice, check_float, check_matrix, make_rng
 from lorabook.data._arrays import as_data
 from lorabook.data.tasks import rotation_matrix
 
@@ -198,12 +198,22 @@ def affine(X, matrix=None, shift=None, strength=None, seed=0):
             raise ValueError("affine: give either strength (a random map) or matrix/shift (your own map), not both")
         matrix, shift = random_affine(dim, strength, seed=seed, scale=float(np.std(X)))
     A = np.eye(dim) if matrix is None else check_matrix("matrix", matrix)
-    b = np.zeros(dim) if shift is None else np.asarray(shift, dtype=np.float64)
     if A.shape != (dim, dim):
         raise ValueError(f"matrix must have shape ({dim}, {dim}) to act on X of shape {X.shape}, got {A.shape}")
-    if b.shape != (dim,) or not np.all(np.isfinite(b)):
-        raise ValueError(f"shift must be a finite vector of shape ({dim},), got shape {b.shape}")
+    b = np.zeros(dim) if shift is None else _shift_vector(shift, dim)
     return (X @ A.T + b).astype(X.dtype, copy=False)
+
+
+def _shift_vector(shift, dim):
+    """`shift` as a finite float64 vector of shape (dim,); errors name it and show what came."""
+    expected = f"a finite vector of {dim} numbers, shape ({dim},)"
+    try:
+        b = np.asarray(shift, dtype=np.float64)
+    except (TypeError, ValueError) as err:  # "abc", [1, "x"], None inside a list...
+        raise TypeError(f"shift must be {expected}, got {_show(shift)}") from err
+    if b.shape != (dim,) or not np.all(np.isfinite(b)):
+        raise ValueError(f"shift must be {expected}, got {_show(shift)} (shape {b.shape})")
+    return b
 
 
 SHIFTS = {
@@ -235,7 +245,7 @@ def apply_shift(X, name, strength, seed=0, image_shape=None):
     feeds the random shifts (gaussian_noise, affine); `image_shape` tells
     rotate that the rows are flattened images.
     """
-    check_choice("shift", name, tuple(SHIFTS))
+    check_choice("name", name, tuple(SHIFTS))
     low, high, low_open = SHIFT_STRENGTH_RANGES[name]
     strength = check_float(f"strength of the {name!r} shift", strength, low=low, high=high, low_open=low_open)
     if name == "rotate":

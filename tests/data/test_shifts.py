@@ -139,7 +139,11 @@ def test_random_affine_is_seeded_and_zero_strength_is_the_identity():
     "kwargs, match",
     [
         (dict(matrix=np.eye(3)), r"matrix must have shape \(2, 2\)"),
-        (dict(shift=np.ones(3)), r"shift must be a finite vector of shape \(2,\)"),
+        (dict(shift=np.ones(3)), r"shift must be a finite vector of 2 numbers, shape \(2,\), got array of shape \(3,\)"),
+        (dict(shift="abc"), r"shift must be a finite vector of 2 numbers, shape \(2,\), got 'abc'"),
+        (dict(shift=[1.0, "x"]), r"shift must be a finite vector of 2 numbers.*got \[1.0, 'x'\]"),
+        (dict(shift=[1.0, np.nan]), r"shift must be a finite vector of 2 numbers"),
+        (dict(shift=2.0), r"shift must be a finite vector of 2 numbers.*got 2.0 \(shape \(\)\)"),
         (dict(matrix=np.eye(2), strength=0.5), "not both"),
         (dict(strength=-0.5), "strength"),
     ],
@@ -161,7 +165,8 @@ def test_apply_shift_dispatches_by_name():
 
 
 def test_unknown_shift_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="shift must be one of 'rotate', 'invert', .*'affine'; got 'blur'"):
+    # the error names apply_shift's own argument, `name`
+    with pytest.raises(ValueError, match="^name must be one of 'rotate', 'invert', .*'affine'; got 'blur'"):
         apply_shift(IMAGES, "blur", 1.0)
 
 
