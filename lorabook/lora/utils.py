@@ -2,7 +2,7 @@
 
     count:     get_nb_trainable_parameters(model) -> (trainable, all)
                format_trainable_parameters(trainable, all)
-               'trainable params: 48,160 || all params: 4,096,162 || trainable%: 1.1758'
+               'trainable params: 48,160 || all params: 4,096,162 || trainable%: 1.1757'
     loralib:   mark_only_lora_as_trainable(model, bias="none")
                lora_state_dict(model, bias="none")
 
@@ -39,14 +39,17 @@ def _is_lora_name(name):
 
 
 def mark_only_lora_as_trainable(model, bias="none"):
-    """Freeze every parameter except LoRA's (names containing "lora_"), as loralib does.
+    """Freeze every parameter that is not LoRA's (name without "lora_"), as loralib does.
 
-    bias: "none" (biases frozen), "all" (every bias trains) or "lora_only"
-    (the biases of LoRA layers train). Returns the model.
+    LoRA parameters keep their requires_grad flag: an adapter that is not
+    active in its LoraLinear stays frozen, an active one stays trainable.
+    Then bias: "none" (biases frozen), "all" (every bias trains) or
+    "lora_only" (the biases of LoRA layers train). Returns the model.
     """
     check_choice("bias", bias, BIAS_CHOICES)
     for name, param in model.named_parameters():
-        param.requires_grad = _is_lora_name(name)
+        if not _is_lora_name(name):
+            param.requires_grad = False
     if bias == "all":
         for name, param in model.named_parameters():
             if name.split(".")[-1] == "bias":

@@ -209,6 +209,13 @@ def test_trainable_counts_and_the_exact_line(big, capsys):
     assert capsys.readouterr().out == "trainable params: 48,160 || all params: 4,096,162 || trainable%: 1.1757\n"
 
 
+def test_the_utils_docstring_shows_the_line_the_code_prints():
+    from lorabook.lora import format_trainable_parameters, utils
+
+    line = format_trainable_parameters(48_160, 4_096_162)
+    assert f"'{line}'" in utils.__doc__
+
+
 def test_module_to_save_counts_once_as_trainable(big):
     peft_model = get_peft_model(big, LoraConfig(r=8, target_modules=["0", "2"], modules_to_save=["4"]))
     head = 2000 * 2 + 2
@@ -259,6 +266,20 @@ def test_mark_only_lora_as_trainable_and_lora_state_dict():
     assert list(lora_state_dict(model)) == ["0.lora_A.default.weight", "0.lora_B.default.weight"]
     assert "0.base_layer.bias" in lora_state_dict(model, bias="lora_only")
     assert set(lora_state_dict(model, bias="all")) == {"0.lora_A.default.weight", "0.lora_B.default.weight", "0.base_layer.bias", "2.bias"}
+
+
+def test_mark_only_lora_as_trainable_leaves_lora_flags_as_they_are():
+    """loralib only freezes what is not LoRA: an adapter that is not active stays frozen."""
+    layer = LoraLinear(nn.Linear(4, 3, generator=0), r=2, generator=1)
+    layer.update_layer("other", r=2, lora_alpha=2, generator=2)  # added, not active: frozen
+    model = nn.Sequential(layer, nn.ReLU(), nn.Linear(3, 2, generator=3))
+    mark_only_lora_as_trainable(model, bias="lora_only")
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {
+        "0.base_layer.bias", "0.lora_A.default.weight", "0.lora_B.default.weight"}
+    layer.set_adapter(["default", "other"])
+    mark_only_lora_as_trainable(model)
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {
+        "0.lora_A.default.weight", "0.lora_B.default.weight", "0.lora_A.other.weight", "0.lora_B.other.weight"}
 
 
 def test_bias_all_leaves_frozen_originals_and_other_heads_alone(mlp):
