@@ -15,6 +15,13 @@ Modules, read in this order:
     targets        which modules a config picks
     modules_to_save, model, peft_model    the model level
     saving         adapter files;  utils: counts and loralib's helpers
+
+LoraLinear is what PEFT calls peft.tuners.lora.Linear: it wraps a Linear
+layer that already exists (`LoraLinear(model[0], r=8)`), as get_peft_model
+does. loralib.Linear(in_features, out_features, r=8) is a different thing,
+an nn.Linear subclass that builds its own weight; with lorabook you build
+the plain layer and wrap it. (No alias `lora.Linear` here, so that it cannot
+be mistaken for nn.Linear or for loralib's class.)
 """
 from .config import LoraConfig, lora_scaling
 from .functional import LoraLinearFunction, lora_linear
@@ -26,10 +33,8 @@ from .saving import get_peft_model_state_dict, load_adapter, read_adapter, save_
 from .targets import adaptable_modules
 from .utils import format_trainable_parameters, get_nb_trainable_parameters, lora_state_dict, mark_only_lora_as_trainable
 
-Linear = LoraLinear  # the name PEFT (peft.tuners.lora.Linear) and loralib (loralib.Linear) use
-
 __all__ = [
-    "LoraConfig", "lora_scaling", "LoraLinearFunction", "lora_linear", "LoraLinear", "Linear", "LoraModel",
+    "LoraConfig", "lora_scaling", "LoraLinearFunction", "lora_linear", "LoraLinear", "LoraModel",
     "ModulesToSaveWrapper", "PeftModel", "get_peft_model", "get_peft_model_state_dict", "set_peft_model_state_dict",
     "save_adapter", "load_adapter", "read_adapter", "adaptable_modules", "get_nb_trainable_parameters",
     "format_trainable_parameters", "mark_only_lora_as_trainable", "lora_state_dict",

@@ -25,6 +25,16 @@ def x_for(layer, batch=4, seed=5):
     return np.random.default_rng(seed).standard_normal((batch, layer.in_features)).astype(layer.base_layer.weight.dtype)
 
 
+def test_lora_linear_wraps_an_existing_layer_and_has_no_loralib_alias():
+    """PEFT's lora.Linear wraps a layer (the same Parameters); loralib.Linear(in, out, r) would build its own."""
+    import lorabook.lora
+
+    base = nn.Linear(4, 3, generator=0)
+    layer = LoraLinear(base, r=2, generator=0)
+    assert layer.base_layer is base and layer.base_layer.weight is base.weight
+    assert not hasattr(lorabook.lora, "Linear")  # lorabook.nn.Linear is the only Linear
+
+
 def test_fresh_adapter_changes_nothing_exactly():
     base, layer = make_layer()
     x = x_for(layer)
@@ -147,6 +157,36 @@ def test_frozen_weight_gradient_is_never_computed():
     grads = LoraLinearFunction.backward(ctx, np.ones((3, 5), dtype=np.float32))
     assert grads[4] is None and grads[5] is None and grads[1] is None  # dW, db skipped; dx given once
     assert grads[0].shape == x.shape and grads[2].shape == A.shape and grads[3].shape == B.shape
+
+
+def test_the_engine_tells_the_fused_backward_what_is_frozen(monkeypatch):
+    """Through a real forward and backward: which gradients the engine asks for, and which backward gives."""
+    asked, given = [], []
+    real_backward = LoraLinearFunction.backward
+
+    def spy(ctx, grad_output):
+        grads = real_backward(ctx, grad_output)
+        asked.append(ctx.needs_input_grad)
+        given.append(tuple(g is not None for g in grads))
+        return grads
+
+    monkeypatch.setattr(LoraLinearFunction, "backward", staticmethod(spy))
+    first, second = make_layer(in_features=6, out_features=4)[1], make_layer(in_features=4, out_features=3, seed=7)[1]
+    model = nn.Sequential(first, nn.ReLU(), second)
+    model(np.ones((2, 6), dtype=np.float32)).sum().backward()
+    # inputs (x, x_lora, A, B, W, b); backward runs from the last layer to the first.
+    # x_lora is x itself (no dropout): its flag follows x's, and its gradient comes back
+    # once, added into x's. Only A and B (and x between layers) are asked for.
+    assert asked == [(True, True, True, True, False, False), (False, False, True, True, False, False)]
+    assert given == [(True, False, True, True, False, False), (False, False, True, True, False, False)]
+    for layer in (first, second):
+        assert layer.base_layer.weight.grad is None and layer.base_layer.bias.grad is None
+    # unfreezing the base weight is seen too: the engine reads requires_grad at each call
+    second.base_layer.weight.requires_grad = True
+    asked.clear(), given.clear()
+    model(np.ones((2, 6), dtype=np.float32)).sum().backward()
+    assert asked[0] == (True, True, True, True, True, False) and given[0] == (True, False, True, True, True, False)
+    assert second.base_layer.weight.grad.shape == (3, 4)
 
 
 def test_first_step_gives_A_no_gradient_and_B_one():
