@@ -58,8 +58,7 @@ class LoraConfig:
         self.modules_to_save = _check_names("modules_to_save", self.modules_to_save, allow_regex=False)
         check_choice("bias", self.bias, BIAS_CHOICES)
         self.init_lora_weights = check_init("init_lora_weights", self.init_lora_weights)
-        if not isinstance(self.use_rslora, bool):
-            raise TypeError(f"use_rslora must be True or False, got {_show(self.use_rslora)}")
+        self.use_rslora = check_bool("use_rslora", self.use_rslora)
         self.rank_pattern = _check_pattern("rank_pattern", self.rank_pattern, lambda n, v: check_int(n, v, low=1))
         self.alpha_pattern = _check_pattern("alpha_pattern", self.alpha_pattern, _check_alpha)
 
@@ -127,6 +126,13 @@ def check_init(name, value):
         return value
     options = ", ".join(repr(c) for c in INIT_CHOICES)
     raise ValueError(f"{name} must be one of {options}; got {_show(value)}")
+
+
+def check_bool(name, value):
+    """True or False itself: 1, 0 and strings such as 'yes' are refused (a typo, not a choice)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {_show(value)}")
+    return value
 
 
 def _check_alpha(name, value):

@@ -36,7 +36,7 @@ from ..nn import init
 from ..nn.layers import Dropout, Identity, Linear, ModuleDict
 from ..nn.module import Module
 from ..random import get_generator
-from .config import check_init, lora_scaling
+from .config import check_bool, check_init, lora_scaling
 from .functional import lora_linear
 
 
@@ -82,6 +82,7 @@ class LoraLinear(Module):
         lora_alpha = check_float("lora_alpha", lora_alpha, low=0.0, low_open=True)
         lora_dropout = check_float("lora_dropout", lora_dropout, low=0.0, high=1.0, high_open=True)
         init_lora_weights = check_init("init_lora_weights", init_lora_weights)
+        use_rslora = check_bool("use_rslora", use_rslora)  # 'yes' would silently mean True
         if r > min(self.in_features, self.out_features):
             warnings.warn(
                 f"r={r} is larger than min(in_features, out_features) = "

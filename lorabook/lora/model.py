@@ -42,8 +42,7 @@ class LoraModel(Module):
         super().__init__()
         if not isinstance(model, Module):
             raise TypeError(f"model must be a lorabook.nn.Module, got {type(model).__name__}")
-        if any(isinstance(m, LoraModel) for m in model.modules()):
-            raise TypeError("model already has LoRA adapters (it holds a LoraModel); use add_adapter to add another")
+        _refuse_injected(model)
         self.model = model
         self.peft_config = {}
         self.active_adapter = adapter_name
@@ -78,6 +77,14 @@ class LoraModel(Module):
         if not isinstance(config, LoraConfig):
             raise TypeError(f"config must be a LoraConfig, got {_show(config)}")
         plan = plan_injection(self.model, config)
+        # The layers of the plan may already hold other adapters: a name clash must be
+        # found now, not halfway through the loop below with some layers changed.
+        for name, module in plan.targets + plan.modules_to_save:
+            taken = (module.lora_A if isinstance(module, LoraLinear) else
+                     module.modules_to_save if isinstance(module, ModulesToSaveWrapper) else ())
+            if adapter_name in taken:
+                raise ValueError(f"adapter_name {adapter_name!r} is already in use in layer {name!r} "
+                                 f"(adapters there: {list(taken)}); pick another name")
         rng = get_generator(generator)
         for name, module in plan.targets:
             options = dict(r=config.rank_for(name), lora_alpha=config.alpha_for(name), lora_dropout=config.lora_dropout,
@@ -150,6 +157,9 @@ class LoraModel(Module):
         self._activate(next(iter(self.peft_config)) if adapter_name == self.active_adapter else self.active_adapter)
 
     def _check_known(self, argument, adapter_name):
+        if not isinstance(adapter_name, str):
+            raise TypeError(f"{argument} must be a str, the name of one adapter; got {_show(adapter_name)} "
+                            f"(adapters: {list(self.peft_config)})")
         if adapter_name not in self.peft_config:
             raise ValueError(f"{argument} {adapter_name!r} is not an adapter of this model; adapters: {list(self.peft_config)}")
 
@@ -230,3 +240,17 @@ class LoraModel(Module):
             active = wrapper.active_adapter
             self._replace(name, wrapper.modules_to_save[active] if active in wrapper.modules_to_save else wrapper.original_module)
         return self.model
+
+
+def _refuse_injected(model):
+    """TypeError if `model` already holds LoRA layers: a second LoraModel would share (and change) them."""
+    injected = [name or type(model).__name__ for name, m in model.named_modules()
+                if isinstance(m, (LoraModel, LoraLinear, ModulesToSaveWrapper))]
+    if injected:
+        where = ", ".join(repr(name) for name in injected[:4]) + (", ..." if len(injected) > 4 else "")
+        raise TypeError(
+            f"model already has LoRA layers (at {where}): it went through get_peft_model before, "
+            "and a second get_peft_model would change the first PeftModel's layers too. To add another "
+            "adapter use peft_model.add_adapter(name, config); to start afresh, pass a copy.deepcopy of the "
+            "model taken before get_peft_model, or the plain model that peft_model.unload() returns"
+        )

@@ -1,4 +1,6 @@
 """Every bad input of the issue gets an error naming the argument and the value."""
+import re
+
 import numpy as np
 import pytest
 
@@ -119,7 +121,64 @@ def test_model_must_be_a_module(mlp):
         get_peft_model([mlp], LoraConfig(r=2, target_modules=["0"]))
 
 
-def test_wrapping_twice_is_refused(mlp):
+def test_wrapping_a_peft_model_again_is_refused(mlp):
     peft_model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
-    with pytest.raises(TypeError, match="already has LoRA adapters.*use add_adapter"):
+    with pytest.raises(TypeError, match=r"already has LoRA layers.*peft_model\.add_adapter\(name, config\)"):
         get_peft_model(peft_model, LoraConfig(r=2, target_modules=["2"]))
+
+
+@pytest.mark.parametrize("second", [
+    dict(targets=["0", "2"], adapter_name="default"),   # clashed in layer "2", after layer "0" was replaced
+    dict(targets=["0"], adapter_name="b"),              # went through and switched the first model's layer
+    dict(targets=["2"], adapter_name="default", modules_to_save=["4"]),
+])
+def test_the_users_model_a_second_time_is_refused_and_left_alone(mlp, batch, second):
+    """The notebook mistake: running the get_peft_model cell twice passes the already injected model again."""
+    first = get_peft_model(mlp, LoraConfig(r=2, target_modules=["2"], modules_to_save=["4"]))
+    for param in first.parameters():
+        if param.requires_grad:
+            param.data += 0.5
+    modules = list(mlp.named_modules())
+    flags = [p.requires_grad for p in mlp.parameters()]
+    output = first(batch).data
+    config = LoraConfig(r=2, target_modules=second["targets"], modules_to_save=second.get("modules_to_save"))
+    with pytest.raises(TypeError, match=r"already has LoRA layers \(at '2', '4'\).*peft_model\.add_adapter\(name, config\)"):
+        get_peft_model(mlp, config, adapter_name=second["adapter_name"])
+    assert [(n, id(m)) for n, m in mlp.named_modules()] == [(n, id(m)) for n, m in modules]
+    assert [p.requires_grad for p in mlp.parameters()] == flags
+    assert mlp[2].active_adapters == ["default"] and list(first.peft_config) == ["default"]
+    assert np.array_equal(first(batch).data, output)
+
+
+def test_a_hand_built_lora_layer_counts_as_injected():
+    model = nn.Sequential(LoraLinear(nn.Linear(3, 3, generator=0), r=2, generator=0), nn.ReLU())
+    with pytest.raises(TypeError, match=r"already has LoRA layers \(at '0'\)"):
+        get_peft_model(model, LoraConfig(r=2, target_modules=["0"]))
+
+
+def test_adapter_name_clash_inside_a_layer_changes_nothing(mlp):
+    """A layer can hold an adapter the model does not know (added by hand): found before any layer changes."""
+    peft_model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["2"]))
+    mlp[2].update_layer("b", r=2, lora_alpha=2, generator=0)
+    with pytest.raises(ValueError, match=r"adapter_name 'b' is already in use in layer '2' \(adapters there: \['default', 'b'\]\)"):
+        peft_model.add_adapter("b", LoraConfig(r=2, target_modules=["0", "2"]))
+    assert type(mlp[0]) is nn.Linear and list(peft_model.peft_config) == ["default"]
+
+
+def test_use_rslora_must_be_a_bool_in_the_layer_too():
+    with pytest.raises(TypeError, match="use_rslora must be True or False, got 'yes'"):
+        LoraLinear(nn.Linear(3, 3, generator=0), r=2, use_rslora="yes")
+    layer = LoraLinear(nn.Linear(3, 3, generator=0), r=2, generator=0)
+    with pytest.raises(TypeError, match="use_rslora must be True or False, got 1"):
+        layer.update_layer("other", r=2, lora_alpha=2, use_rslora=1)
+    assert list(layer.lora_A) == ["default"]
+
+
+@pytest.mark.parametrize("name", [["default"], None, 0])
+def test_adapter_name_must_be_a_str(mlp, name):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
+    with pytest.raises(TypeError, match=r"adapter_name must be a str, the name of one adapter; got " + re.escape(repr(name))
+                       + r" \(adapters: \['default'\]\)"):
+        model.set_adapter(name)
+    with pytest.raises(TypeError, match="adapter_name must be a str"):
+        model.delete_adapter(name)
