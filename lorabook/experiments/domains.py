@@ -28,7 +28,7 @@ from lorabook.optim import Adam
 from lorabook.train import evaluate, fit, predict
 
 from .finetune import (
-    DEFAULT_EPOCHS, DEFAULT_LR, _check_data, _check_model, adapt, check_flag, progress_bar, train_source_model,
+    DEFAULT_EPOCHS, DEFAULT_LR, _check_data, adapt, check_fits, check_flag, progress_bar, train_source_model,
 )
 from .records import plain
 
@@ -54,9 +54,8 @@ def adapters_per_domain(base_model, domains, rank=4, lora_alpha=None, target_mod
     for name, pair in domains.items():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise TypeError(f"domains[{name!r}] must be a (train_data, test_data) pair, got {_show(pair)}")
-        checked[name] = (_check_data(f"domains[{name!r}] train_data", pair[0]),
-                         _check_data(f"domains[{name!r}] test_data", pair[1]))
-        _check_model(base_model, *checked[name][0])
+        checked[name] = (check_fits(base_model, f"domains[{name!r}] train_data", pair[0]),
+                         check_fits(base_model, f"domains[{name!r}] test_data", pair[1]))
     rank = check_int("rank", rank, low=1)
     lora_alpha = 2 * rank if lora_alpha is None else lora_alpha
     epochs = check_int("epochs", DEFAULT_EPOCHS if epochs is None else epochs, low=1)
@@ -152,7 +151,8 @@ def data_space_baseline(source_train, target_train, target_test, d=20, base_mode
     Xs_coral = coral(Xs, unlabelled, eps=check_float("coral_eps", coral_eps, low=0.0, low_open=True), match_means=True)
     add("linear + CORAL", 0, linear_predict(fit_linear_classifier(Xs_coral, ys), Xte))
     if base_model is not None:
-        _check_model(base_model, Xs, ys)
+        for name, data in (("source_train", (Xs, ys)), ("target_train", (Xtr, ytr)), ("target_test", (Xte, yte))):
+            check_fits(base_model, name, data)
         add("MLP, source only", 0, predict(base_model, Xte))
         coral_model = train_source_model((Xs_coral, ys), sizes=tuple(base_model.sizes), seed=seed,
                                          epochs=DEFAULT_EPOCHS if epochs is None else epochs)

@@ -114,15 +114,29 @@ def progress_bar(enabled, total, description):
     return tqdm(total=total, desc=description, unit="run", disable=not check_flag("progress", enabled))
 
 
-def _check_model(base_model, X, y):
+def _check_model(base_model, X, y, name):
     if not isinstance(base_model, MLP):
         raise TypeError(f"base_model must be a lorabook.nn.MLP (e.g. from train_source_model), got {_show(base_model)}")
     sizes = base_model.sizes
     if X.shape[1] != sizes[0]:
-        raise ValueError(f"the data has {X.shape[1]} features but base_model expects {sizes[0]} inputs (sizes {sizes})")
+        raise ValueError(f"{name} has {X.shape[1]} features but base_model expects {sizes[0]} inputs (sizes {sizes})")
     if y.min() < 0 or y.max() >= sizes[-1]:
-        raise ValueError(f"labels must be in [0, {sizes[-1]}) for base_model's {sizes[-1]} outputs, "
+        raise ValueError(f"{name}: labels must be in [0, {sizes[-1]}) for base_model's {sizes[-1]} outputs, "
                          f"got values from {y.min()} to {y.max()}")
+
+
+def check_fits(base_model, name, data):
+    """`data` as (X, y) that base_model can take: X (n, sizes[0]), y (n,) labels in [0, sizes[-1]).
+
+    Every experiment checks all of its data this way before the first run
+    trains, so a bad test set fails at once, not after minutes of training.
+    None passes through (an optional source_data).
+    """
+    if data is None:
+        return None
+    X, y = _check_data(name, data)
+    _check_model(base_model, X, y, name)
+    return X, y
 
 
 def _per_method(name, value, method, defaults):
@@ -143,7 +157,7 @@ def train_source_model(data, sizes=(64, 128, 128, 10), epochs=60, lr=3e-3, batch
     """
     X, y = _check_data("data", data)
     model = MLP(sizes, generator=np.random.default_rng(check_int("seed", seed, low=0)))
-    _check_model(model, X, y)
+    _check_model(model, X, y, "data")
     fit(model, (X, y), F.cross_entropy, Adam(model.parameters(), lr=check_float("lr", lr, low=0.0, low_open=True)),
         epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
     return model
@@ -263,11 +277,9 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
     The adapted model is the PeftModel for LoRA (unmerged), else the MLP copy.
     """
     check_choice("method", method, METHODS)
-    X, y = _check_data("train_data", train_data)
-    test_data = _check_data("test_data", test_data)
-    if source_data is not None:
-        source_data = _check_data("source_data", source_data)
-    _check_model(base_model, X, y)
+    X, y = check_fits(base_model, "train_data", train_data)
+    test_data = check_fits(base_model, "test_data", test_data)
+    source_data = check_fits(base_model, "source_data", source_data)
     seed = check_int("seed", seed, low=0)
     if method == "lora":
         if rank is None:
@@ -331,6 +343,8 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
         raise ValueError("methods must name at least one of " + ", ".join(METHODS))
     ranks = check_ranks("ranks", ranks) if "lora" in methods else ()
     check_flag("progress", progress)
+    for name, data in (("train_data", train_data), ("test_data", test_data), ("source_data", source_data)):
+        check_fits(base_model, name, data)
     shared = {k: lora_options.pop(k) for k in ("weight_decay", "update_penalty") if k in lora_options}
     unknown = set(lora_options) - {"lora_alpha", "use_rslora", "init_lora_weights", "target_modules"}
     if unknown:

@@ -36,7 +36,7 @@ from lorabook.nn import functional as F
 from lorabook.optim import Adam
 
 from .finetune import (
-    DEFAULT_RANKS, _check_data, adapt, check_positive_ints, check_ranks, epochs_for_steps, progress_bar,
+    DEFAULT_RANKS, METHODS, adapt, check_fits, check_positive_ints, check_ranks, epochs_for_steps, progress_bar,
 )
 from .records import plain
 
@@ -174,9 +174,12 @@ def rank_sweep(base_model, train_pool, test_data, ranks=DEFAULT_RANKS, budgets=(
     about `steps` optimizer steps, whatever the budget (epochs =
     ceil(steps / batches per epoch)), so small budgets are not under-trained.
     Records: adapt's records plus train_error = 1 - train_accuracy and
-    test_error = 1 - test_accuracy, one per (budget, rank).
+    test_error = 1 - test_accuracy, one per (budget, rank). A rank above a
+    layer's min(out, in) is capped there as adapt caps it (the record's
+    layer_ranks lists the ranks used).
     """
-    X, y = _check_data("train_pool", train_pool)
+    X, y = check_fits(base_model, "train_pool", train_pool)
+    check_fits(base_model, "test_data", test_data)
     budgets = check_budgets("budgets", budgets, len(y))
     ranks = check_ranks("ranks", ranks)
     steps = check_int("steps", steps, low=1)
@@ -201,16 +204,21 @@ def label_budget_sweep(base_model, train_pool, test_data, budgets=(25, 50, 100, 
     """Target test accuracy against the number of labelled target examples, per method.
 
     budgets are drawn from train_pool as in rank_sweep (the same number of
-    steps for each); "lora" uses `rank`; "source-only" gives a flat line.
-    Records: adapt's, one per (method, budget).
+    steps for each); "lora" uses `rank` (capped per layer as adapt caps it);
+    "source-only" gives a flat line. Records: adapt's, one per (method, budget).
+    Every argument is checked before the first run trains.
     """
-    X, y = _check_data("train_pool", train_pool)
+    X, y = check_fits(base_model, "train_pool", train_pool)
+    check_fits(base_model, "test_data", test_data)
+    check_fits(base_model, "source_data", source_data)
     budgets = check_budgets("budgets", budgets, len(y))
     if isinstance(methods, str):
         methods = (methods,)
-    methods = tuple(methods)
+    methods = tuple(check_choice(f"methods[{i}]", m, METHODS) for i, m in enumerate(methods))
     if not methods:
-        raise ValueError("methods must name at least one method")
+        raise ValueError("methods must name at least one of " + ", ".join(METHODS))
+    if "lora" in methods:
+        rank = check_int("rank", rank, low=1)
     steps = check_int("steps", steps, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
     runs = [(m, n) for m in methods for n in budgets]

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from lorabook.experiments import finetune
 from lorabook.experiments import (
     adapt, compare_adaptation, label_budget_sweep, memory_ledger, planted_rank_sweep, rank_sweep, train_source_model,
 )
@@ -70,9 +71,9 @@ def test_planted_sweep_arguments():
 
 def test_data_that_does_not_fit_the_model(source_model, rotated_digits):
     X, y = rotated_digits.target_train
-    with pytest.raises(ValueError, match="the data has 10 features but base_model expects 64 inputs"):
+    with pytest.raises(ValueError, match="train_data has 10 features but base_model expects 64 inputs"):
         adapt(source_model, "full", (X[:, :10], y), rotated_digits.target_test)
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 10\)"):
+    with pytest.raises(ValueError, match=r"train_data: labels must be in \[0, 10\)"):
         adapt(source_model, "full", (X, y + 5), rotated_digits.target_test)
     with pytest.raises(TypeError, match="train_data: y must hold integer class labels"):
         adapt(source_model, "full", (X, y.astype(float)), rotated_digits.target_test)
@@ -80,7 +81,7 @@ def test_data_that_does_not_fit_the_model(source_model, rotated_digits):
         adapt(source_model, "full", (X, y), X)
     with pytest.raises(TypeError, match="base_model must be a lorabook.nn.MLP"):
         adapt("model", "full", (X, y), rotated_digits.target_test)
-    with pytest.raises(ValueError, match="the data has 64 features but base_model expects 32"):
+    with pytest.raises(ValueError, match="data has 64 features but base_model expects 32"):
         train_source_model((X, y), sizes=(32, 10))
 
 
@@ -100,3 +101,48 @@ def test_memory_ledger_arguments():
         memory_ledger(model_sizes=(64, 0, 10))
     with pytest.raises(TypeError, match="dtype must be a floating-point type"):
         memory_ledger(dtype=np.int32)
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Every experiment trains through finetune.fit; a call here means a check came too late."""
+    def fail(*args, **kwargs):
+        raise AssertionError("training started before the arguments were checked")
+    monkeypatch.setattr(finetune, "fit", fail)
+
+
+def test_every_experiment_checks_its_test_data_against_the_model_before_training(source_model, rotated_digits,
+                                                                                  no_training):
+    pool, (X_test, y_test) = rotated_digits.target_train, rotated_digits.target_test
+    narrow = (X_test[:, :10], y_test)
+    calls = {
+        "adapt": lambda test: adapt(source_model, "full", pool, test),
+        "compare_adaptation": lambda test: compare_adaptation(source_model, pool, test, ranks=(1,)),
+        "rank_sweep": lambda test: rank_sweep(source_model, pool, test, ranks=(1,), budgets=(10,)),
+        "label_budget_sweep": lambda test: label_budget_sweep(source_model, pool, test, budgets=(10,)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=r"test_data has 10 features but base_model expects 64 inputs"):
+            call(narrow)
+        with pytest.raises(ValueError, match=r"test_data: labels must be in \[0, 10\).*got values from 5 to 14"):
+            call((X_test, y_test + 5))
+
+
+def test_source_data_is_checked_before_training(source_model, rotated_digits, no_training):
+    pool, test = rotated_digits.target_train, rotated_digits.target_test
+    narrow = (rotated_digits.source_test[0][:, :10], rotated_digits.source_test[1])
+    with pytest.raises(ValueError, match="source_data has 10 features"):
+        compare_adaptation(source_model, pool, test, methods=("full", "lora"), ranks=(1,), source_data=narrow)
+    with pytest.raises(ValueError, match="source_data has 10 features"):
+        label_budget_sweep(source_model, pool, test, budgets=(10,), source_data=narrow)
+
+
+def test_label_budget_sweep_checks_methods_and_rank_before_training(source_model, rotated_digits, no_training):
+    pool, test = rotated_digits.target_train, rotated_digits.target_test
+    with pytest.raises(ValueError, match=r"methods\[1\] must be one of 'source-only', 'head-only', 'lora', 'full'; "
+                                         r"got 'bogus'"):
+        label_budget_sweep(source_model, pool, test, budgets=(10,), methods=("head-only", "bogus"))
+    with pytest.raises(ValueError, match="methods must name at least one of"):
+        label_budget_sweep(source_model, pool, test, budgets=(10,), methods=())
+    with pytest.raises(ValueError, match="rank must be >= 1, got 0"):
+        label_budget_sweep(source_model, pool, test, budgets=(10,), methods=("head-only", "lora"), rank=0)

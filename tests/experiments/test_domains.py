@@ -40,6 +40,9 @@ def test_adapters_per_domain_rejects_bad_domains(source_model, two_domains):
         adapters_per_domain(source_model, {"rotate": two_domains["rotate"][0][0]})
     with pytest.raises(TypeError, match=r"domains\['rotate'\] train_data must be an \(X, y\) pair"):
         adapters_per_domain(source_model, {"rotate": two_domains["rotate"][0]})
+    train, (X_test, y_test) = two_domains["rotate"]
+    with pytest.raises(ValueError, match=r"domains\['rotate'\] test_data has 10 features but base_model expects 64"):
+        adapters_per_domain(source_model, {"rotate": (train, (X_test[:, :10], y_test))})
 
 
 def test_linear_classifier_separates_separable_blobs():
