@@ -20,6 +20,14 @@ def test_format_table_aligns_columns_and_formats_each_type():
     assert format_table(RECORDS, ["test_accuracy"], digits=1).splitlines()[2:] == ["          0.9", "          0.9"]
 
 
+def test_a_dict_cell_prints_as_key_colon_value_pairs():
+    # adapt's layer_ranks; a bare str(dict) would put quotes and braces into the table
+    records = [{"label": "LoRA r=16", "layer_ranks": {"0": 16, "2": 16, "4": np.int64(10)}},
+               {"label": "full fine-tuning", "layer_ranks": None}]
+    assert format_table(records).splitlines()[2:] == ["       LoRA r=16  0:16 2:16 4:10",
+                                                      "full fine-tuning               -"]
+
+
 def test_format_table_defaults_to_the_first_records_keys():
     assert format_table(RECORDS).splitlines()[0].split() == ["method", "rank", "trainable_params", "test_accuracy"]
 
