@@ -241,6 +241,20 @@ class LoraModel(Module):
             self._replace(name, wrapper.modules_to_save[active] if active in wrapper.modules_to_save else wrapper.original_module)
         return self.model
 
+    def _restore_original_modules(self):
+        """Put back the very module objects the model held before injection; the adapters are dropped.
+
+        Unlike unload(), a saved module comes back as its original, not as
+        the adapter's copy, so the model holds the same Parameter objects as
+        before (an optimizer made earlier still updates it). requires_grad
+        flags are the caller's to restore: injection froze them.
+        """
+        for name, layer in self.lora_layers():
+            self._replace(name, layer.base_layer)
+        for name, wrapper in self.saved_modules():
+            self._replace(name, wrapper.original_module)
+        return self.model
+
 
 def _refuse_injected(model):
     """TypeError if `model` already holds LoRA layers: a second LoraModel would share (and change) them."""

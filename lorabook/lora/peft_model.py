@@ -112,8 +112,10 @@ class PeftModel(Module):
     def from_pretrained(cls, model, path, adapter_name="default"):
         """A PeftModel of `model` with the adapter saved in `path` loaded (and active).
 
-        If the adapter does not fit, `model` is given back unchanged and the
-        error says what did not fit.
+        If the adapter does not fit, the error says what did not fit and
+        `model` is given back as it was: the same module objects in the same
+        places (also a module listed in modules_to_save), with the same
+        requires_grad flags.
         """
         config, arrays = saving.read_adapter(path)
         flags = [(param, param.requires_grad) for param in model.parameters()]
@@ -121,7 +123,8 @@ class PeftModel(Module):
         try:
             saving.set_peft_model_state_dict(peft_model, arrays, adapter_name)
         except ValueError as err:
-            peft_model.unload()
+            # Not unload(): that would leave each saved module's trainable copy in place of the original.
+            peft_model.base_model._restore_original_modules()
             for param, flag in flags:
                 param.requires_grad = flag
             raise ValueError(f"adapter in {str(path)!r}: {err}") from None
