@@ -21,11 +21,16 @@ loaded under any name:
 
 Loading checks that the model fits (every key present, nothing extra, every
 shape equal) before changing anything, and names what does not fit.
+
+Biases are not the adapter's own: with bias="lora_only" or "all" the file
+holds biases of the base layers, which every adapter of the model shares
+(as in PEFT). Loading such an adapter overwrites them; see load_adapter.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -48,18 +53,24 @@ def _lora_model(model):
 
 
 def adapter_parameters(model, adapter_name=None):
-    """PEFT key -> Parameter for everything the adapter owns (see the module docstring)."""
+    """PEFT key -> Parameter for everything saved with the adapter (see the module docstring)."""
+    return _adapter_parameters(model, adapter_name)[0]
+
+
+def _adapter_parameters(model, adapter_name=None):
+    """(adapter_parameters, the keys among them of shared base-model biases)."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
     lora_model._check_known("adapter_name", adapter_name)
     bias = lora_model.peft_config[adapter_name].bias
-    params = OrderedDict()
+    params, shared = OrderedDict(), set()
     for name, layer in lora_model.lora_layers():
         if adapter_name in layer.lora_A:
             params[f"{PREFIX}{name}.lora_A.weight"] = layer.lora_A[adapter_name].weight
             params[f"{PREFIX}{name}.lora_B.weight"] = layer.lora_B[adapter_name].weight
             if bias == "lora_only" and layer.base_layer.bias is not None:
                 params[f"{PREFIX}{name}.base_layer.bias"] = layer.base_layer.bias
+                shared.add(f"{PREFIX}{name}.base_layer.bias")
     for name, wrapper in lora_model.saved_modules():
         if adapter_name in wrapper.modules_to_save:
             for param_name, param in wrapper.modules_to_save[adapter_name].named_parameters():
@@ -69,7 +80,8 @@ def adapter_parameters(model, adapter_name=None):
             parts = param_name.split(".")
             if parts[-1] == "bias" and "original_module" not in parts and "modules_to_save" not in parts:
                 params[PREFIX + param_name] = param
-    return params
+                shared.add(PREFIX + param_name)
+    return params, shared
 
 
 def get_peft_model_state_dict(model, adapter_name=None):
@@ -155,6 +167,15 @@ def load_adapter(model, path, adapter_name):
     copied in; if they do not fit, the new adapter is removed again and the
     error says what did not fit. A PiSSA adapter gets its frozen residual
     recomputed from the base weights, which must be the ones it was trained on.
+
+    Shared biases: an adapter saved with bias="lora_only" or "all" carries
+    biases of the base layers, and every adapter of the model computes with
+    those same biases (PEFT shares them too). Loading writes the saved
+    biases into them, so the active adapter's outputs change although the
+    new adapter is not made active; a warning names the layers whose bias
+    changed. To keep the current biases, copy them before loading and write
+    them back after, or load such an adapter into a model of its own with
+    PeftModel.from_pretrained.
     """
     lora_model = _lora_model(model)
     check_adapter_name(adapter_name)
@@ -162,13 +183,29 @@ def load_adapter(model, path, adapter_name):
         raise ValueError(f"adapter_name {adapter_name!r} is already in use; adapters: {list(lora_model.peft_config)}")
     config, arrays = read_adapter(path)
     lora_model.inject_adapter(adapter_name, _plain(config), generator=np.random.default_rng(0))
+    params, shared = _adapter_parameters(model, adapter_name)
+    before = {key: param.data.copy() for key, param in params.items() if key in shared}  # in model order
     try:
         set_peft_model_state_dict(model, arrays, adapter_name)
     except ValueError as err:
         lora_model.delete_adapter(adapter_name)
         raise ValueError(f"adapter in {os.fspath(path)!r}: {err}") from None
     _finish_loading(lora_model, adapter_name, config)
+    changed = [_layer_of(key) for key in before if not np.array_equal(before[key], params[key].data)]
+    if changed:
+        warnings.warn(
+            f"load_adapter: adapter {adapter_name!r} was saved with bias={config.bias!r}, and biases are "
+            f"shared by all adapters (as in PEFT): loading it overwrote the biases of layer(s) {changed}, "
+            f"so the active adapter {lora_model.active_adapter!r} now computes with them too",
+            stacklevel=3,  # the user's line, when called as peft_model.load_adapter
+        )
     return model
+
+
+def _layer_of(bias_key):
+    """'base_model.model.0.base_layer.bias' -> '0': the layer the bias belongs to, as the user names it."""
+    name = bias_key[len(PREFIX):].rsplit(".", 1)[0]
+    return name[: -len(".base_layer")] if name.endswith(".base_layer") else name
 
 
 def _plain(config):
