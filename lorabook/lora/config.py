@@ -21,6 +21,10 @@ fails on the line that made it, not deep inside training.
     use_rslora      rank-stabilised scaling lora_alpha / sqrt(r) (Kalajdzievski 2023)
     rank_pattern    {name or regex: r} overriding r for the layers it matches
     alpha_pattern   {name or regex: alpha} overriding lora_alpha likewise
+    inference_mode  True: the adapter is frozen, for inference only (nothing trains
+                    while it is active). PEFT's field: PeftModel.from_pretrained and
+                    load_adapter set it to `not is_trainable`; save_adapter writes True,
+                    as PEFT does, since a saved adapter is by default for inference
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ class LoraConfig:
     use_rslora: bool = False
     rank_pattern: dict = field(default_factory=dict)
     alpha_pattern: dict = field(default_factory=dict)
+    inference_mode: bool = False
 
     def __post_init__(self):
         self.r = check_int("r", self.r, low=1)
@@ -61,6 +66,7 @@ class LoraConfig:
         self.use_rslora = check_bool("use_rslora", self.use_rslora)
         self.rank_pattern = _check_pattern("rank_pattern", self.rank_pattern, lambda n, v: check_int(n, v, low=1))
         self.alpha_pattern = _check_pattern("alpha_pattern", self.alpha_pattern, _check_alpha)
+        self.inference_mode = check_bool("inference_mode", self.inference_mode)
 
     # ----- per-layer values -------------------------------------------------------
     def rank_for(self, module_name):

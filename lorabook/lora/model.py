@@ -17,6 +17,14 @@ Trainable, with the active adapter `a` and its config:
                                             bias="lora_only": biases of the layers adapted by `a`
 
 Everything else has requires_grad=False: no gradient, no optimizer state.
+
+An adapter whose config has inference_mode=True (PeftModel.from_pretrained
+and load_adapter without is_trainable=True) trains nothing at all while it
+is active, its biases included (PEFT leaves the biases of a bias="all" or
+"lora_only" adapter trainable there; here frozen means frozen).
+set_adapter(name) makes an adapter trainable again, as in PEFT, unless
+given inference_mode=True.
+
 Note that a trained bias, and PiSSA's residual weights, change the base
 model itself: `disable_adapter()` then no longer gives the original outputs.
 """
@@ -29,7 +37,7 @@ import warnings
 from .._checks import _show
 from ..nn.module import Module
 from ..random import get_generator
-from .config import LoraConfig
+from .config import LoraConfig, check_bool
 from .layer import LoraLinear, check_adapter_name
 from .modules_to_save import ModulesToSaveWrapper
 from .targets import plan_injection
@@ -101,12 +109,18 @@ class LoraModel(Module):
         self.peft_config[adapter_name] = dataclasses.replace(config)  # a copy: later edits of `config` change nothing
         self._activate(self.active_adapter)
 
-    def set_adapter(self, adapter_name):
-        """Make `adapter_name` the active adapter: it alone is used in forward and trained."""
+    def set_adapter(self, adapter_name, inference_mode=False):
+        """Make `adapter_name` the active adapter: it alone is used in forward and trained.
+
+        As in PEFT, this makes the adapter trainable, also one loaded frozen
+        (is_trainable=False); inference_mode=True activates it frozen instead.
+        """
         self._check_known("adapter_name", adapter_name)
+        inference_mode = check_bool("inference_mode", inference_mode)
         if any(layer.merged for _, layer in self.lora_layers()):
             warnings.warn("set_adapter: the model has merged adapters; unmerging them first", stacklevel=2)
             self.unmerge_adapter()
+        self.peft_config[adapter_name].inference_mode = inference_mode
         self._activate(adapter_name)
 
     def _activate(self, adapter_name):
@@ -122,6 +136,8 @@ class LoraModel(Module):
         name = self.active_adapter
         bias = self.peft_config[name].bias
         self.model.requires_grad_(False)
+        if self.peft_config[name].inference_mode:
+            return
         for _, layer in self.lora_layers():
             if name in layer.lora_A:
                 layer.lora_A[name].requires_grad_(True)

@@ -14,14 +14,23 @@ read exactly as in PEFT:
     base_model.model.0.lora_B.default.weight  (out, r)  trainable
 
 named_parameters, parameters, state_dict, train and eval are Module's own
-and so see everything. Note that get_peft_model changes `model` in place.
+and so see everything. Note that get_peft_model changes `model` in place,
+and so refuses a model that already went through it (add a second adapter
+with `peft_model.add_adapter(name, config)` instead).
+
+    peft_model.save_adapter("adapters/rotated")
+    loaded = PeftModel.from_pretrained(base, "adapters/rotated")   # base: the model it was trained on
+    # loaded frozen, for inference, as in PEFT; is_trainable=True to train it further
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from ..nn.module import Module
 from . import saving
+from .config import check_bool
 from .model import LoraModel
 from .utils import format_trainable_parameters, get_nb_trainable_parameters
 
@@ -68,9 +77,13 @@ class PeftModel(Module):
         """Add another adapter from `peft_config`; it becomes active only with set_adapter."""
         self.base_model.inject_adapter(adapter_name, peft_config, generator)
 
-    def set_adapter(self, adapter_name):
-        """Use and train `adapter_name` (the others stay, frozen and unused)."""
-        self.base_model.set_adapter(adapter_name)
+    def set_adapter(self, adapter_name, inference_mode=False):
+        """Use and train `adapter_name` (the others stay, frozen and unused).
+
+        As in PEFT this makes the adapter trainable, even one loaded with
+        is_trainable=False; pass inference_mode=True to use it frozen.
+        """
+        self.base_model.set_adapter(adapter_name, inference_mode)
 
     def delete_adapter(self, adapter_name):
         self.base_model.delete_adapter(adapter_name)
@@ -104,20 +117,32 @@ class PeftModel(Module):
         """PEFT's name for save_adapter."""
         return saving.save_adapter(self, save_directory, adapter_name)
 
-    def load_adapter(self, path, adapter_name):
-        """Add the adapter saved in `path` as `adapter_name` (use set_adapter to switch to it)."""
-        return saving.load_adapter(self, path, adapter_name)
+    def load_adapter(self, path, adapter_name, is_trainable=False):
+        """Add the adapter saved in `path` as `adapter_name` (use set_adapter to switch to it).
+
+        is_trainable=False (PEFT's default) loads it for inference: frozen,
+        and the model is put in eval mode; see saving.load_adapter, which
+        also explains the warning about shared biases.
+        """
+        return saving.load_adapter(self, path, adapter_name, is_trainable)
 
     @classmethod
-    def from_pretrained(cls, model, path, adapter_name="default"):
+    def from_pretrained(cls, model, path, adapter_name="default", is_trainable=False):
         """A PeftModel of `model` with the adapter saved in `path` loaded (and active).
+
+        is_trainable=False (PEFT's default): the adapter is for inference.
+        Nothing trains (its config gets inference_mode=True) and the model is
+        put in eval mode, so dropout is off. Pass is_trainable=True to go on
+        training it.
 
         If the adapter does not fit, the error says what did not fit and
         `model` is given back as it was: the same module objects in the same
         places (also a module listed in modules_to_save), with the same
         requires_grad flags.
         """
+        is_trainable = check_bool("is_trainable", is_trainable)
         config, arrays = saving.read_adapter(path)
+        config = dataclasses.replace(config, inference_mode=not is_trainable)
         flags = [(param, param.requires_grad) for param in model.parameters()]
         peft_model = cls(model, saving._plain(config), adapter_name, generator=np.random.default_rng(0))
         try:
@@ -129,6 +154,8 @@ class PeftModel(Module):
                 param.requires_grad = flag
             raise ValueError(f"adapter in {str(path)!r}: {err}") from None
         saving._finish_loading(peft_model.base_model, adapter_name, config)
+        if not is_trainable:
+            peft_model.eval()  # as PEFT: loaded for inference means dropout off
         return peft_model
 
 

@@ -20,7 +20,9 @@ loaded under any name:
     base_model.model.0.base_layer.bias, ...   biases, if the config trains them
 
 Loading checks that the model fits (every key present, nothing extra, every
-shape equal) before changing anything, and names what does not fit.
+shape equal) before changing anything, and names what does not fit. As in
+PEFT, an adapter is loaded frozen, for inference, unless is_trainable=True,
+and the config file says "inference_mode": true whatever the adapter's mode.
 
 Biases are not the adapter's own: with bias="lora_only" or "all" the file
 holds biases of the base layers, which every adapter of the model shares
@@ -36,7 +38,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..io import CheckpointError, load_arrays, load_json, save_arrays, save_json
-from .config import LoraConfig
+from .config import LoraConfig, check_bool
 from .layer import check_adapter_name
 
 WEIGHTS_NAME = "adapter_model.npz"
@@ -136,7 +138,8 @@ def save_adapter(model, path, adapter_name=None):
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
     state = get_peft_model_state_dict(model, adapter_name)
-    config = lora_model.peft_config[adapter_name]
+    # PEFT writes inference_mode=True into every saved config; loading sets it from is_trainable.
+    config = dataclasses.replace(lora_model.peft_config[adapter_name], inference_mode=True)
     os.makedirs(os.fspath(path), exist_ok=True)
     save_arrays(os.path.join(path, WEIGHTS_NAME), state, KIND)
     save_json(os.path.join(path, CONFIG_NAME), config.to_dict())
@@ -160,13 +163,18 @@ def read_adapter(path):
     return config, load_arrays(os.path.join(path, WEIGHTS_NAME), KIND)
 
 
-def load_adapter(model, path, adapter_name):
+def load_adapter(model, path, adapter_name, is_trainable=False):
     """Add the adapter saved in `path` to `model` (a PeftModel) as `adapter_name`; not made active.
 
     The layers are built from the saved config, then the saved arrays are
     copied in; if they do not fit, the new adapter is removed again and the
     error says what did not fit. A PiSSA adapter gets its frozen residual
     recomputed from the base weights, which must be the ones it was trained on.
+
+    is_trainable=False (PEFT's default): the adapter is for inference. Its
+    config gets inference_mode=True and, as PEFT does, the whole model is put
+    in eval mode (call model.train() to go on training the active adapter).
+    set_adapter(adapter_name) makes it trainable after all, as in PEFT.
 
     Shared biases: an adapter saved with bias="lora_only" or "all" carries
     biases of the base layers, and every adapter of the model computes with
@@ -179,9 +187,11 @@ def load_adapter(model, path, adapter_name):
     """
     lora_model = _lora_model(model)
     check_adapter_name(adapter_name)
+    is_trainable = check_bool("is_trainable", is_trainable)
     if adapter_name in lora_model.peft_config:
         raise ValueError(f"adapter_name {adapter_name!r} is already in use; adapters: {list(lora_model.peft_config)}")
     config, arrays = read_adapter(path)
+    config = dataclasses.replace(config, inference_mode=not is_trainable)
     lora_model.inject_adapter(adapter_name, _plain(config), generator=np.random.default_rng(0))
     params, shared = _adapter_parameters(model, adapter_name)
     before = {key: param.data.copy() for key, param in params.items() if key in shared}  # in model order
@@ -199,6 +209,8 @@ def load_adapter(model, path, adapter_name):
             f"so the active adapter {lora_model.active_adapter!r} now computes with them too",
             stacklevel=3,  # the user's line, when called as peft_model.load_adapter
         )
+    if not is_trainable:
+        model.eval()  # as PEFT: loaded for inference means dropout off
     return model
 
 

@@ -182,3 +182,14 @@ def test_adapter_name_must_be_a_str(mlp, name):
         model.set_adapter(name)
     with pytest.raises(TypeError, match="adapter_name must be a str"):
         model.delete_adapter(name)
+
+
+def test_set_adapter_inference_mode_and_is_trainable_must_be_bools(mlp, tmp_path):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
+    with pytest.raises(TypeError, match="inference_mode must be True or False, got 'no'"):
+        model.set_adapter("default", inference_mode="no")
+    model.save_adapter(tmp_path)
+    with pytest.raises(TypeError, match="is_trainable must be True or False, got 1"):
+        model.load_adapter(tmp_path, "b", is_trainable=1)
+    with pytest.raises(TypeError, match="inference_mode must be True or False"):
+        LoraConfig(inference_mode=None)

@@ -1,11 +1,14 @@
-"""Loading adapters: a refused load leaves the model as it was; shared biases."""
+"""Loading adapters: frozen unless is_trainable, a refused load leaves the model as it was, shared biases."""
+import json
 import re
 import warnings
 
 import numpy as np
 import pytest
 
+from lorabook import optim
 from lorabook.lora import LoraConfig, LoraLinear, ModulesToSaveWrapper, PeftModel, get_peft_model
+from lorabook.nn import functional as F
 
 
 def trained(model, config, seed=0):
@@ -16,6 +19,62 @@ def trained(model, config, seed=0):
         if param.requires_grad:
             param.data[...] = rng.standard_normal(param.shape) * 0.3
     return peft_model
+
+
+def trainable_names(peft_model):
+    return {name for name, p in peft_model.named_parameters() if p.requires_grad}
+
+
+# ----- is_trainable ------------------------------------------------------------------------
+HEAD = LoraConfig(r=2, target_modules=["0"], modules_to_save=["4"], bias="all")
+
+
+def test_from_pretrained_is_frozen_for_inference_by_default(make_mlp, batch, tmp_path):
+    source = trained(make_mlp(), HEAD)
+    source.save_adapter(tmp_path)
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path)
+    assert trainable_names(loaded) == set()  # lora_A, lora_B, the head's copy and the biases: all frozen
+    assert loaded.get_nb_trainable_parameters()[0] == 0
+    assert loaded.peft_config["default"].inference_mode and not loaded.training
+    assert not any(m.training for m in loaded.modules())
+    assert np.array_equal(loaded(batch).data, source(batch).data)
+    loaded.add_adapter("other", LoraConfig(r=2, target_modules=["2"]))  # re-marks what trains: still nothing
+    assert trainable_names(loaded) == set()
+
+
+def test_from_pretrained_is_trainable_trains_what_the_config_says(make_mlp, batch, tmp_path):
+    trained(make_mlp(), HEAD).save_adapter(tmp_path)
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path, is_trainable=True)
+    fresh = get_peft_model(make_mlp(), HEAD)
+    assert trainable_names(loaded) == trainable_names(fresh) and trainable_names(loaded)
+    assert not loaded.peft_config["default"].inference_mode and loaded.training
+    before = {n: p.data.copy() for n, p in loaded.named_parameters()}
+    optimizer = optim.SGD(loaded.parameters(), lr=0.1)
+    F.cross_entropy(loaded(batch), np.arange(len(batch)) % 3).backward()
+    optimizer.step()
+    moved = {n for n, p in loaded.named_parameters() if not np.array_equal(p.data, before[n])}
+    assert moved == trainable_names(loaded)
+
+
+def test_load_adapter_is_frozen_and_set_adapter_makes_it_trainable(make_mlp, tmp_path):
+    trained(make_mlp(), HEAD).save_adapter(tmp_path)
+    target = get_peft_model(make_mlp(), LoraConfig(r=2, target_modules=["0"], modules_to_save=["4"]))
+    with pytest.warns(UserWarning, match="biases are shared"):  # bias="all": see the tests below
+        target.load_adapter(tmp_path, "loaded")
+    assert target.peft_config["loaded"].inference_mode and not target.training  # PEFT: eval mode
+    assert all(".loaded." not in name for name in trainable_names(target))
+    target.set_adapter("loaded", inference_mode=True)
+    assert trainable_names(target) == set()
+    target.set_adapter("loaded")  # as in PEFT, activating an adapter makes it trainable
+    assert not target.peft_config["loaded"].inference_mode
+    assert {"base_model.model.0.lora_A.loaded.weight", "base_model.model.4.modules_to_save.loaded.weight"} <= trainable_names(target)
+    target.load_adapter(tmp_path, "again", is_trainable=True)
+    assert not target.peft_config["again"].inference_mode
+
+
+def test_saved_config_says_inference_mode_as_peft_writes_it(make_mlp, tmp_path):
+    trained(make_mlp(), LoraConfig(r=2, target_modules=["0"])).save_adapter(tmp_path)
+    assert json.loads((tmp_path / "adapter_config.json").read_text())["inference_mode"] is True
 
 
 # ----- a refused load gives the model back as it was -------------------------------------------
