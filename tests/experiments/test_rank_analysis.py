@@ -119,12 +119,14 @@ def test_rank_approximation_at_full_rank_loses_nothing_and_bad_rank_is_named():
 
 
 # ----- the fine-tuning study (a tiny model, a few epochs: seconds) -----------------------------
-from lorabook.analysis import amplification_factor  # noqa: E402
+from lorabook.analysis import amplification_factor, intruder_dimensions  # noqa: E402
 from lorabook.autograd import Tensor, no_grad  # noqa: E402
 from lorabook.data import load_digits, make_domain_split  # noqa: E402
 from lorabook.experiments.finetune import adapt  # noqa: E402
 from lorabook.experiments.rank_analysis import (  # noqa: E402
     amplification_records,
+    FineTuneRun,
+    FineTuneStudy,
     extracted_lora_model,
     fine_tune_study,
     intruder_records,
@@ -262,13 +264,40 @@ def test_amplification_records_are_the_papers_ratio(study_and_base):
         assert 0 < record["random_norm"] <= record["W_top_norm"] + 1e-9
 
 
-def test_intruder_records_count_at_most_k(study_and_base):
+def test_intruder_records_give_the_known_answer_on_planted_updates():
+    # A hand-made study on W0 (20, 30) of full rank. Its 20 left singular vectors are a basis of R^20,
+    # so the most unfamiliar direction is their even mixture x, with |cos| = 1/sqrt(20) ~ 0.22 to each.
+    # The full "fine-tune" adds x strongly (W's top singular vector becomes nearly x: one intruder);
+    # LoRA r=1 changes nothing; LoRA r=2 adds x weakly (W's singular vectors stay W0's: none).
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.standard_normal((20, 20)))
+    V, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+    W0 = (U * np.linspace(2.0, 0.2, 20)) @ V[:, :20].T
+    new = np.outer(U.sum(axis=1) / np.sqrt(20), V[:, 25])  # V[:, 25]: a new input direction too
+    run = lambda method, rank, update: FineTuneRun(method, rank, 0, 0.5, {"L": update})  # noqa: E731
+    study = FineTuneStudy(None, {"L": W0}, run("full", None, 10.0 * new),
+                          [run("lora", 1, np.zeros((20, 30))), run("lora", 2, 0.01 * new)], None)
+    records = intruder_records(study, "L", k=5, eps=0.5)
+    assert [(r["method"], r["rank"], r["intruders"]) for r in records] == [("full", None, 1), ("lora", 1, 0),
+                                                                            ("lora", 2, 0)]
+    assert records[0]["smallest_best_cosine"] < 0.3  # close to 1/sqrt(20)
+    assert records[1]["smallest_best_cosine"] == pytest.approx(1.0)  # W = W0: every vector is one of W0's
+    assert records[2]["smallest_best_cosine"] > 0.95
+
+
+def test_intruder_records_are_intruder_dimensions_of_each_runs_weight(study_and_base):
     _, study = study_and_base
     records = intruder_records(study, "0", k=5)
-    assert len(records) == 4 and set(records[0]) == {"method", "rank", "intruders", "smallest_best_cosine"}
-    assert all(0 <= r["intruders"] <= 5 and 0.0 <= r["smallest_best_cosine"] <= 1.0 for r in records)
-    # eps = 1 makes every direction an intruder unless it matches one of W0's exactly.
-    assert intruder_records(study, "0", k=5, eps=1.0)[0]["intruders"] >= 1
+    assert set(records[0]) == {"method", "rank", "intruders", "smallest_best_cosine"}
+    assert [(r["method"], r["rank"]) for r in records] == [("full", None), ("lora", 1), ("lora", 4), ("lora", 16)]
+    W0 = study.base_weights["0"]
+    for record, run in zip(records, study.first_seed_runs()):
+        found = intruder_dimensions(W0, W0 + run.updates["0"], k=5, eps=0.5)
+        assert record["intruders"] == len(found)
+        assert record["smallest_best_cosine"] == found.top_k_best_cosines.min()
+        assert (record["intruders"] > 0) == (record["smallest_best_cosine"] < 0.5)
+    # eps is passed on: at eps = 1 every top-5 direction that training moved at all is an intruder
+    assert [r["intruders"] for r in intruder_records(study, "0", k=5, eps=1.0)] == [5, 5, 5, 5]
 
 
 def test_rank_rule_summary_counts_exact_hits_and_averages():
