@@ -158,11 +158,23 @@ def test_compare_inits_records(digits_model):
     assert [(r["init"], r["rank"]) for r in records] == [
         (INIT_NAMES[True], 1), (INIT_NAMES[True], 2), ("PiSSA", 1), ("PiSSA", 2)]
     assert records[0]["trainable_params"] == records[2]["trainable_params"] == 64 + 128 + 128 + 128 + 128 + 10
-    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in records)
     with pytest.raises(TypeError, match="inits"):
         compare_inits(digits_model, domains, inits="pissa")
     with pytest.raises(TypeError, match="domains"):
         compare_inits(digits_model, {})
+
+
+def test_pissa_beats_the_default_start_on_the_inversion(source_model):
+    # Notebook 05's claim, at its settings: its source model (conftest's), 200 labelled inverted digits,
+    # 60 epochs, the same learning rate and the same parameter count for both starts.
+    # Measured at seed 0: r=2 0.34 -> 0.75, r=8 0.53 -> 0.91 (seeds 1 and 2 of the split: gains 0.23 to 0.68).
+    X, y = load_digits()
+    split = make_domain_split(X, y, "invert", 1.0, n_target_train=200, seed=0, image_shape=(8, 8))
+    records = compare_inits(source_model, {"inverted": (split.target_train, split.target_test)}, ranks=(2, 8))
+    accuracy = {(r["init"], r["rank"]): r["test_accuracy"] for r in records}
+    for rank in (2, 8):
+        assert accuracy[("PiSSA", rank)] > accuracy[(INIT_NAMES[True], rank)] + 0.2, accuracy
+    assert accuracy[("PiSSA", 8)] > 0.85, accuracy
 
 
 def test_data_space_vs_lora_on_contrast(digits_model):
