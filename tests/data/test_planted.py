@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from lorabook.analysis import reduced_rank_regression
 from lorabook.data import PlantedRankTask, make_planted_rank_task, planted_test_error
 
 
@@ -76,13 +77,10 @@ def test_rank_sweep_is_lowest_at_the_planted_rank_with_few_examples():
 
 
 def test_rank_sweep_agrees_with_lorabook_analysis():
-    analysis = pytest.importorskip("lorabook.analysis")
-    if not hasattr(analysis, "reduced_rank_regression"):
-        pytest.skip("lorabook.analysis.reduced_rank_regression not available")
     task = make_planted_rank_task(12, 10, 2, n=30, noise=0.3, seed=3, dtype=np.float64)
     for r in (1, 2, 5):
         ours = reduced_rank_fit(task.X_train, task.Y_train, r, task.base_weight)
-        theirs = analysis.reduced_rank_regression(task.X_train, task.Y_train, r, W0=task.base_weight)
+        theirs = reduced_rank_regression(task.X_train, task.Y_train, r, W0=task.base_weight)
         np.testing.assert_allclose(theirs, ours, atol=1e-10)
 
 
