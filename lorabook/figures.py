@@ -85,7 +85,7 @@ def replace_block(path, name, text):
 
 def results_markdown(results, analysis):
     """The README's results section: findings, the two tables, the figures."""
-    from .tour import PLANTED, adaptation_table, headline_sentences, planted_table
+    from .tour import PLANTED, adaptation_table, headline_sentences, planted_table, rank_cap_note
 
     s = results.settings
     low, high = analysis["ranks"]
@@ -108,6 +108,7 @@ def results_markdown(results, analysis):
         "",
         adaptation_table(results, markdown=True, with_time=False),
         "",
+        *([rank_cap_note(results), ""] if rank_cap_note(results) else []),
         "![Target accuracy against trainable parameters](figures/accuracy_vs_params.png)",
         "",
         f"The rank trade-off on the planted-rank task (d={PLANTED['d']}, true rank k={PLANTED['k']}, "

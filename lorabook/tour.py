@@ -77,6 +77,21 @@ def planted_table(results, markdown=False):
     return format_table(results.planted, columns, markdown=markdown)
 
 
+def rank_cap_note(results):
+    """Which LoRA runs had a layer's rank capped at min(out, in), read off the records' layer_ranks
+    (the experiments cap it: a larger rank cannot help there); None if no run was capped."""
+    capped = {}
+    for record in results.adaptation:
+        for layer, used in (record.get("layer_ranks") or {}).items():
+            if used < record["rank"]:
+                capped.setdefault((layer, used), []).append(f"r={record['rank']}")
+    if not capped:
+        return None
+    parts = [f"layer \"{layer}\" gets rank {used} at {', '.join(runs)}" for (layer, used), runs in capped.items()]
+    return ("A layer cannot use a rank above min(out, in), so the experiments cap it there: "
+            + "; ".join(parts) + " (the other layers get r; trainable_params counts the capped adapters).")
+
+
 def headline_sentences(results):
     """The findings in words, each number read off the records."""
     by_label = {r["label"]: r for r in results.adaptation}
@@ -119,6 +134,9 @@ def run_tour(quick=False, progress=True, figures_dir=None):
     print(f"\nAdapting to digits rotated by {s['strength']:g} degrees with {s['label_budget']} target labels "
           f"(accuracies on held-out target images; source = upright test images):\n")
     print(adaptation_table(results))
+    note = rank_cap_note(results)
+    if note:
+        print("\n" + note)
     print(f"\nPlanted-rank task: d={PLANTED['d']}, true rank k={PLANTED['k']}, n={PLANTED['n']}, "
           f"noise {PLANTED['noise']}; error = MSE against the noise-free targets:\n")
     print(planted_table(results))

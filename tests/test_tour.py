@@ -10,7 +10,9 @@ import pytest
 
 from lorabook.__main__ import build_parser, main
 from lorabook.figures import replace_block, write_tour_figures
-from lorabook.tour import PLANTED, adaptation_table, headline_sentences, planted_table, run_experiments, run_tour
+from lorabook.tour import (
+    PLANTED, adaptation_table, headline_sentences, planted_table, rank_cap_note, run_experiments, run_tour,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -72,6 +74,16 @@ def test_headline_sentences_quote_the_records(quick_results):
     best = max((r for r in quick_results.adaptation if r["method"] == "lora"), key=lambda r: r["test_accuracy"])
     assert f"{best['test_accuracy']:.1%} at its best (r={best['rank']})" in second
     assert f"lowest at r={PLANTED['k']}" in third
+
+
+def test_the_rank_cap_on_the_10_output_head_is_stated(quick_results):
+    # 64-128-128-10: only the head (layer "4", min(out, in) = 10) is capped, and only at r=16.
+    note = rank_cap_note(quick_results)
+    assert 'layer "4" gets rank 10 at r=16 (' in note
+    assert note.count("r=") == 1  # r=1 and r=4 fit every layer
+    uncapped = type(quick_results)(**{**quick_results.__dict__,
+                                      "adaptation": [r for r in quick_results.adaptation if r["rank"] != 16]})
+    assert rank_cap_note(uncapped) is None
 
 
 def test_tables_show_one_row_per_record(quick_results):
