@@ -93,6 +93,11 @@ class LoraModel(Module):
             if adapter_name in taken:
                 raise ValueError(f"adapter_name {adapter_name!r} is already in use in layer {name!r} "
                                  f"(adapters there: {list(taken)}); pick another name")
+        shared = [name for name, module in plan.targets if isinstance(module, LoraLinear)]
+        if config.init_lora_weights == "pissa" and shared:
+            # PiSSA moves W's top-r part out of the frozen weight that every adapter of the layer shares.
+            warnings.warn(f"a PiSSA adapter replaces the shared base weight of {shared} by its residual, so the "
+                          f"outputs of the adapters already there ({list(self.peft_config)}) change", stacklevel=3)
         rng = get_generator(generator)
         for name, module in plan.targets:
             options = dict(r=config.rank_for(name), lora_alpha=config.alpha_for(name), lora_dropout=config.lora_dropout,

@@ -33,6 +33,16 @@ def test_pissa_model_output_equals_base_to_float_tolerance(make_mlp, batch):
     assert not np.allclose(model[2].base_layer.weight.data, base[2].weight.data)  # the residual is frozen
 
 
+def test_adding_a_pissa_adapter_warns_that_the_shared_weight_changes(make_mlp, batch):
+    model = make_mlp(sizes=(6, 16, 12, 3))
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["0"]))
+    randomise_lora(peft_model)
+    before = peft_model(batch).data.copy()
+    with pytest.warns(UserWarning, match=r"replaces the shared base weight of \['0'\].*\['default'\]"):
+        peft_model.add_adapter("pissa", LoraConfig(r=2, target_modules=["0", "2"], init_lora_weights="pissa"))
+    assert not np.allclose(peft_model(batch).data, before)  # what the warning says: "default" changed
+
+
 def test_names_mirror_peft(mlp):
     peft_model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
     names = [name for name, _ in peft_model.named_parameters()]
