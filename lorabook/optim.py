@@ -88,23 +88,55 @@ class Optimizer:
                 if param.requires_grad and param.grad is not None:
                     self._update(param, param.grad, self.state.setdefault(param, {}), group)
 
+    def _ordered_params(self):
+        """Every parameter, group by group: position i in state_dict() is the i-th of these."""
+        return [param for group in self.param_groups for param in group["params"]]
+
     def state_dict(self):
         """The hyper-parameters of each group and the state of each parameter (by position)."""
-        positions = {}
-        groups = []
-        for group in self.param_groups:
-            indices = []
-            for param in group["params"]:
-                indices.append(positions.setdefault(id(param), len(positions)))
-            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": indices})
-        state = {}
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param in self.state:
-                    state[positions[id(param)]] = {
-                        k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[param].items()
-                    }
+        positions = {id(param): index for index, param in enumerate(self._ordered_params())}
+        groups = [{**{k: v for k, v in group.items() if k != "params"},
+                   "params": [positions[id(param)] for param in group["params"]]} for group in self.param_groups]
+        state = {
+            positions[id(param)]: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
+            for param, entry in self.state.items()
+        }
         return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Take over what another optimizer's state_dict() holds, to resume training (as in PyTorch).
+
+        This optimizer must have the same groups with as many parameters in
+        each, in the same order, and every state array must fit its parameter.
+        Arrays are copied; the hyper-parameters of each group are replaced.
+        """
+        groups = state_dict["param_groups"]
+        saved_sizes = [len(group["params"]) for group in groups]
+        own_sizes = [len(group["params"]) for group in self.param_groups]
+        if saved_sizes != own_sizes:
+            raise ValueError(f"state_dict has groups of {saved_sizes} parameters, this {type(self).__name__} has "
+                             f"{own_sizes}; build the optimizer on the same parameters in the same order")
+        params = self._ordered_params()
+        state = {}
+        for index, entry in state_dict["state"].items():
+            param = params[int(index)]
+            state[param] = {}
+            for key, value in entry.items():
+                if isinstance(value, np.ndarray):
+                    if value.shape != param.shape:
+                        raise ValueError(f"state_dict's {key!r} for parameter {index} has shape {value.shape}, "
+                                         f"the parameter has shape {param.shape}")
+                    value = value.astype(param.dtype, copy=True)
+                state[param][key] = value
+        settings = [{k: v for k, v in group.items() if k != "params"} for group in groups]
+        for group, new in zip(self.param_groups, settings):
+            unknown = set(new) - set(self.defaults)
+            if unknown:
+                raise ValueError(f"state_dict has option(s) {sorted(unknown)} unknown to {type(self).__name__}")
+            self._check_settings({**group, **new})
+        for group, new in zip(self.param_groups, settings):
+            group.update(new)
+        self.state = state
 
     def state_nbytes(self):
         """Bytes held in optimizer state arrays (m, v, momentum buffers)."""

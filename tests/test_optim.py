@@ -1,8 +1,11 @@
 """Optimizers against PyTorch's documented update rules, step by step, in float64."""
+import copy
+
 import numpy as np
 import pytest
 
 from lorabook import nn, optim
+from lorabook.nn import functional as F
 
 # A fixed gradient sequence (independent of the parameter), three steps.
 P0 = np.array([[0.5, -1.0, 2.0], [0.0, 3.0, -0.25]])
@@ -282,3 +285,57 @@ def test_the_same_parameter_twice_is_refused():
 def test_bad_settings_name_the_argument(make, error, pattern):
     with pytest.raises(error, match=pattern):
         make(nn.Parameter(np.ones(2)))
+
+
+# ----- resuming: load_state_dict ---------------------------------------------------------
+def train_steps(model, optimizer, steps, seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.mse_loss(model(rng.standard_normal((8, 3))), rng.standard_normal((8, 2))).backward()
+        optimizer.step()
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: optim.Adam(params, lr=0.01),
+    lambda params: optim.AdamW(params, lr=0.01, weight_decay=0.1),
+    lambda params: optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True),
+])
+def test_a_resumed_optimizer_continues_exactly_where_the_first_left_off(make):
+    model = nn.MLP([3, 5, 2], generator=0, dtype=np.float64)
+    optimizer = make(model.parameters())
+    train_steps(model, optimizer, 3, seed=1)
+    resumed_model = copy.deepcopy(model)
+    resumed = make(resumed_model.parameters())
+    resumed.load_state_dict(optimizer.state_dict())
+    train_steps(model, optimizer, 2, seed=2)
+    train_steps(resumed_model, resumed, 2, seed=2)
+    for (name, a), (_, b) in zip(model.named_parameters(), resumed_model.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+def test_load_state_dict_copies_and_replaces_hyper_parameters():
+    p = nn.Parameter(np.ones(2))
+    source = optim.Adam([p], lr=0.5)
+    p.grad = np.ones(2)
+    source.step()
+    target = optim.Adam([nn.Parameter(np.ones(2))], lr=0.1)
+    target.load_state_dict(source.state_dict())
+    assert target.param_groups[0]["lr"] == 0.5
+    (entry,) = target.state.values()
+    assert entry["step"] == 1 and entry["exp_avg"] is not source.state[p]["exp_avg"]
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: optim.Adam([nn.Parameter(np.ones(2)), nn.Parameter(np.ones(1))]),
+     r"state_dict has groups of \[1\] parameters, this Adam has \[2\]"),
+    (lambda: optim.Adam([nn.Parameter(np.ones(3))]),
+     r"'exp_avg' for parameter 0 has shape \(2,\), the parameter has shape \(3,\)"),
+])
+def test_load_state_dict_refuses_a_state_for_other_parameters(build, message):
+    p = nn.Parameter(np.ones(2))
+    source = optim.Adam([p])
+    p.grad = np.ones(2)
+    source.step()
+    with pytest.raises(ValueError, match=message):
+        build().load_state_dict(source.state_dict())
