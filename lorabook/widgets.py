@@ -45,7 +45,7 @@ from lorabook.experiments.finetune import layer_ranks, prepare_model
 from lorabook.lora import LoraLinear, lora_scaling
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
-from lorabook.plots.experiments import plot_rank_curve
+from lorabook.plots.analysis_widgets import plot_planted_rank, plot_rank_selection
 from lorabook.train import evaluate, fit
 
 IMAGE_SHAPE = (8, 8)
@@ -196,46 +196,6 @@ def _cached_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_strengt
     return rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed)
 
 
-# ----- one slider position: the figure ----------------------------------------------------------
-def plot_rank_selection(numbers):
-    """Two panels from rank_selection_run's numbers: accuracy per epoch, and the update's singular values.
-
-    Left: training accuracy (solid) and target test accuracy (dashed) per
-    epoch, the source model on the target (dotted). Right: the singular
-    values of each layer's update delta W; a rank-r update has exactly r
-    non-zero ones (the dotted line marks r), and lora_alpha sets their size.
-    """
-    fig, (ax_curve, ax_spectrum) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    ax_curve.plot(numbers["epochs"], numbers["train_curve"], color="C0", label="train (target labels)")
-    ax_curve.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1", label="test (target)")
-    ax_curve.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":", label="source model on target")
-    ax_curve.set_ylim(0, 1.02)
-    ax_curve.set_xlabel("epoch")
-    ax_curve.set_ylabel("accuracy")
-    ax_curve.set_title(f"train {numbers['train_accuracy']:.3f}, test {numbers['test_accuracy']:.3f}")
-    ax_curve.legend(fontsize=8, loc="lower right")
-    ax_curve.grid(alpha=0.3)
-
-    shown = max(numbers["rank"] + 4, 12)  # enough indices to see where the update's spectrum stops
-    for name, values in numbers["singular_values"].items():
-        values = values[:shown]
-        ax_spectrum.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=f"layer {name}")
-    ax_spectrum.axvline(numbers["rank"], color="k", linestyle=":", label=f"r = {numbers['rank']}")
-    ax_spectrum.set_xlabel("index k")
-    ax_spectrum.set_ylabel("singular value of delta W")
-    ax_spectrum.set_title("spectrum of each layer's update")
-    ax_spectrum.legend(fontsize=8)
-    ax_spectrum.grid(alpha=0.3)
-
-    rule = "alpha / sqrt(r)" if numbers["use_rslora"] else "alpha / r"
-    fig.suptitle(
-        f"LoRA r={numbers['rank']}, lora_alpha={numbers['lora_alpha']:g}, scaling {rule} = "
-        f"{numbers['scaling']:.3g}; {numbers['label_budget']} labels, rotation {numbers['shift_strength']:g} deg, "
-        f"noise {numbers['noise']:g}; {numbers['trainable_params']:,} trainable parameters"
-    )
-    return fig
-
-
 def rank_selection_view(rank=4, lora_alpha=8, use_rslora=False, label_budget=100, noise=0.0, shift_strength=45.0,
                         seed=0):
     """One position of the rank-selection sliders: (Figure, numbers).
@@ -255,14 +215,14 @@ def planted_rank_view(rank=3, n=40, noise=0.5, k=3, d=32, seed=0):
 
     The records are planted_rank_sweep(d, k, n, noise, ranks=1..d,
     method="closed-form"): reduced-rank least squares, the best any rank-r
-    update can fit. Left: train and test error against rank (plot_rank_curve),
-    the chosen rank circled. Right: singular values of the planted update dW
-    and of the rank-`rank` estimate.
+    update can fit. The figure is lorabook.plots.plot_planted_rank(numbers).
     numbers: the settings, ranks, train_errors, test_errors (one per rank),
     train_error and test_error at `rank`, best_rank (lowest test error),
     suggested_rank (Gavish-Donoho on the least-squares update whitened by the
     inputs, Q^T (Y - X W0^T) for X = QR, as planted_rank_sweep computes it;
-    see lorabook.experiments.sweeps), records (the sweep's records).
+    see lorabook.experiments.sweeps), records (the sweep's records), and the
+    singular values of the planted update (planted_singular_values) and of
+    the rank-`rank` estimate (estimate_singular_values).
     """
     d = check_int("d", d, low=2, high=MAX_RANK)
     rank = check_int("rank", rank, low=1, high=d)
@@ -280,30 +240,11 @@ def planted_rank_view(rank=3, n=40, noise=0.5, k=3, d=32, seed=0):
         "best_rank": best["rank"], "suggested_rank": chosen["suggested_rank"], "records": records,
     }
 
-    fig, (ax_curve, ax_spectrum) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    plot_rank_curve(records, ax=ax_curve)
-    ax_curve.plot([rank], [chosen["test_error"]], marker="o", markersize=14, markerfacecolor="none",
-                  markeredgecolor="k", linestyle="none", label=f"your r = {rank}")
-    ax_curve.set_yscale("log")
-    ticks = sorted({2**i for i in range(int(np.log2(d)) + 1)} | {d, numbers["k"]})
-    ax_curve.set_xticks(ticks, [str(t) for t in ticks])  # every rank 1..d as a label would be unreadable
-    ax_curve.legend(fontsize=7)
-    ax_curve.set_title(f"r = {rank}: test error {chosen['test_error']:.3f} (best r = {best['rank']}, "
-                       f"{best['test_error']:.3f})")
-
     task = make_planted_rank_task(d, d, numbers["k"], numbers["n"], numbers["noise"], seed=seed, dtype=np.float64)
     estimate = reduced_rank_regression(task.X_train, task.Y_train, rank, W0=task.base_weight)
-    for label, matrix, style in ((f"planted dW (rank {numbers['k']})", task.true_update, "-"),
-                                 (f"rank-{rank} estimate", estimate, "--")):
-        values = np.linalg.svd(matrix, compute_uv=False)
-        ax_spectrum.plot(np.arange(1, d + 1), values, style, marker="o", markersize=3, label=label)
-    ax_spectrum.set_xlabel("index k")
-    ax_spectrum.set_ylabel("singular value")
-    ax_spectrum.set_title("planted update against the estimate")
-    ax_spectrum.legend(fontsize=8)
-    ax_spectrum.grid(alpha=0.3)
-    fig.suptitle(f"planted rank k={numbers['k']}, d={d}, n={numbers['n']} examples, noise {numbers['noise']:g}")
-    return fig, numbers
+    numbers["planted_singular_values"] = np.linalg.svd(task.true_update, compute_uv=False)
+    numbers["estimate_singular_values"] = np.linalg.svd(estimate, compute_uv=False)
+    return plot_planted_rank(numbers), numbers
 
 
 # ----- the sliders ----------------------------------------------------------------------------------

@@ -155,6 +155,12 @@ def test_planted_view_matches_the_closed_form_sweep():
     assert errors[2] < 0.2 and errors[0] > 1.0 and errors[31] > 0.5
     # training error only falls as the rank grows
     assert all(a >= b - 1e-12 for a, b in zip(numbers["train_errors"], numbers["train_errors"][1:]))
+    # the figure draws these numbers: the circled rank, and k then exactly rank non-zero singular values
+    curve_axis, spectrum_axis = fig.axes
+    circled = [line for line in curve_axis.get_lines() if line.get_label() == "your r = 5"]
+    assert circled and list(circled[0].get_ydata()) == [numbers["test_error"]]
+    planted, estimate = spectrum_axis.get_lines()
+    assert np.sum(planted.get_ydata() > 1e-9) == 3 and np.sum(estimate.get_ydata() > 1e-9) == 5
 
 
 def test_planted_view_rejects_bad_values():

@@ -12,6 +12,14 @@
 - plot_similarity_row(grids, i, d): row i of LoRA-paper subspace-similarity
   grids against the random baseline (slider: i)
 
+and the two figures of notebook 06's sliders (lorabook.widgets computes
+their numbers):
+
+- plot_rank_selection(numbers): training curves and update spectra of one
+  LoRA run on the shifted digits (sliders: rank, lora_alpha, labels, ...)
+- plot_planted_rank(numbers): the planted-rank U-curve with the chosen rank
+  circled, and the planted update's spectrum against the estimate's
+
 Each function is an ordinary plotting function (tests call it directly);
 the slider only chooses its arguments.
 """
@@ -23,6 +31,7 @@ import numpy as np
 from lorabook._checks import check_int, check_matrix
 from lorabook.analysis import low_rank_approx, singular_values
 from lorabook.analysis._validate import check_rank
+from lorabook.plots.experiments import plot_rank_curve
 
 
 def rank_approximation_summary(picture, r):
@@ -135,4 +144,76 @@ def plot_similarity_row(grids, i, d, ax=None):
     ax.set_title(f"similarity of the top-{i} directions of the first A with the top-j of the second")
     ax.grid(alpha=0.3)
     ax.legend()
+    return fig
+
+
+def plot_rank_selection(numbers):
+    """Two panels from lorabook.widgets.rank_selection_run's numbers: accuracy per epoch, and the update's
+    singular values.
+
+    Left: training accuracy (solid) and target test accuracy (dashed) per
+    epoch, the source model on the target (dotted). Right: the singular
+    values of each layer's update delta W; a rank-r update has exactly r
+    non-zero ones (the dotted line marks r), and lora_alpha sets their size.
+    """
+    fig, (ax_curve, ax_spectrum) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    ax_curve.plot(numbers["epochs"], numbers["train_curve"], color="C0", label="train (target labels)")
+    ax_curve.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1", label="test (target)")
+    ax_curve.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":", label="source model on target")
+    ax_curve.set_ylim(0, 1.02)
+    ax_curve.set_xlabel("epoch")
+    ax_curve.set_ylabel("accuracy")
+    ax_curve.set_title(f"train {numbers['train_accuracy']:.3f}, test {numbers['test_accuracy']:.3f}")
+    ax_curve.legend(fontsize=8, loc="lower right")
+    ax_curve.grid(alpha=0.3)
+
+    shown = max(numbers["rank"] + 4, 12)  # enough indices to see where the update's spectrum stops
+    for name, values in numbers["singular_values"].items():
+        values = values[:shown]
+        ax_spectrum.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=f"layer {name}")
+    ax_spectrum.axvline(numbers["rank"], color="k", linestyle=":", label=f"r = {numbers['rank']}")
+    ax_spectrum.set_xlabel("index k")
+    ax_spectrum.set_ylabel("singular value of delta W")
+    ax_spectrum.set_title("spectrum of each layer's update")
+    ax_spectrum.legend(fontsize=8)
+    ax_spectrum.grid(alpha=0.3)
+
+    rule = "alpha / sqrt(r)" if numbers["use_rslora"] else "alpha / r"
+    fig.suptitle(
+        f"LoRA r={numbers['rank']}, lora_alpha={numbers['lora_alpha']:g}, scaling {rule} = "
+        f"{numbers['scaling']:.3g}; {numbers['label_budget']} labels, rotation {numbers['shift_strength']:g} deg, "
+        f"noise {numbers['noise']:g}; {numbers['trainable_params']:,} trainable parameters"
+    )
+    return fig
+
+
+def plot_planted_rank(numbers):
+    """Two panels from lorabook.widgets.planted_rank_view's numbers.
+
+    Left: train and test error against rank (plot_rank_curve, log scale),
+    the chosen rank circled. Right: singular values of the planted update dW
+    (rank k) and of the rank-r estimate.
+    """
+    rank, d, k = numbers["rank"], numbers["d"], numbers["k"]
+    fig, (ax_curve, ax_spectrum) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    plot_rank_curve(numbers["records"], ax=ax_curve)
+    ax_curve.plot([rank], [numbers["test_error"]], marker="o", markersize=14, markerfacecolor="none",
+                  markeredgecolor="k", linestyle="none", label=f"your r = {rank}")
+    ax_curve.set_yscale("log")
+    ticks = sorted({2**i for i in range(int(np.log2(d)) + 1)} | {d, k})
+    ax_curve.set_xticks(ticks, [str(t) for t in ticks])  # every rank 1..d as a label would be unreadable
+    ax_curve.legend(fontsize=7)
+    best_error = numbers["test_errors"][numbers["ranks"].index(numbers["best_rank"])]
+    ax_curve.set_title(f"r = {rank}: test error {numbers['test_error']:.3f} (best r = {numbers['best_rank']}, "
+                       f"{best_error:.3f})")
+
+    for label, values, style in ((f"planted dW (rank {k})", numbers["planted_singular_values"], "-"),
+                                 (f"rank-{rank} estimate", numbers["estimate_singular_values"], "--")):
+        ax_spectrum.plot(np.arange(1, len(values) + 1), values, style, marker="o", markersize=3, label=label)
+    ax_spectrum.set_xlabel("index k")
+    ax_spectrum.set_ylabel("singular value")
+    ax_spectrum.set_title("planted update against the estimate")
+    ax_spectrum.legend(fontsize=8)
+    ax_spectrum.grid(alpha=0.3)
+    fig.suptitle(f"planted rank k={k}, d={d}, n={numbers['n']} examples, noise {numbers['noise']:g}")
     return fig
