@@ -62,7 +62,9 @@ def _marchenko_pastur_median(beta):
     low, high = (1 - np.sqrt(beta)) ** 2, (1 + np.sqrt(beta)) ** 2
 
     def density(x):
-        return np.sqrt(max((high - x) * (x - low), 0.0)) / (2 * np.pi * beta * x)
+        if not low < x < high:  # outside the support; also x = 0 at beta = 1, where the formula is 0/0
+            return 0.0
+        return np.sqrt((high - x) * (x - low)) / (2 * np.pi * beta * x)
 
     def cdf_minus_half(t):
         return integrate.quad(density, low, t, limit=200)[0] - 0.5
