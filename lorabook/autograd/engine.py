@@ -95,13 +95,14 @@ def backward(root, grad=None, retain_graph=False):
                 continue
             data = parent.data
             if parent_grad.shape != data.shape:
-                parent_grad = unbroadcast(parent_grad, data.shape)
-                if parent_grad.shape != data.shape:
+                try:
+                    parent_grad = unbroadcast(parent_grad, data.shape)
+                except ShapeError:
                     raise ShapeError(
-                        f"{ctx.function.__name__}.backward returned a gradient of shape "
-                        f"{input_grads[position].shape} for input {position}, which has shape {data.shape}; "
-                        f"a gradient must have its input's shape (or a shape it broadcasts to)"
-                    )
+                        f"{ctx.function.__name__}.backward returned a gradient of shape {parent_grad.shape} "
+                        f"for input {position}, which has shape {data.shape}; a gradient must have its "
+                        f"input's shape (or a shape it broadcasts to)"
+                    ) from None
             if parent_grad.dtype != data.dtype:
                 parent_grad = parent_grad.astype(data.dtype)
             if parent in pending:

@@ -19,6 +19,8 @@ broadcast shape: the engine sums them back to each input's shape with
 """
 from __future__ import annotations
 
+from .errors import ShapeError
+
 _grad_enabled = True
 
 
@@ -112,12 +114,15 @@ def unbroadcast(grad, shape):
     (2, 4) to (3, 2, 4), each input element was used several times, so its
     gradient is the sum over the copies: over the leading axes that
     broadcasting added, and over every axis where the input had size 1.
-    A grad that is no broadcast of `shape` (a wrong backward) comes back
-    with another shape, never silently reshaped; the engine reports it.
+    A grad that is no broadcast of `shape` (a wrong backward) is a ShapeError,
+    never silently reshaped.
     """
-    extra = grad.ndim - len(shape)
-    if grad.shape == shape or extra < 0:
+    if grad.shape == shape:
         return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0 or any(size not in (1, wide) for size, wide in zip(shape, grad.shape[extra:])):
+        raise ShapeError(f"a gradient of shape {grad.shape} cannot be summed back to shape {shape}: "
+                         f"it is not a broadcast of that shape")
     if extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))
     stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)

@@ -16,6 +16,8 @@ import numbers
 
 import numpy as np
 
+from .errors import ShapeError
+
 DEFAULT_DTYPE = np.float32
 
 
@@ -203,16 +205,23 @@ class Tensor:
 
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError(
-                f"`t {symbol}= ...` would change in place a tensor that requires grad while gradients are "
-                f"recorded, and backward would use the changed values; update parameters inside "
-                f"`with lorabook.no_grad():`, or write `t = t {symbol} ...` for a new tensor"
+                f"`t {symbol}= ...` on a tensor that requires grad would not be recorded in the graph; "
+                f"update parameters inside `with lorabook.no_grad():`, or write `t = t {symbol} ...` "
+                f"for a new tensor"
             )
         value = other.data if isinstance(other, Tensor) else other
         try:
-            ufunc(self.data, value, out=self.data, casting="same_kind")
-        except ValueError as error:  # the result would not fit this tensor's shape
+            result = ufunc(self.data, value)
+        except ValueError:
+            result = None  # shapes that do not broadcast at all
+        if result is None or result.shape != self.shape:
             raise ShapeError(f"`t {symbol}= other`: t has shape {self.shape}, other has shape "
-                             f"{np.shape(value)}; the result must keep t's shape ({error})") from None
+                             f"{np.shape(value)}; the result must keep t's shape")
+        if not np.can_cast(result.dtype, self.dtype, casting="same_kind"):
+            raise TypeError(f"`t {symbol}= other` would turn t's {self.dtype} into {result.dtype}")
+        # A new array, not an overwrite of the old one: a Function may hold the old
+        # array for its backward, which must still see the values it was given.
+        self.data = result.astype(self.dtype, copy=False)
         return self
 
     def __iadd__(self, other):
@@ -305,5 +314,4 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(np.array(_as_array(data, dtype)), requires_grad=requires_grad, dtype=dtype)
 
 
-from . import ops  # noqa: E402
-from .errors import ShapeError  # noqa: E402  (ops needs the Tensor class defined above)
+from . import ops  # noqa: E402  (ops needs the Tensor class defined above)

@@ -314,12 +314,32 @@ def test_in_place_update_under_no_grad_changes_the_parameter_itself():
 
 def test_in_place_on_a_tensor_that_records_gradients_is_refused():
     w = leaf([1.0, 2.0])
-    with pytest.raises(RuntimeError, match=r"`t -= \.\.\.` would change in place a tensor that requires grad.*no_grad"):
+    with pytest.raises(RuntimeError, match=r"`t -= \.\.\.` on a tensor that requires grad would not be recorded.*no_grad"):
         w -= 1.0
     np.testing.assert_array_equal(w.data, [1.0, 2.0])
     constant = Tensor(np.zeros(2))
     constant += 1.0  # nothing records it: allowed, as in PyTorch
     np.testing.assert_array_equal(constant.data, [1.0, 1.0])
+
+
+def test_in_place_changes_never_reach_the_arrays_a_backward_saved():
+    w, x = leaf([1.0, 2.0]), Tensor(np.array([3.0, 4.0]))
+    y = (w * x).sum()  # Mul saved x's array for d/dw
+    x += 100.0
+    with no_grad():
+        w -= 1.0  # also saved (for d/dx), and not part of y's value any more
+    y.backward()
+    np.testing.assert_array_equal(w.grad, [3.0, 4.0])  # the x that y was computed with
+    np.testing.assert_array_equal(w.data, [0.0, 1.0])
+
+
+def test_in_place_keeps_the_dtype_or_refuses():
+    t = Tensor(np.zeros(2, dtype=np.float32))
+    t += np.ones(2)  # float64 operand: the result stays float32
+    assert t.dtype == np.float32
+    counts = lorabook.tensor([0, 0], dtype=np.int64)
+    with pytest.raises(TypeError, match="would turn t's int64 into float64"):
+        counts += 0.5
 
 
 def test_in_place_must_keep_the_shape():

@@ -1,11 +1,14 @@
 """Property tests with hypothesis: random broadcast-compatible shapes, random reduction axes."""
+import re
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 from lorabook import gradcheck
-from lorabook.autograd import Tensor, unbroadcast
+from lorabook.autograd import ShapeError, Tensor, unbroadcast
 
 BINARY_OPS = {
     "add": lambda a, b: a + b,
@@ -87,3 +90,9 @@ def test_sum_and_mean_over_random_axes(case, keepdims, reduction, seed):
     np.testing.assert_allclose(t.grad, np.full(shape, 1.0 if reduction == "sum" else 1.0 / count))
     result = gradcheck(lambda u: getattr(u, reduction)(axis=axis, keepdims=keepdims), [x])
     assert result, str(result)
+
+
+@pytest.mark.parametrize("grad_shape, shape", [((6,), (2, 3)), ((2, 4), (3, 4)), ((3, 2), (2, 3)), ((4,), (2, 1, 4))])
+def test_unbroadcast_refuses_a_gradient_that_is_no_broadcast_of_the_shape(grad_shape, shape):
+    with pytest.raises(ShapeError, match=re.escape(f"shape {grad_shape} cannot be summed back to shape {shape}")):
+        unbroadcast(np.ones(grad_shape), shape)
