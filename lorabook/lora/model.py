@@ -93,11 +93,9 @@ class LoraModel(Module):
             if adapter_name in taken:
                 raise ValueError(f"adapter_name {adapter_name!r} is already in use in layer {name!r} "
                                  f"(adapters there: {list(taken)}); pick another name")
-        shared = [name for name, module in plan.targets if isinstance(module, LoraLinear)]
-        if config.init_lora_weights == "pissa" and shared:
-            # PiSSA moves W's top-r part out of the frozen weight that every adapter of the layer shares.
-            warnings.warn(f"a PiSSA adapter replaces the shared base weight of {shared} by its residual, so the "
-                          f"outputs of the adapters already there ({list(self.peft_config)}) change", stacklevel=3)
+        if config.init_lora_weights == "pissa":
+            shared = [name for name, module in plan.targets if isinstance(module, LoraLinear)]
+            warn_if_pissa_changes_others(shared, list(self.peft_config), stacklevel=4)
         rng = get_generator(generator)
         for name, module in plan.targets:
             options = dict(r=config.rank_for(name), lora_alpha=config.alpha_for(name), lora_dropout=config.lora_dropout,
@@ -275,6 +273,14 @@ class LoraModel(Module):
         for name, wrapper in self.saved_modules():
             self._replace(name, wrapper.original_module)
         return self.model
+
+
+def warn_if_pissa_changes_others(layer_names, other_adapters, stacklevel):
+    """PiSSA moves W's top-r part out of the frozen base weight, which every adapter of a layer
+    shares: warn when layers that already hold other adapters get a PiSSA adapter."""
+    if layer_names and other_adapters:
+        warnings.warn(f"a PiSSA adapter replaces the shared base weight of {layer_names} by its residual, so the "
+                      f"outputs of the adapters already there ({other_adapters}) change", stacklevel=stacklevel)
 
 
 def _refuse_injected(model):

@@ -40,6 +40,7 @@ import numpy as np
 from ..io import CheckpointError, load_arrays, load_json, save_arrays, save_json
 from .config import LoraConfig, check_bool
 from .layer import check_adapter_name
+from .model import warn_if_pissa_changes_others
 
 WEIGHTS_NAME = "adapter_model.npz"
 CONFIG_NAME = "adapter_config.json"
@@ -232,6 +233,9 @@ def _plain(config):
 def _finish_loading(lora_model, adapter_name, config):
     lora_model.peft_config[adapter_name] = config
     if config.init_lora_weights == "pissa":
-        for _, layer in lora_model.lora_layers():
-            if adapter_name in layer.lora_A:
-                layer.pissa_split(adapter_name)  # only the residual is wanted; A and B are the saved ones
+        layers = [(name, layer) for name, layer in lora_model.lora_layers() if adapter_name in layer.lora_A]
+        others = [name for name in lora_model.peft_config if name != adapter_name]
+        shared = [name for name, layer in layers if len(layer.lora_A) > 1]
+        warn_if_pissa_changes_others(shared, others, stacklevel=5)
+        for _, layer in layers:
+            layer.pissa_split(adapter_name)  # only the residual is wanted; A and B are the saved ones

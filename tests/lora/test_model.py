@@ -38,8 +38,9 @@ def test_adding_a_pissa_adapter_warns_that_the_shared_weight_changes(make_mlp, b
     peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["0"]))
     randomise_lora(peft_model)
     before = peft_model(batch).data.copy()
-    with pytest.warns(UserWarning, match=r"replaces the shared base weight of \['0'\].*\['default'\]"):
+    with pytest.warns(UserWarning, match=r"replaces the shared base weight of \['0'\].*\['default'\]") as caught:
         peft_model.add_adapter("pissa", LoraConfig(r=2, target_modules=["0", "2"], init_lora_weights="pissa"))
+    assert caught[0].filename == __file__  # the warning points at the caller's line
     assert not np.allclose(peft_model(batch).data, before)  # what the warning says: "default" changed
 
 

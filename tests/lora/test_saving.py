@@ -69,6 +69,18 @@ def test_pissa_adapter_round_trip(make_mlp, batch, tmp_path):
     assert np.array_equal(loaded(batch).data, peft_model(batch).data)
 
 
+def test_loading_a_pissa_adapter_beside_another_warns_that_the_shared_weight_changes(make_mlp, batch, tmp_path):
+    sizes = (6, 10, 8, 3)
+    get_peft_model(make_mlp(sizes=sizes), LoraConfig(r=2, target_modules=["0"], init_lora_weights="pissa")).save_adapter(
+        tmp_path)
+    peft_model = trained(make_mlp(sizes=sizes), LoraConfig(r=2, target_modules=["0", "2"]))
+    before = peft_model(batch).data.copy()
+    with pytest.warns(UserWarning, match=r"replaces the shared base weight of \['0'\].*\['default'\]") as caught:
+        peft_model.load_adapter(tmp_path, adapter_name="pissa")
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    assert not np.allclose(peft_model(batch).data, before)  # what it warns about: "default" changed
+
+
 def test_loading_does_not_move_the_default_random_stream(make_mlp, tmp_path):
     import lorabook
 
