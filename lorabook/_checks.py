@@ -51,6 +51,13 @@ def check_float(name, value, low=None, high=None, low_open=False, high_open=Fals
     return value
 
 
+def check_bool(name, value):
+    """True or False itself (a NumPy bool too): 1, 0 and strings such as 'yes' are refused (a typo, not a choice)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_show(value)}")
+    return bool(value)
+
+
 def check_choice(name, value, choices):
     """`value` must be one of `choices`."""
     if value not in choices:

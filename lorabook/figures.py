@@ -90,6 +90,7 @@ def results_markdown(results, analysis):
     s = results.settings
     low, high = analysis["ranks"]
     grid = analysis["grid"]
+    cap_note = rank_cap_note(results)
     lines = [
         "## What the tour finds",
         "",
@@ -108,7 +109,7 @@ def results_markdown(results, analysis):
         "",
         adaptation_table(results, markdown=True, with_time=False),
         "",
-        *([rank_cap_note(results), ""] if rank_cap_note(results) else []),
+        *([cap_note, ""] if cap_note else []),
         "![Target accuracy against trainable parameters](figures/accuracy_vs_params.png)",
         "",
         f"The rank trade-off on the planted-rank task (d={PLANTED['d']}, true rank k={PLANTED['k']}, "

@@ -44,7 +44,7 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
-        given = [p for group in self.param_groups for p in group["params"]]
+        given = self._ordered_params()
         if not any(p.requires_grad for p in given):
             problem = "an empty parameter list" if not given else f"{len(given)} parameter(s), all with requires_grad=False"
             raise ValueError(f"{name} got {problem}: no trainable parameters, nothing to optimize")

@@ -20,7 +20,7 @@ import copy
 
 import numpy as np
 
-from lorabook._checks import _show, check_float, check_int
+from lorabook._checks import _show, check_bool, check_float, check_int
 from lorabook.domain import coral, subspace_alignment
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import functional as F
@@ -28,7 +28,7 @@ from lorabook.optim import Adam
 from lorabook.train import evaluate, fit, predict
 
 from .finetune import (
-    DEFAULT_EPOCHS, DEFAULT_LR, _check_data, adapt, check_fits, check_flag, progress_bar, train_source_model,
+    DEFAULT_EPOCHS, DEFAULT_LR, _check_data, adapt, check_fits, progress_bar, train_source_model,
 )
 from .records import plain
 
@@ -61,7 +61,7 @@ def adapters_per_domain(base_model, domains, rank=4, lora_alpha=None, target_mod
     epochs = check_int("epochs", DEFAULT_EPOCHS if epochs is None else epochs, low=1)
     lr = check_float("lr", DEFAULT_LR["lora"] if lr is None else lr, low=0.0, low_open=True)
     seed = check_int("seed", seed, low=0)
-    check_flag("progress", progress)
+    check_bool("progress", progress)
 
     config = LoraConfig(r=rank, lora_alpha=lora_alpha, target_modules=target_modules)
     rng = np.random.default_rng(seed)

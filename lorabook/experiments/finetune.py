@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from lorabook._checks import _show, check_choice, check_float, check_int
+from lorabook._checks import _show, check_bool, check_choice, check_float, check_int
 from lorabook.lora import LoraConfig, LoraLinear, get_peft_model
 from lorabook.nn import MLP, Linear
 from lorabook.nn import functional as F
@@ -95,13 +95,6 @@ def check_ranks(name, ranks):
     return check_positive_ints(name, ranks, "rank")
 
 
-def check_flag(name, value):
-    """`value` must be True or False."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {_show(value)}")
-    return bool(value)
-
-
 def progress_bar(enabled, total, description):
     """A tqdm bar over the runs of a comparison or sweep; a silent one when progress is off.
 
@@ -111,7 +104,7 @@ def progress_bar(enabled, total, description):
     """
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, unit="run", disable=not check_flag("progress", enabled))
+    return tqdm(total=total, desc=description, unit="run", disable=not check_bool("progress", enabled))
 
 
 def _check_model(base_model, X, y, name):
@@ -342,7 +335,7 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
     if not methods:
         raise ValueError("methods must name at least one of " + ", ".join(METHODS))
     ranks = check_ranks("ranks", ranks) if "lora" in methods else ()
-    check_flag("progress", progress)
+    check_bool("progress", progress)
     for name, data in (("train_data", train_data), ("test_data", test_data), ("source_data", source_data)):
         check_fits(base_model, name, data)
     shared = {k: lora_options.pop(k) for k in ("weight_decay", "update_penalty") if k in lora_options}

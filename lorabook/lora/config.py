@@ -32,7 +32,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 
-from .._checks import _show, check_choice, check_float, check_int
+from .._checks import _show, check_bool, check_choice, check_float, check_int
 
 INIT_CHOICES = (True, False, "gaussian", "pissa")
 BIAS_CHOICES = ("none", "all", "lora_only")
@@ -132,13 +132,6 @@ def check_init(name, value):
         return value
     options = ", ".join(repr(c) for c in INIT_CHOICES)
     raise ValueError(f"{name} must be one of {options}; got {_show(value)}")
-
-
-def check_bool(name, value):
-    """True or False itself: 1, 0 and strings such as 'yes' are refused (a typo, not a choice)."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {_show(value)}")
-    return value
 
 
 def _check_alpha(name, value):

@@ -30,13 +30,13 @@ import warnings
 
 import numpy as np
 
-from .._checks import _show, check_float, check_int
+from .._checks import _show, check_bool, check_float, check_int
 from ..autograd.tensor import Tensor
 from ..nn import init
 from ..nn.layers import Dropout, Identity, Linear, ModuleDict
 from ..nn.module import Module
 from ..random import get_generator
-from .config import check_bool, check_init, lora_scaling
+from .config import check_init, lora_scaling
 from .functional import lora_linear
 
 

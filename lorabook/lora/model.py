@@ -34,10 +34,10 @@ import contextlib
 import dataclasses
 import warnings
 
-from .._checks import _show
+from .._checks import _show, check_bool
 from ..nn.module import Module
 from ..random import get_generator
-from .config import LoraConfig, check_bool
+from .config import LoraConfig
 from .layer import LoraLinear, check_adapter_name
 from .modules_to_save import ModulesToSaveWrapper
 from .targets import plan_injection

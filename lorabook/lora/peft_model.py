@@ -30,7 +30,7 @@ import numpy as np
 
 from ..nn.module import Module
 from . import saving
-from .config import check_bool
+from .._checks import check_bool
 from .model import LoraModel
 from .utils import format_trainable_parameters, get_nb_trainable_parameters
 

@@ -38,7 +38,8 @@ from collections import OrderedDict
 import numpy as np
 
 from ..io import CheckpointError, load_arrays, load_json, save_arrays, save_json
-from .config import LoraConfig, check_bool
+from .._checks import check_bool
+from .config import LoraConfig
 from .layer import check_adapter_name
 from .model import warn_if_pissa_changes_others
 
