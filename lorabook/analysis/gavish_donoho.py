@@ -105,6 +105,11 @@ def _singular_values_and_eps(M):
     return M.shape, np.linalg.svd(M, compute_uv=False), float(eps)
 
 
+def _rounding_floor(shape, s, eps):
+    """s_1 * max(m, n) * eps: singular values at or below it are rounding error (module doc)."""
+    return float(s[0]) * max(shape) * eps
+
+
 def _threshold(shape, s, eps, sigma):
     short, long = sorted(shape)
     beta = short / long
@@ -113,7 +118,7 @@ def _threshold(shape, s, eps, sigma):
         tau = lambda_star(beta) * np.sqrt(long) * sigma
     else:
         tau = omega(beta) * float(np.median(s))
-    return max(float(tau), float(s[0]) * long * eps)  # the rounding floor (module doc)
+    return max(float(tau), _rounding_floor(shape, s, eps))
 
 
 def rank_tolerance(M):
@@ -122,8 +127,7 @@ def rank_tolerance(M):
     Singular values at or below it are rounding error (module doc); eps is
     that of M's floating dtype, float64's for anything else.
     """
-    shape, s, eps = _singular_values_and_eps(M)
-    return float(s[0]) * max(shape) * eps
+    return _rounding_floor(*_singular_values_and_eps(M))
 
 
 def hard_threshold(M, sigma=None):
