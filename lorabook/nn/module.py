@@ -167,22 +167,26 @@ class Module:
         """Copy values from `state_dict` into the parameters, in place.
 
         strict: every parameter must be given and nothing else. Shapes must
-        always match. Returns (missing_keys, unexpected_keys).
+        always match. Returns (missing_keys, unexpected_keys). A mismatch is a
+        RuntimeError listing every problem, as in PyTorch; nothing is copied then.
         """
         own = OrderedDict(self.named_parameters())
         missing = [name for name in own if name not in state_dict]
         unexpected = [name for name in state_dict if name not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(
-                f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
-            )
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys {unexpected}")
         wrong = [
             f"{name}: checkpoint {np.shape(state_dict[name])}, model {own[name].shape}"
             for name in own
             if name in state_dict and np.shape(state_dict[name]) != own[name].shape
         ]
         if wrong:
-            raise ValueError(f"load_state_dict for {type(self).__name__}: shape mismatch for " + "; ".join(wrong))
+            problems.append("shape mismatch for " + "; ".join(wrong))
+        if problems:
+            raise RuntimeError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems))
         for name, param in own.items():
             if name in state_dict:
                 np.copyto(param.data, np.asarray(state_dict[name]), casting="same_kind")

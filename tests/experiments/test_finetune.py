@@ -19,6 +19,10 @@ def by_label(records):
     return {record["label"]: record for record in records}
 
 
+def test_the_source_model_comes_back_without_gradients(source_model):
+    assert all(param.grad is None for param in source_model.parameters())
+
+
 # ----- the claims ---------------------------------------------------------------------
 def test_source_model_is_good_on_the_source_and_falls_on_the_rotated_target(adaptation_records):
     source_only = by_label(adaptation_records)["source only"]

@@ -38,7 +38,7 @@ def test_missing_and_unexpected_keys_are_named():
     state = model.state_dict()
     del state["2.bias"]
     state["3.weight"] = np.zeros((2, 4), dtype=np.float32)
-    with pytest.raises(KeyError, match=r"missing keys \['2.bias'\].*unexpected keys \['3.weight'\]"):
+    with pytest.raises(RuntimeError, match=r"missing keys \['2.bias'\]; unexpected keys \['3.weight'\]"):
         model.load_state_dict(state)
 
 
@@ -59,9 +59,9 @@ def test_wrong_shape_names_the_key_and_both_shapes():
     state = model.state_dict()
     state["2.weight"] = np.zeros((4, 2), dtype=np.float32)
     before = model[0].weight.data.copy()
-    with pytest.raises(ValueError, match=r"2\.weight: checkpoint \(4, 2\), model \(2, 4\)"):
+    with pytest.raises(RuntimeError, match=r"2\.weight: checkpoint \(4, 2\), model \(2, 4\)"):
         model.load_state_dict(state)
-    with pytest.raises(ValueError, match=r"2\.weight"):
+    with pytest.raises(RuntimeError, match=r"2\.weight"):
         model.load_state_dict(state, strict=False)
     np.testing.assert_array_equal(model[0].weight.data, before)  # nothing half-loaded
 
@@ -80,9 +80,9 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, dtype):
 
 def test_load_into_a_different_architecture_names_the_problem(tmp_path):
     path = nn.save(make_model(0), tmp_path / "model.npz")
-    with pytest.raises(ValueError, match=r"0\.weight: checkpoint \(4, 3\), model \(5, 3\)"):
+    with pytest.raises(RuntimeError, match=r"shape mismatch for 0\.weight: checkpoint \(4, 3\), model \(5, 3\)"):
         nn.load(nn.MLP([3, 5, 2]), path)
-    with pytest.raises(KeyError, match=r"missing keys \['4.weight', '4.bias'\]"):
+    with pytest.raises(RuntimeError, match=r"missing keys \['4.weight', '4.bias'\]"):
         nn.load(nn.MLP([3, 4, 2, 2]), path)
 
 
