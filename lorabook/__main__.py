@@ -1,7 +1,7 @@
 """Command line: `python -m lorabook {tour,figures,notebooks} [--help]`.
 
     tour        the headline experiments: prints a results table, writes figures
-    figures     regenerate every PNG in figures/ from fixed seeds
+    figures     regenerate every PNG in figures/ and the README results block, from fixed seeds
     notebooks   re-execute every notebook in notebooks/ in place, in order
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ def build_parser():
     tour.add_argument("--no-progress", action="store_true", help="hide progress bars")
     tour.add_argument("--figures-dir", default=None, help="where to write figures (default: ./figures if it exists, but none for --quick)")
 
-    figures = commands.add_parser("figures", help="regenerate every PNG in figures/ from fixed seeds")
+    figures = commands.add_parser(
+        "figures", help="regenerate every PNG in figures/ and the README results block, from fixed seeds")
     figures.add_argument("--out", default="figures", help="output folder (default: figures)")
 
     notebooks = commands.add_parser("notebooks", help="re-execute notebooks in place from a fresh kernel")

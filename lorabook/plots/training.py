@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap, to_rgba
+from matplotlib.ticker import MaxNLocator
 
 from lorabook._checks import check_int, check_matrix
 from lorabook.plots.rank import plot_image_grid
@@ -58,6 +59,7 @@ def plot_learning_curves(histories, log_loss=False):
                     axis.plot(history.epochs, values, style, color=color, label=f"{prefix}{part}")
     for metric, axis in panels:
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)

@@ -47,6 +47,9 @@ def test_learning_curves_draw_the_history():
     acc = {line.get_label(): line.get_ydata() for line in acc_ax.lines}
     np.testing.assert_array_equal(acc["train"], h.train_accuracy)
     np.testing.assert_array_equal(acc["val"], h.val_accuracy)
+    fig.canvas.draw()
+    for axis in fig.axes:  # whole epochs only on the x axis
+        assert all(float(tick).is_integer() for tick in axis.get_xticks())
 
 
 def test_learning_curves_compare_runs_one_colour_each():
