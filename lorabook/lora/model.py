@@ -253,25 +253,19 @@ class LoraModel(Module):
         (call unmerge_adapter() first to get the base weights back). Saved
         modules become the active adapter's copy, as in PEFT.
         """
+        return self._take_out_lora(original_saved_modules=False)
+
+    def _take_out_lora(self, original_saved_modules):
+        """Replace each LoRA layer by its base layer and each saved-module wrapper by the active
+        adapter's copy, or, with original_saved_modules=True, by the very module it wrapped: a
+        refused from_pretrained gives the model back with the same Parameter objects (an optimizer
+        made earlier still updates them). requires_grad flags are the caller's to restore."""
         for name, layer in self.lora_layers():
             self._replace(name, layer.base_layer)
         for name, wrapper in self.saved_modules():
             active = wrapper.active_adapter
-            self._replace(name, wrapper.modules_to_save[active] if active in wrapper.modules_to_save else wrapper.original_module)
-        return self.model
-
-    def _restore_original_modules(self):
-        """Put back the very module objects the model held before injection; the adapters are dropped.
-
-        Unlike unload(), a saved module comes back as its original, not as
-        the adapter's copy, so the model holds the same Parameter objects as
-        before (an optimizer made earlier still updates it). requires_grad
-        flags are the caller's to restore: injection froze them.
-        """
-        for name, layer in self.lora_layers():
-            self._replace(name, layer.base_layer)
-        for name, wrapper in self.saved_modules():
-            self._replace(name, wrapper.original_module)
+            original = original_saved_modules or active not in wrapper.modules_to_save
+            self._replace(name, wrapper.original_module if original else wrapper.modules_to_save[active])
         return self.model
 
 

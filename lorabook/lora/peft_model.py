@@ -149,7 +149,7 @@ class PeftModel(Module):
             saving.set_peft_model_state_dict(peft_model, arrays, adapter_name)
         except ValueError as err:
             # Not unload(): that would leave each saved module's trainable copy in place of the original.
-            peft_model.base_model._restore_original_modules()
+            peft_model.base_model._take_out_lora(original_saved_modules=True)
             for param, flag in flags:
                 param.requires_grad = flag
             raise ValueError(f"adapter in {str(path)!r}: {err}") from None
