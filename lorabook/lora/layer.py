@@ -279,7 +279,10 @@ class LoraLinear(Module):
         """W + the adapters' updates, on a copy; ValueError naming the adapter if not finite."""
         merged = self.base_layer.weight.data.copy()
         for name in adapter_names:
-            merged += self.get_delta_weight(name)
+            # A diverged adapter's inf or NaN is what this looks for: computing with it must not
+            # warn (whether B @ A warns depends on the BLAS kernel), it must be caught just below.
+            with np.errstate(invalid="ignore", over="ignore"):
+                merged += self.get_delta_weight(name)
             if not np.all(np.isfinite(merged)):
                 raise ValueError(
                     f"safe_merge: merging adapter {name!r} would put NaN or inf into the base weight "

@@ -226,9 +226,11 @@ def test_merging_twice_warns_and_does_nothing():
         layer.unmerge()
 
 
-def test_safe_merge_refuses_non_finite_and_leaves_the_weight():
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_safe_merge_refuses_non_finite_and_leaves_the_weight(bad):
+    """The behaviour, whatever the BLAS kernel says on the way: B @ A with an inf may or may not warn."""
     _, layer = make_layer()
-    layer.lora_B["default"].weight.data[0, 0] = np.inf
+    layer.lora_B["default"].weight.data[0, 0] = bad
     before = layer.base_layer.weight.data.copy()
     with pytest.raises(ValueError, match="safe_merge: merging adapter 'default' would put NaN or inf"):
         layer.merge(safe_merge=True)
@@ -273,5 +275,5 @@ def test_delete_adapter_of_a_layer():
     assert list(layer.lora_A) == ["other"] and layer.active_adapter == "other"
     assert "default" not in layer.r and "default" not in layer.scaling
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)  # no complaint about the deleted adapter
         layer(x_for(layer))
