@@ -19,6 +19,8 @@ fails on the line that made it, not deep inside training.
     init_lora_weights True (A Kaiming-uniform, B zeros), "gaussian" (A normal with
                     standard deviation 1/r, as PEFT; B zeros), "pissa", or False
     use_rslora      rank-stabilised scaling lora_alpha / sqrt(r) (Kalajdzievski 2023)
+    use_dora        DoRA (Liu et al. 2024): a trainable magnitude per output row on top of
+                    the low-rank update (see lora.dora)
     rank_pattern    {name or regex: r} overriding r for the layers it matches
     alpha_pattern   {name or regex: alpha} overriding lora_alpha likewise
     inference_mode  True: the adapter is frozen, for inference only (nothing trains
@@ -30,7 +32,9 @@ from __future__ import annotations
 
 import math
 import re
+import numbers
 from dataclasses import asdict, dataclass, field, fields
+from typing import Optional, Union
 
 from .._checks import _show, check_bool, check_choice, check_float, check_int
 
@@ -46,50 +50,52 @@ class LoraConfig:
     r: int = 8
     lora_alpha: float = 8
     lora_dropout: float = 0.0
-    target_modules: object = None
-    modules_to_save: object = None
+    target_modules: Union[list, str, None] = None
+    modules_to_save: Optional[list] = None
     bias: str = "none"
-    init_lora_weights: object = True
+    init_lora_weights: Union[bool, str] = True
     use_rslora: bool = False
+    use_dora: bool = False
     rank_pattern: dict = field(default_factory=dict)
     alpha_pattern: dict = field(default_factory=dict)
     inference_mode: bool = False
 
     def __post_init__(self):
         self.r = check_int("r", self.r, low=1)
-        self.lora_alpha = _check_alpha("lora_alpha", self.lora_alpha)
-        self.lora_dropout = check_float("lora_dropout", self.lora_dropout, low=0.0, high=1.0, high_open=True)
+        self.lora_alpha = check_alpha("lora_alpha", self.lora_alpha)
+        self.lora_dropout = check_dropout("lora_dropout", self.lora_dropout)
         self.target_modules = _check_names("target_modules", self.target_modules, allow_regex=True)
         self.modules_to_save = _check_names("modules_to_save", self.modules_to_save, allow_regex=False)
         check_choice("bias", self.bias, BIAS_CHOICES)
         self.init_lora_weights = check_init("init_lora_weights", self.init_lora_weights)
         self.use_rslora = check_bool("use_rslora", self.use_rslora)
+        self.use_dora = check_bool("use_dora", self.use_dora)
         self.rank_pattern = _check_pattern("rank_pattern", self.rank_pattern, lambda n, v: check_int(n, v, low=1))
-        self.alpha_pattern = _check_pattern("alpha_pattern", self.alpha_pattern, _check_alpha)
+        self.alpha_pattern = _check_pattern("alpha_pattern", self.alpha_pattern, check_alpha)
         self.inference_mode = check_bool("inference_mode", self.inference_mode)
 
     # ----- per-layer values -------------------------------------------------------
-    def rank_for(self, module_name):
+    def rank_for(self, module_name: str) -> int:
         """r for the layer `module_name`: the first rank_pattern key that matches it, else r."""
         key = pattern_key_for(self.rank_pattern, module_name)
         return self.r if key is None else self.rank_pattern[key]
 
-    def alpha_for(self, module_name):
+    def alpha_for(self, module_name: str) -> float:
         """lora_alpha for the layer `module_name`, with alpha_pattern applied like rank_pattern."""
         key = pattern_key_for(self.alpha_pattern, module_name)
         return self.lora_alpha if key is None else self.alpha_pattern[key]
 
-    def scaling_for(self, module_name):
+    def scaling_for(self, module_name: str) -> float:
         """alpha / r, or alpha / sqrt(r) with use_rslora, for the layer `module_name`."""
         return lora_scaling(self.alpha_for(module_name), self.rank_for(module_name), self.use_rslora)
 
     # ----- to and from JSON -------------------------------------------------------
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """The fields as plain JSON-ready values, plus PEFT's "peft_type": "LORA"."""
         return {"peft_type": "LORA", **asdict(self)}
 
     @classmethod
-    def from_dict(cls, values):
+    def from_dict(cls, values: dict) -> "LoraConfig":
         """A config from `to_dict()` output; unknown keys are an error, not silently dropped."""
         if not isinstance(values, dict):
             raise TypeError(f"a LoRA config must be a dict, got {_show(values)}")
@@ -104,7 +110,7 @@ class LoraConfig:
         return cls(**values)
 
 
-def lora_scaling(lora_alpha, r, use_rslora=False):
+def lora_scaling(lora_alpha: float, r: int, use_rslora: bool = False) -> float:
     """scaling = lora_alpha / r, or lora_alpha / sqrt(r) (rsLoRA).
 
     Why sqrt? With alpha / r, the update B @ A of a larger rank is scaled down
@@ -114,16 +120,21 @@ def lora_scaling(lora_alpha, r, use_rslora=False):
     return lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
 
 
-def pattern_key_for(pattern, module_name):
+def pattern_key_for(pattern: dict, module_name: str) -> Optional[str]:
     """The first key of `pattern` that matches `module_name`, or None.
 
     A key matches, as in PEFT, when it fully matches the name or a dotted
     suffix of it: the key "fc" (or the regex "f.") matches "encoder.fc".
     """
     for key in pattern:
-        if re.fullmatch(rf"(.*\.)?(?:{key})", module_name):
+        if pattern_matches(key, module_name):
             return key
     return None
+
+
+def pattern_matches(key: str, module_name: str) -> bool:
+    """Does the rank_pattern/alpha_pattern key match the whole name or a dotted suffix of it?"""
+    return re.fullmatch(rf"(.*\.)?(?:{key})", module_name) is not None
 
 
 def check_init(name, value):
@@ -134,8 +145,33 @@ def check_init(name, value):
     raise ValueError(f"{name} must be one of {options}; got {_show(value)}")
 
 
-def _check_alpha(name, value):
-    return check_float(name, value, low=0.0, low_open=True)
+def check_alpha(name, value):
+    """lora_alpha > 0, kept as given (8 stays the int 8, as PEFT writes it).
+
+    PEFT accepts 0 (and negative values); lorabook refuses them: with
+    lora_alpha = 0 the scaling is 0, so the adapter changes nothing and its
+    A and B never get a gradient, which is a mistake, not a choice.
+    """
+    checked = check_float(name, value)
+    if checked <= 0:
+        raise ValueError(f"{name} must be > 0, got {value} (PEFT accepts 0 and negative values; lorabook refuses "
+                         "them: with 0 the scaling lora_alpha / r is 0, so the adapter changes nothing and gets "
+                         "no gradient)")
+    return int(value) if isinstance(value, numbers.Integral) else checked
+
+
+def check_dropout(name, value):
+    """lora_dropout in [0, 1).
+
+    PEFT accepts 1.0; lorabook refuses it: every input of the LoRA branch
+    would be dropped while training, so the adapter could never learn.
+    """
+    checked = check_float(name, value)
+    if not 0.0 <= checked < 1.0:
+        why = (": with lora_dropout=1 the LoRA branch sees only zeros while training and never learns "
+               "(PEFT accepts 1.0; lorabook refuses it)") if checked == 1.0 else ""
+        raise ValueError(f"{name} must be in [0.0, 1.0), got {checked}{why}")
+    return checked
 
 
 def _check_names(name, value, allow_regex):

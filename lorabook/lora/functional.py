@@ -1,99 +1,106 @@
-"""The LoRA linear map as one autograd Function, forward and backward by hand.
+"""The LoRA linear map as one autograd Function: an optimisation of PEFT's one-line formula.
 
-    y = x W^T + b + (s * x_lora A^T) B^T          s = scaling, x_lora = dropout(x)
+The reference (LoraLinear.reference_forward, PEFT's own line) is
 
-    x (batch, in), W (out, in), b (out,), A (r, in), B (out, r), y (batch, out)
+    result = base_layer(x) + lora_B(lora_A(dropout(x))) * scaling
 
-Why one fused Function rather than F.linear calls added together? The
-autograd keeps every input of every recorded operation alive until
-backward. Written as `base(x) + B(A(x) * s)`, the graph would hold three
+that is y = x W^T + b + s (x_lora A^T) B^T with x_lora = dropout(x), s = scaling,
+
+    x (batch, in), W (out, in), b (out,), A (r, in), B (out, r), y (batch, out).
+
+Why fuse it? The autograd keeps every input of every recorded operation
+alive until backward. Written as four operations, the graph holds three
 (batch, out) arrays per layer (the base output, the LoRA output and their
-sum) where a plain Linear holds one; fused, the layer holds one (batch, out)
-output and one small (batch, r) array, h. That is what lets LoRA training
-need less than half the memory of full fine-tuning.
+sum) where a plain Linear holds one. Fused, the layer keeps one (batch, out)
+output and one thin (batch, r) array hs = s x_lora A^T. The scaling
+multiplies that thin array, never a (batch, out) one.
 
-Backward, with g = dL/dy (batch, out) and hs = s * x_lora A^T (batch, r):
+Backward, with g = dL/dy (batch, out) and gh = s g B (batch, r):
 
-    dB = g^T hs                    (out, r)
-    dA = (s * g B)^T x_lora        (r, in)
-    dx = g W  (+ (s * g B) A  for the LoRA branch; it goes to x_lora)
-    dW = g^T x,  db = sum of g over the batch      only if W, b are trainable
+    dA = gh^T x_lora     (r, in)          dB = g^T hs          (out, r)
+    dx = g W             (batch, in)      dx_lora = gh A       (batch, in)
+    dW = g^T x           (out, in)        db = sum of g over the batch
 
-The scaling always multiplies a thin (batch, r) array, never a (batch, out)
-one. dW is skipped when W is frozen: that product, (out x batch) @ (batch x
-in), is the most expensive of the step, and LoRA's saving in time.
+Each is computed only if its input needs a gradient. dW is the costliest
+product of the step, (out x batch) @ (batch x in), and W is frozen in LoRA:
+skipping it is where LoRA saves time. tests/lora/test_fused_vs_reference.py
+checks that this Function and the reference agree in forward and in every
+gradient.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 from ..autograd.function import Function
 from ..autograd.ops import ShapeError
 from ..autograd.tensor import Tensor
 
+INPUTS = ("x", "x_lora", "lora_A", "lora_B", "weight", "bias")  # the order apply() gets them in
+
 
 class LoraLinearFunction(Function):
-    """Inputs (x, x_lora, lora_A, lora_B, weight[, bias]), option scaling; see the module docstring.
-
-    x_lora may be the very tensor x (no dropout): then the two gradients
-    for x are added in backward and returned once.
-    """
+    """y = x W^T + b + (s x_lora A^T) B^T; inputs in the order of INPUTS (bias may be left out)."""
 
     @staticmethod
     def forward(ctx, x, x_lora, lora_A, lora_B, weight, bias=None, scaling=1.0):
+        """x, x_lora (..., in) -> y (..., out). x_lora may be x itself (no dropout)."""
         if x.shape[-1:] != weight.shape[1:] or x_lora.shape != x.shape:
-            raise ShapeError(
-                f"lora_linear: input of shape {x.shape} does not fit a weight of shape {weight.shape} "
-                f"(out_features, in_features): the input's last axis must be {weight.shape[1]}"
-            )
-        x2 = x.reshape(-1, x.shape[-1])
-        x_lora2 = x2 if x_lora is x else x_lora.reshape(-1, x.shape[-1])
-        out = x2 @ weight.T
+            raise ShapeError(f"lora_linear: input of shape {x.shape} does not fit a weight of shape {weight.shape} "
+                             f"(out_features, in_features): the input's last axis must be {weight.shape[1]}")
+        same_input, input_shape = x_lora is x, x.shape
+        x = x.reshape(-1, x.shape[-1])                                   # (batch, in)
+        x_lora = x if same_input else x_lora.reshape(x.shape)
+        hs = x_lora @ lora_A.T                                           # (batch, r)
+        hs *= scaling
+        y = x @ weight.T                                                 # (batch, out)
         if bias is not None:
-            out += bias
-        hs = x_lora2 @ lora_A.T            # (batch, r)
-        hs *= scaling                      # scale the thin array, not the wide one
-        out += hs @ lora_B.T
-        ctx.save_for_backward(x2, x_lora2, hs, lora_A, lora_B, weight)
-        ctx.scaling = scaling
-        ctx.x_shape = x.shape
-        ctx.same_input = x_lora is x
-        return out.reshape(x.shape[:-1] + out.shape[-1:])
+            y += bias
+        y += hs @ lora_B.T
+        ctx.save_for_backward(x, x_lora, hs, lora_A, lora_B, weight)
+        ctx.scaling, ctx.same_input, ctx.input_shape = scaling, same_input, input_shape
+        return y.reshape(input_shape[:-1] + y.shape[-1:])
 
     @staticmethod
     def backward(ctx, g):
-        x2, x_lora2, hs, lora_A, lora_B, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1])
-        grad_h = None
-        if needs[1] or needs[2] or (needs[0] and ctx.same_input):
-            grad_h = g2 @ lora_B           # (batch, r)
-            grad_h *= ctx.scaling
-        grad_A = grad_h.T @ x_lora2 if needs[2] else None
-        grad_B = g2.T @ hs if needs[3] else None
-        grad_x = grad_x_lora = None
-        if ctx.same_input:
-            if needs[0]:
-                grad_x = g2 @ weight
-                grad_x += grad_h @ lora_A
-                grad_x = grad_x.reshape(ctx.x_shape)
-        else:
-            if needs[0]:
-                grad_x = (g2 @ weight).reshape(ctx.x_shape)
-            if needs[1]:
-                grad_x_lora = (grad_h @ lora_A).reshape(ctx.x_shape)
-        grad_W = g2.T @ x2 if needs[4] else None
-        if len(needs) == 5:
-            return grad_x, grad_x_lora, grad_A, grad_B, grad_W
-        grad_b = g2.sum(axis=0) if needs[5] else None
-        return grad_x, grad_x_lora, grad_A, grad_B, grad_W, grad_b
+        """g (..., out) -> one gradient or None per input, by name; see the module docstring."""
+        x, x_lora, hs, lora_A, lora_B, weight = ctx.saved_tensors
+        need = dict(zip(INPUTS, ctx.needs_input_grad))  # only the inputs given: no "bias" without one
+        g = g.reshape(-1, g.shape[-1])                                   # (batch, out)
+        grad = dict.fromkeys(need)
+        # x_lora is x when there is no dropout: its gradient is then added into x's, returned once.
+        lora_input = need["x"] if ctx.same_input else need["x_lora"]
+        if need["lora_A"] or lora_input:
+            gh = g @ lora_B                                              # (batch, r)
+            gh *= ctx.scaling
+        if need["lora_A"]:
+            grad["lora_A"] = gh.T @ x_lora                               # (r, in)
+        if need["lora_B"]:
+            grad["lora_B"] = g.T @ hs                                    # (out, r)
+        if need["x"]:
+            grad["x"] = g @ weight                                       # (batch, in)
+        if lora_input:
+            if ctx.same_input:
+                grad["x"] += gh @ lora_A
+            else:
+                grad["x_lora"] = gh @ lora_A
+        if need["weight"]:
+            grad["weight"] = g.T @ x                                     # (out, in)
+        if need.get("bias"):
+            grad["bias"] = g.sum(axis=0)                                 # (out,)
+        for name in ("x", "x_lora"):
+            if grad[name] is not None:
+                grad[name] = grad[name].reshape(ctx.input_shape)
+        return tuple(grad[name] for name in need)
 
 
-def lora_linear(x, weight, bias, lora_A, lora_B, scaling, x_lora=None):
+def lora_linear(x, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor, lora_B: Tensor, scaling: float,
+                x_lora=None) -> Tensor:
     """y = x W^T + b + (scaling * x_lora A^T) B^T as one recorded operation.
 
     x_lora: the LoRA branch's input (dropout(x)); None means x itself.
-    bias may be None. All of weight, lora_A, lora_B (and bias) are Tensors.
+    bias may be None. weight, lora_A, lora_B (and bias) are Tensors.
     """
     x = x if isinstance(x, Tensor) else Tensor(x)
     x_lora = x if x_lora is None else x_lora
     inputs = (x, x_lora, lora_A, lora_B, weight) + (() if bias is None else (bias,))
-    return LoraLinearFunction.apply(*inputs, scaling=scaling)
+    return LoraLinearFunction.apply(*inputs, scaling=float(scaling))

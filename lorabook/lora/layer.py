@@ -1,9 +1,11 @@
 """`LoraLinear`: a frozen Linear layer plus trainable low-rank updates (PEFT's `lora.Linear`).
 
-For input x (batch, in) the layer computes
+The reference is PEFT's own line, once per active adapter:
 
-    y = x W^T + b  +  sum over active adapters of  scaling * (dropout(x) A^T) B^T
+    result = base_layer(x)
+    result = result + lora_B(lora_A(dropout(x))) * scaling
 
+that is y = x W^T + b + scaling * (dropout(x) A^T) B^T for input x (batch, in).
 W (out, in) and b (out,) belong to the pretrained layer, kept as
 `self.base_layer` and frozen. Each adapter `name` owns
 
@@ -14,44 +16,60 @@ and scaling = lora_alpha / r (lora_alpha / sqrt(r) with rsLoRA). The layer
 acts as if its weight were W + delta W with delta W = scaling * B @ A, a
 matrix of rank at most r, but forward never forms B @ A: that would cost
 out * r * in multiply-adds and an (out, in) array, while the two thin
-products cost batch * r * (in + out). The scaling multiplies the small
-(batch, r) intermediate rather than the (batch, out) result: the same
-numbers, out / r times less work, and no extra (batch, out) array.
+products cost batch * r * (in + out).
+
+Two ways to compute the same numbers (`forward` picks one):
+  reference_forward   PEFT's line above, adapter by adapter (also DoRA's term, see lora.dora)
+  fused_forward       the base layer and the first adapter as one autograd Function
+                      (functional.LoraLinearFunction): the graph then keeps one (batch, out)
+                      array instead of three, and the scaling multiplies a (batch, r) array
+The fused path is used when `fused` is True (the default) and the first
+adapter in use is a plain LoRA adapter; tests check that both paths agree.
 
 Parameter names read as in PEFT: "base_layer.weight", "lora_A.default.weight",
-"lora_B.default.weight". Several adapters can live side by side; the
-active ones (`active_adapters`) are used, and `merge()` folds an adapter
-into W so that inference costs one product again.
+"lora_B.default.weight" (and "lora_magnitude_vector.default.weight" with
+DoRA). Several adapters can live side by side; the active ones
+(`active_adapters`) are used, and `merge()` folds an adapter into W so that
+inference costs one product again.
 """
 from __future__ import annotations
 
 import math
 import warnings
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
 from .._checks import _show, check_bool, check_float, check_int
+from ..autograd.function import Function, is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..nn import init
 from ..nn.layers import Dropout, Identity, Linear, ModuleDict
 from ..nn.module import Module
 from ..random import get_generator
-from .config import check_init, lora_scaling
+from . import dora
+from .config import check_alpha, check_dropout, check_init, lora_scaling
 from .functional import lora_linear
+
+Names = Union[str, Sequence[str]]
+Seed = Union[int, np.random.Generator, None]
 
 
 class LoraLinear(Module):
     """A Linear layer with LoRA adapters; see the module docstring for the formula.
 
     base_layer: the nn.Linear to adapt (its weight and bias are frozen here).
-    adapter_name, r, lora_alpha, lora_dropout, init_lora_weights, use_rslora:
-    the first adapter, as in LoraConfig. generator: an int seed or a
+    adapter_name, r, lora_alpha, lora_dropout, init_lora_weights, use_rslora,
+    use_dora: the first adapter, as in LoraConfig. generator: an int seed or a
     numpy Generator for A's (and B's) starting values; None uses the
     package's default generator (lorabook.manual_seed).
     """
 
-    def __init__(self, base_layer, adapter_name="default", r=8, lora_alpha=8, lora_dropout=0.0,
-                 init_lora_weights=True, use_rslora=False, generator=None):
+    fused = True  # False: forward computes with reference_forward (for comparing the two)
+
+    def __init__(self, base_layer: Linear, adapter_name: str = "default", r: int = 8, lora_alpha: float = 8,
+                 lora_dropout: float = 0.0, init_lora_weights: Union[bool, str] = True, use_rslora: bool = False,
+                 use_dora: bool = False, generator: Seed = None):
         super().__init__()
         if not isinstance(base_layer, Linear):
             raise TypeError(f"base_layer must be a lorabook.nn.Linear, got {type(base_layer).__name__}")
@@ -61,28 +79,39 @@ class LoraLinear(Module):
         self.lora_A = ModuleDict()
         self.lora_B = ModuleDict()
         self.lora_dropout = ModuleDict()
+        self.lora_magnitude_vector = ModuleDict()  # DoRA's m, one per DoRA adapter (empty without DoRA)
         self.r = {}
         self.lora_alpha = {}
         self.scaling = {}
         self.use_rslora = {}
         self.active_adapters = [adapter_name]
         self.merged_adapters = []
+        self._merged_norms = {}  # DoRA adapter -> the row norms its merge used (unmerge needs them)
         self.disable_adapters = False
         base_layer.requires_grad_(False)
-        self.update_layer(adapter_name, r, lora_alpha, lora_dropout, init_lora_weights, use_rslora, generator)
+        self.update_layer(adapter_name, r, lora_alpha, lora_dropout, init_lora_weights, use_rslora, use_dora,
+                          generator)
 
     # ----- adapters ---------------------------------------------------------------
-    def update_layer(self, adapter_name, r, lora_alpha, lora_dropout=0.0, init_lora_weights=True,
-                     use_rslora=False, generator=None):
-        """Add the adapter `adapter_name`: A (r, in), B (out, r), its dropout and scaling."""
+    def update_layer(self, adapter_name: str, r: int, lora_alpha: float, lora_dropout: float = 0.0,
+                     init_lora_weights: Union[bool, str] = True, use_rslora: bool = False, use_dora: bool = False,
+                     generator: Seed = None) -> None:
+        """Add the adapter `adapter_name`: A (r, in), B (out, r), its dropout and scaling (and m with DoRA)."""
         check_adapter_name(adapter_name)
         if adapter_name in self.lora_A:
             raise ValueError(f"adapter_name {adapter_name!r} is already in use in this layer; pick another name")
         r = check_int("r", r, low=1)
-        lora_alpha = check_float("lora_alpha", lora_alpha, low=0.0, low_open=True)
-        lora_dropout = check_float("lora_dropout", lora_dropout, low=0.0, high=1.0, high_open=True)
+        lora_alpha = check_alpha("lora_alpha", lora_alpha)
+        lora_dropout = check_dropout("lora_dropout", lora_dropout)
         init_lora_weights = check_init("init_lora_weights", init_lora_weights)
         use_rslora = check_bool("use_rslora", use_rslora)  # 'yes' would silently mean True
+        use_dora = check_bool("use_dora", use_dora)
+        if use_dora and self.merged_adapters:
+            raise ValueError(
+                f"use_dora=True: adapter {adapter_name!r} cannot be added while adapter(s) {self.merged_adapters} "
+                "are merged into this layer's base weight (DoRA's magnitude would start from the merged weight); "
+                "call unmerge() (peft_model.unmerge_adapter()) first"
+            )
         if r > min(self.in_features, self.out_features):
             warnings.warn(
                 f"r={r} is larger than min(in_features, out_features) = "
@@ -102,9 +131,16 @@ class LoraLinear(Module):
         self.use_rslora[adapter_name] = use_rslora
         self.scaling[adapter_name] = lora_scaling(lora_alpha, r, use_rslora)
         self.reset_lora_parameters(adapter_name, init_lora_weights, rng)
+        if use_dora:  # after the start of A and B (and PiSSA's residual), as in PEFT
+            self.lora_magnitude_vector[adapter_name] = dora.DoraMagnitude(self.dora_start(adapter_name))
         self.set_adapter(self.active_adapters)
 
-    def reset_lora_parameters(self, adapter_name, init_lora_weights=True, generator=None):
+    def dora_start(self, adapter_name: str) -> np.ndarray:
+        """DoRA's starting magnitude m = ‖W + scaling * B @ A‖_row (out,): the layer starts unchanged."""
+        return dora.weight_norm(self.base_layer.weight.data, self.get_delta_weight(adapter_name))
+
+    def reset_lora_parameters(self, adapter_name: str, init_lora_weights: Union[bool, str] = True,
+                              generator: Seed = None) -> None:
         """Give A and B their starting values.
 
         True       A ~ U(-1/sqrt(in), 1/sqrt(in)) (Kaiming-uniform, a=sqrt(5)), B = 0
@@ -123,13 +159,13 @@ class LoraLinear(Module):
             init.zeros_(B)
         elif init_lora_weights == "pissa":
             B_start, A_start = self.pissa_split(adapter_name)
-            A.data[...] = A_start
-            B.data[...] = B_start
+            _write(A, A_start)
+            _write(B, B_start)
         else:  # False: both random (what PEFT leaves, nn.Linear's own start), for experiments
             init.kaiming_uniform_(A, a=math.sqrt(5), generator=rng)
             init.kaiming_uniform_(B, a=math.sqrt(5), generator=rng)
 
-    def pissa_split(self, adapter_name):
+    def pissa_split(self, adapter_name: str) -> tuple:
         """PiSSA (Meng et al. 2024): move W's principal part into the adapter.
 
         With W = U S V^T, the adapter starts with its update equal to the top-r
@@ -141,12 +177,15 @@ class LoraLinear(Module):
 
         so W + scaling * B @ A is unchanged and the output too (to float
         rounding), but training now moves the directions that matter most.
-        Returns (B, A); the base weight is replaced here, in place.
+        The SVD runs in float64 whatever W's dtype. With r > min(in, out) the
+        extra rows of A and columns of B are zero (PEFT makes A (min, in)
+        instead, a shape that disagrees with r). Returns (B, A); the base
+        weight is replaced here, in place.
         """
         W = self.base_layer.weight.data
         r, scaling = self.r[adapter_name], self.scaling[adapter_name]
         U, S, Vt = np.linalg.svd(W.astype(np.float64), full_matrices=False)
-        k = min(r, len(S))  # r > min(in, out): the extra directions stay zero
+        k = min(r, len(S))
         root = np.sqrt(S[:k] / scaling)
         B = np.zeros((self.out_features, r), dtype=W.dtype)
         A = np.zeros((r, self.in_features), dtype=W.dtype)
@@ -154,11 +193,10 @@ class LoraLinear(Module):
         A[:k] = root[:, None] * Vt[:k]
         # The residual uses the factors as stored (rounded to W's dtype), so that
         # residual + scaling * B @ A reproduces W as closely as the dtype allows.
-        residual = W.astype(np.float64) - scaling * (B.astype(np.float64) @ A.astype(np.float64))
-        W[...] = residual
+        _write(self.base_layer.weight, W.astype(np.float64) - scaling * (B.astype(np.float64) @ A.astype(np.float64)))
         return B, A
 
-    def set_delta_factors(self, lora_B, lora_A, adapter_name=None):
+    def set_delta_factors(self, lora_B, lora_A, adapter_name: Optional[str] = None) -> None:
         """Make the adapter's update scaling * B @ A equal lora_B @ lora_A (to float rounding).
 
         lora_B (out, k) and lora_A (k, in) with k = the adapter's rank, for
@@ -169,39 +207,47 @@ class LoraLinear(Module):
         r = self.r[adapter_name]
         expected = {"lora_B": (self.out_features, r), "lora_A": (r, self.in_features)}
         root = math.sqrt(self.scaling[adapter_name])
+        values = {}
         for key, value in (("lora_B", lora_B), ("lora_A", lora_A)):
-            value = np.asarray(getattr(value, "data", value))
-            if value.shape != expected[key]:
+            values[key] = np.asarray(getattr(value, "data", value))
+            if values[key].shape != expected[key]:
                 raise ValueError(
-                    f"{key} must have shape {expected[key]} for adapter {adapter_name!r} (rank {r}, "
-                    f"in_features {self.in_features}, out_features {self.out_features}), got {value.shape}"
+                    f"{key} must have shape {expected[key]} for adapter {adapter_name!r} (rank {r}, in_features "
+                    f"{self.in_features}, out_features {self.out_features}), got {values[key].shape}"
                 )
-            getattr(self, key)[adapter_name].weight.data[...] = value / root
+        for key, value in values.items():
+            _write(getattr(self, key)[adapter_name].weight, value / root)
 
-    def set_adapter(self, adapter_names):
+    def set_adapter(self, adapter_names: Names) -> None:
         """Make `adapter_names` (a name or a list) the active adapters; only they train."""
         names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
         for name in names:
             if name not in self.lora_A:
                 raise ValueError(f"adapter_name {name!r} is not an adapter of this layer; adapters: {list(self.lora_A)}")
         for name in self.lora_A:
-            self.lora_A[name].requires_grad_(name in names)
-            self.lora_B[name].requires_grad_(name in names)
+            for table in (self.lora_A, self.lora_B, self.lora_magnitude_vector):
+                if name in table:
+                    table[name].requires_grad_(name in names)
         self.active_adapters = names
 
     @property
-    def active_adapter(self):
+    def active_adapter(self) -> Union[str, list]:
         """The active adapter's name (a list when several are active)."""
         return self.active_adapters[0] if len(self.active_adapters) == 1 else list(self.active_adapters)
 
-    def delete_adapter(self, adapter_name):
-        """Remove an adapter; if it was active, the first remaining one becomes active."""
+    def delete_adapter(self, adapter_name: str) -> None:
+        """Remove an adapter; if it was active, the first remaining one becomes active.
+
+        A layer left with no adapter stays a LoraLinear that computes as its
+        base layer (as in PEFT), so the model's state keys do not change.
+        """
         if adapter_name not in self.lora_A:
             raise ValueError(f"adapter_name {adapter_name!r} is not an adapter of this layer; adapters: {list(self.lora_A)}")
         if adapter_name in self.merged_adapters:
             raise ValueError(f"adapter {adapter_name!r} is merged into the base weight; unmerge() it before deleting it")
-        for table in (self.lora_A, self.lora_B, self.lora_dropout):
-            del table[adapter_name]
+        for table in (self.lora_A, self.lora_B, self.lora_dropout, self.lora_magnitude_vector):
+            if adapter_name in table:
+                del table[adapter_name]
         for table in (self.r, self.lora_alpha, self.scaling, self.use_rslora):
             del table[adapter_name]
         remaining = [name for name in self.active_adapters if name != adapter_name]
@@ -209,7 +255,7 @@ class LoraLinear(Module):
             remaining = [next(iter(self.lora_A))]
         self.active_adapters = remaining
 
-    def _single_adapter(self, adapter_name):
+    def _single_adapter(self, adapter_name: Optional[str]) -> str:
         if adapter_name is None:
             adapter_name = self.active_adapters[0] if self.active_adapters else None
         if adapter_name not in self.lora_A:
@@ -217,34 +263,63 @@ class LoraLinear(Module):
         return adapter_name
 
     # ----- forward ------------------------------------------------------------------
-    def forward(self, x):
-        """y = base_layer(x) + sum over active, unmerged adapters of scaling * B(A(dropout(x))).
-
-        The first such adapter is computed together with the base layer in one
-        fused operation (functional.lora_linear), which keeps a single
-        (batch, out) array alive for backward; any further active adapter adds
-        its term separately.
-        """
+    def forward(self, x) -> Tensor:
+        """y = base_layer(x) + one term per active, unmerged adapter; see the module docstring."""
         if self.disable_adapters:
             if self.merged_adapters:  # as in PEFT: disabled means the base layer, so take merges out
                 self.unmerge()
             return self.base_layer(x)
-        names = [n for n in self.active_adapters if n in self.lora_A and n not in self.merged_adapters]
-        if not names:
-            return self.base_layer(x)
         if not isinstance(x, Tensor):
             x = Tensor(x)  # once, so that an identity dropout hands back this same tensor
-        base = self.base_layer
-        first, rest = names[0], names[1:]
-        result = lora_linear(x, base.weight, base.bias, self.lora_A[first].weight, self.lora_B[first].weight,
-                             self.scaling[first], x_lora=self.lora_dropout[first](x))
-        for name in rest:
-            h = self.lora_A[name](self.lora_dropout[name](x))                 # (batch, r)
-            result = result + self.lora_B[name](h * self.scaling[name])       # (batch, out)
+        names = [n for n in self.active_adapters if n in self.lora_A and n not in self.merged_adapters]
+        if self.fused and names and names[0] not in self.lora_magnitude_vector:
+            result = self.fused_forward(x, names)
+        else:
+            result = self.reference_forward(x, names)
+        merged = [n for n in self.merged_adapters if n in self.active_adapters]
+        if merged and is_grad_enabled():
+            result = self._guard_merged(result, merged)
         return result
 
+    def reference_forward(self, x: Tensor, adapter_names: Sequence[str]) -> Tensor:
+        """PEFT's formula: base_layer(x), then one term per adapter (the reference the fused path must equal)."""
+        result = self.base_layer(x)
+        for name in adapter_names:
+            result = result + self.adapter_term(x, name)
+        return result
+
+    def fused_forward(self, x: Tensor, adapter_names: Sequence[str]) -> Tensor:
+        """The base layer and the first adapter as one LoraLinearFunction; any further adapter as in the reference."""
+        first, base = adapter_names[0], self.base_layer
+        result = lora_linear(x, base.weight, base.bias, self.lora_A[first].weight, self.lora_B[first].weight,
+                             self.scaling[first], x_lora=self.lora_dropout[first](x))
+        for name in adapter_names[1:]:
+            result = result + self.adapter_term(x, name)
+        return result
+
+    def adapter_term(self, x: Tensor, adapter_name: str) -> Tensor:
+        """What adapter `adapter_name` adds to base_layer(x), (batch, out).
+
+        LoRA:  lora_B(lora_A(dropout(x))) * scaling          (PEFT's line)
+        DoRA:  dora.dora_term(dropout(x), W, A, B, m, scaling)
+        """
+        lora_A, lora_B = self.lora_A[adapter_name], self.lora_B[adapter_name]
+        dropout, scaling = self.lora_dropout[adapter_name], self.scaling[adapter_name]
+        if adapter_name in self.lora_magnitude_vector:
+            magnitude = self.lora_magnitude_vector[adapter_name].weight
+            return dora.dora_term(dropout(x), self.base_layer.weight, lora_A.weight, lora_B.weight, magnitude, scaling)
+        return lora_B(lora_A(dropout(x))) * scaling
+
+    def _guard_merged(self, result: Tensor, merged: Sequence[str]) -> Tensor:
+        """Pass `result` through MergedAdapterGuard if a merged adapter is trainable: its backward explains."""
+        params = [table[name].weight for name in merged
+                  for table in (self.lora_A, self.lora_B, self.lora_magnitude_vector) if name in table]
+        if not any(p.requires_grad for p in params):
+            return result
+        return MergedAdapterGuard.apply(result, *params, adapter_names=list(merged))
+
     # ----- merging ------------------------------------------------------------------
-    def get_delta_weight(self, adapter_name=None):
+    def get_delta_weight(self, adapter_name: Optional[str] = None) -> np.ndarray:
         """delta W = scaling * B @ A, an (out, in) array of W's dtype (not part of any graph)."""
         adapter_name = self._single_adapter(adapter_name)
         delta = self.lora_B[adapter_name].weight.data @ self.lora_A[adapter_name].weight.data
@@ -252,13 +327,15 @@ class LoraLinear(Module):
         return delta
 
     @property
-    def merged(self):
+    def merged(self) -> bool:
         """True when some adapter is folded into the base weight."""
         return bool(self.merged_adapters)
 
-    def merge(self, safe_merge=False, adapter_names=None):
+    def merge(self, safe_merge: bool = False, adapter_names: Optional[Names] = None) -> None:
         """W <- W + delta W for each adapter given (default: the active ones).
 
+        A DoRA adapter gives W <- (m / n)[:, None] * (W + delta W) instead,
+        with n = ‖W + delta W‖_row of the unmerged weight (lora.dora).
         Afterwards forward costs one matrix product, as the original layer.
         safe_merge: compute the merged weight on a copy first and raise a
         ValueError naming the adapter, leaving W untouched, if it holds NaN or
@@ -267,30 +344,33 @@ class LoraLinear(Module):
         names = self._adapters_to_merge(adapter_names)
         if not names:
             return
-        weight = self.base_layer.weight.data
-        if safe_merge:
-            weight[...] = self._safe_merged_weight(names)
-        else:
-            for name in names:
-                weight += self.get_delta_weight(name)
+        weight, norms = self._merged_weight(names, check_finite=safe_merge)
+        _write(self.base_layer.weight, weight)
+        self._merged_norms.update(norms)
         self.merged_adapters.extend(names)
 
-    def _safe_merged_weight(self, adapter_names):
-        """W + the adapters' updates, on a copy; ValueError naming the adapter if not finite."""
-        merged = self.base_layer.weight.data.copy()
+    def _merged_weight(self, adapter_names: Sequence[str], check_finite: bool = True) -> tuple:
+        """(W with the adapters merged in, on a copy; the DoRA norms used); ValueError naming an adapter if not finite."""
+        merged, norms = self.base_layer.weight.data.copy(), {}
         for name in adapter_names:
-            # A diverged adapter's inf or NaN is what this looks for: computing with it must not
+            # A diverged adapter's inf or NaN is what the check looks for: computing with it must not
             # warn (whether B @ A warns depends on the BLAS kernel), it must be caught just below.
-            with np.errstate(invalid="ignore", over="ignore"):
-                merged += self.get_delta_weight(name)
-            if not np.all(np.isfinite(merged)):
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                delta = self.get_delta_weight(name)
+                if name in self.lora_magnitude_vector:
+                    norms[name] = dora.weight_norm(self._unmerged_weight(), delta)
+                    magnitude = self.lora_magnitude_vector[name].weight.data
+                    merged = dora.merge_weight(merged, delta, magnitude, norms[name])
+                else:
+                    merged += delta
+            if check_finite and not np.all(np.isfinite(merged)):
                 raise ValueError(
                     f"safe_merge: merging adapter {name!r} would put NaN or inf into the base weight "
                     f"(have the adapter's weights diverged?); nothing was merged"
                 )
-        return merged
+        return merged, norms
 
-    def _adapters_to_merge(self, adapter_names):
+    def _adapters_to_merge(self, adapter_names: Optional[Names]) -> list:
         names = list(self.active_adapters) if adapter_names is None else (
             [adapter_names] if isinstance(adapter_names, str) else list(adapter_names))
         for name in names:
@@ -301,21 +381,66 @@ class LoraLinear(Module):
             warnings.warn(f"adapter(s) {already} already merged into this layer; merging again would add them twice, so they are skipped", stacklevel=3)
         return [name for name in names if name not in self.merged_adapters]
 
-    def unmerge(self):
-        """Undo merge(): W <- W - delta W for every merged adapter, last merged first."""
+    def _unmerged_weight(self, merged_adapters: Optional[Sequence[str]] = None) -> np.ndarray:
+        """A copy of W with the merged adapters taken out, last merged first: the weight forward computes with."""
+        weight = self.base_layer.weight.data.copy()
+        for name in reversed(self.merged_adapters if merged_adapters is None else merged_adapters):
+            delta = self.get_delta_weight(name)
+            if name in self.lora_magnitude_vector:
+                magnitude = self.lora_magnitude_vector[name].weight.data
+                weight = dora.unmerge_weight(weight, delta, magnitude, self._merged_norms[name])
+            else:
+                weight -= delta
+        return weight
+
+    def unmerge(self) -> None:
+        """Undo merge(): take every merged adapter out of W, last merged first."""
         if not self.merged_adapters:
             warnings.warn("unmerge: no adapter is merged into this layer; nothing to do", stacklevel=2)
             return
-        weight = self.base_layer.weight.data
-        while self.merged_adapters:
-            weight -= self.get_delta_weight(self.merged_adapters.pop())
+        _write(self.base_layer.weight, self._unmerged_weight())
+        for name in self.merged_adapters:
+            self._merged_norms.pop(name, None)
+        self.merged_adapters = []
 
-    def extra_repr(self):
-        ranks = ", ".join(f"{name}: r={r}" for name, r in self.r.items())
+    def extra_repr(self) -> str:
+        ranks = ", ".join(f"{name}: r={r}" + (", DoRA" if name in self.lora_magnitude_vector else "")
+                          for name, r in self.r.items())
         return f"in_features={self.in_features}, out_features={self.out_features}, adapters {{{ranks}}}"
 
 
-def check_adapter_name(adapter_name):
+class MergedAdapterGuard(Function):
+    """The identity on the layer's output, with the merged adapters' parameters as extra inputs.
+
+    A merged adapter is part of W: forward does not use its A and B, so they
+    could get no gradient and training would silently do nothing. Backward
+    through this node says so instead.
+    """
+
+    @staticmethod
+    def forward(ctx, output, *params, adapter_names=()):
+        ctx.adapter_names = adapter_names
+        return output.view()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise RuntimeError(
+            f"backward through a merged adapter: {ctx.adapter_names} is merged into the base weight of a LoRA "
+            "layer, so forward did not use its lora_A and lora_B and they cannot get a gradient. To train it, call "
+            "peft_model.unmerge_adapter() (layer.unmerge()) before the forward pass; to use the merged model for "
+            "inference only, run it under lorabook.no_grad() or freeze the adapter"
+        )
+
+
+def _write(param, value) -> None:
+    """param.data[...] = value, in place, and tell the engine: a graph that saved the old values refuses backward."""
+    param.data[...] = value
+    bump = getattr(param, "bump_version", None)  # the engine's version counter, where it exists
+    if bump is not None:
+        bump()
+
+
+def check_adapter_name(adapter_name: str) -> str:
     """A non-empty string without dots (it becomes part of dotted parameter names)."""
     if not isinstance(adapter_name, str) or not adapter_name or "." in adapter_name:
         raise ValueError(f"adapter_name must be a non-empty string without dots, got {_show(adapter_name)}")

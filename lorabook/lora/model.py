@@ -11,12 +11,18 @@ The user's model stays reachable as `lora_model.model`.
 Trainable, with the active adapter `a` and its config:
 
     every lora_A[a], lora_B[a]              always
+    every lora_magnitude_vector[a]          with use_dora=True
     the copies modules_to_save[a]           always
     biases                                  bias="all": every bias of the model (but the
                                             frozen originals of saved modules);
                                             bias="lora_only": biases of the layers adapted by `a`
 
 Everything else has requires_grad=False: no gradient, no optimizer state.
+As in PEFT, only one adapter of a model may train biases (they are shared
+by all adapters). Unlike PEFT, the biases train only while that adapter is
+active: PEFT decides once, when an adapter is injected, from the adapter
+active at that moment, so there the biases go on training while another
+adapter is trained, and never train for an adapter added second.
 
 An adapter whose config has inference_mode=True (PeftModel.from_pretrained
 and load_adapter without is_trainable=True) trains nothing at all while it
@@ -33,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
+from typing import Sequence, Union
 
 from .._checks import _show, check_bool
 from ..nn.module import Module
@@ -46,7 +53,7 @@ from .targets import plan_injection
 class LoraModel(Module):
     """The tuner: holds `model`, its LoRA layers, and a LoraConfig per adapter (`peft_config`)."""
 
-    def __init__(self, model, config, adapter_name="default", generator=None):
+    def __init__(self, model: Module, config: LoraConfig, adapter_name: str = "default", generator=None):
         super().__init__()
         if not isinstance(model, Module):
             raise TypeError(f"model must be a lorabook.nn.Module, got {type(model).__name__}")
@@ -60,11 +67,11 @@ class LoraModel(Module):
         return self.model(*args, **kwargs)
 
     # ----- the tuner's layers ---------------------------------------------------------
-    def lora_layers(self):
+    def lora_layers(self) -> list:
         """(name, LoraLinear) for every LoRA layer in the model."""
         return [(name, m) for name, m in self.model.named_modules() if isinstance(m, LoraLinear)]
 
-    def saved_modules(self):
+    def saved_modules(self) -> list:
         """(name, ModulesToSaveWrapper) for every wrapped module."""
         return [(name, m) for name, m in self.model.named_modules() if isinstance(m, ModulesToSaveWrapper)]
 
@@ -73,7 +80,7 @@ class LoraModel(Module):
         setattr(self.model.get_submodule(parent_name), child, new_module)
 
     # ----- adding and choosing adapters -------------------------------------------------
-    def inject_adapter(self, adapter_name, config, generator=None):
+    def inject_adapter(self, adapter_name: str, config: LoraConfig, generator=None) -> None:
         """Add the adapter `adapter_name` described by `config` (a LoraConfig) to the model.
 
         Every check runs before the model changes. The new adapter does not
@@ -84,6 +91,12 @@ class LoraModel(Module):
             raise ValueError(f"adapter_name {adapter_name!r} is already in use; adapters: {list(self.peft_config)}")
         if not isinstance(config, LoraConfig):
             raise TypeError(f"config must be a LoraConfig, got {_show(config)}")
+        with_bias = [name for name, other in self.peft_config.items() if other.bias != "none"]
+        if config.bias != "none" and with_bias:
+            raise ValueError(
+                f"bias={config.bias!r}: adapter {with_bias[0]!r} already trains biases, and a LoraModel supports only "
+                "1 adapter with bias (as in PEFT: the biases are shared by all adapters). Use bias='none' here"
+            )
         plan = plan_injection(self.model, config)
         # The layers of the plan may already hold other adapters: a name clash must be
         # found now, not halfway through the loop below with some layers changed.
@@ -93,13 +106,19 @@ class LoraModel(Module):
             if adapter_name in taken:
                 raise ValueError(f"adapter_name {adapter_name!r} is already in use in layer {name!r} "
                                  f"(adapters there: {list(taken)}); pick another name")
+        if config.use_dora:
+            merged = [name for name, module in plan.targets if isinstance(module, LoraLinear) and module.merged]
+            if merged:
+                raise ValueError(f"use_dora=True: layer(s) {merged} have merged adapters in their base weight, from "
+                                 "which DoRA's magnitude would start; call unmerge_adapter() first")
         if config.init_lora_weights == "pissa":
             shared = [name for name, module in plan.targets if isinstance(module, LoraLinear)]
             warn_if_pissa_changes_others(shared, list(self.peft_config), stacklevel=4)
         rng = get_generator(generator)
         for name, module in plan.targets:
             options = dict(r=config.rank_for(name), lora_alpha=config.alpha_for(name), lora_dropout=config.lora_dropout,
-                           init_lora_weights=config.init_lora_weights, use_rslora=config.use_rslora, generator=rng)
+                           init_lora_weights=config.init_lora_weights, use_rslora=config.use_rslora,
+                           use_dora=config.use_dora, generator=rng)
             if isinstance(module, LoraLinear):
                 module.update_layer(adapter_name, **options)
             else:
@@ -112,7 +131,7 @@ class LoraModel(Module):
         self.peft_config[adapter_name] = dataclasses.replace(config)  # a copy: later edits of `config` change nothing
         self._activate(self.active_adapter)
 
-    def set_adapter(self, adapter_name, inference_mode=False):
+    def set_adapter(self, adapter_name: str, inference_mode: bool = False) -> None:
         """Make `adapter_name` the active adapter: it alone is used in forward and trained.
 
         As in PEFT, this makes the adapter trainable, also one loaded frozen
@@ -143,8 +162,9 @@ class LoraModel(Module):
             return
         for _, layer in self.lora_layers():
             if name in layer.lora_A:
-                layer.lora_A[name].requires_grad_(True)
-                layer.lora_B[name].requires_grad_(True)
+                for table in (layer.lora_A, layer.lora_B, layer.lora_magnitude_vector):
+                    if name in table:
+                        table[name].requires_grad_(True)
                 if bias == "lora_only" and layer.base_layer.bias is not None:
                     layer.base_layer.bias.requires_grad = True
         for _, wrapper in self.saved_modules():
@@ -156,22 +176,23 @@ class LoraModel(Module):
                 if parts[-1] == "bias" and "original_module" not in parts and "modules_to_save" not in parts:
                     param.requires_grad = True
 
-    def delete_adapter(self, adapter_name):
-        """Remove an adapter everywhere. A layer left with no adapter becomes its plain Linear again."""
+    def delete_adapter(self, adapter_name: str) -> None:
+        """Remove an adapter everywhere.
+
+        As in PEFT, a layer left with no adapter keeps its LoraLinear (or
+        ModulesToSaveWrapper), which then computes as the plain module: the
+        model's parameter names and state keys stay as they were.
+        """
         self._check_known("adapter_name", adapter_name)
         if len(self.peft_config) == 1:
             raise ValueError(f"cannot delete {adapter_name!r}, the only adapter; use unload() to get the plain model back")
         if any(adapter_name in layer.merged_adapters for _, layer in self.lora_layers()):
             raise ValueError(f"adapter {adapter_name!r} is merged into the base weights; unmerge_adapter() first")
-        for name, layer in self.lora_layers():
+        for _, layer in self.lora_layers():
             if adapter_name in layer.lora_A:
                 layer.delete_adapter(adapter_name)
-                if not len(layer.lora_A):
-                    self._replace(name, layer.base_layer)
-        for name, wrapper in self.saved_modules():
+        for _, wrapper in self.saved_modules():
             wrapper.delete_adapter(adapter_name)
-            if not len(wrapper.modules_to_save):
-                self._replace(name, wrapper.original_module)
         del self.peft_config[adapter_name]
         self._activate(next(iter(self.peft_config)) if adapter_name == self.active_adapter else self.active_adapter)
 
@@ -201,7 +222,7 @@ class LoraModel(Module):
                 layer.disable_adapters = flag
 
     # ----- merging and unloading ------------------------------------------------------
-    def merge_adapter(self, adapter_names=None, safe_merge=False):
+    def merge_adapter(self, adapter_names: Union[str, Sequence[str], None] = None, safe_merge: bool = False) -> None:
         """Fold adapters (default: the active one) into the base weights: W <- W + scaling * B @ A.
 
         With safe_merge every layer's merged weight is computed and checked
@@ -215,14 +236,14 @@ class LoraModel(Module):
         if safe_merge:
             for lname, layer, layer_names in layers:
                 try:
-                    layer._safe_merged_weight([n for n in layer_names if n not in layer.merged_adapters])
+                    layer._merged_weight([n for n in layer_names if n not in layer.merged_adapters])
                 except ValueError as err:
                     raise ValueError(f"layer {lname!r}: {err}") from None
         for _, layer, layer_names in layers:
             if layer_names:
                 layer.merge(adapter_names=layer_names)
 
-    def unmerge_adapter(self):
+    def unmerge_adapter(self) -> None:
         """Take every merged adapter back out of the base weights."""
         merged = [layer for _, layer in self.lora_layers() if layer.merged]
         if not merged:
@@ -230,10 +251,11 @@ class LoraModel(Module):
         for layer in merged:
             layer.unmerge()
 
-    def merge_and_unload(self, safe_merge=False, adapter_names=None):
+    def merge_and_unload(self, safe_merge: bool = False, adapter_names: Union[str, Sequence[str], None] = None) -> Module:
         """Merge (default: the active adapter) and return the plain model, without LoRA layers.
 
-        Each LoraLinear becomes its base Linear holding W + scaling * B @ A; each
+        Each LoraLinear becomes its base Linear holding W + scaling * B @ A (with
+        DoRA: (m / ‖W + scaling * B @ A‖_row) ⊙ (W + scaling * B @ A)); each
         ModulesToSaveWrapper becomes the active adapter's copy. Outputs are
         unchanged (to float rounding); inference costs what the original
         model costs. Parameters keep their requires_grad flags (base weights
@@ -246,7 +268,7 @@ class LoraModel(Module):
             self.merge_adapter(names, safe_merge=safe_merge)
         return self.unload()
 
-    def unload(self):
+    def unload(self) -> Module:
         """Return the plain model with the LoRA layers taken out, without merging.
 
         Weights are left as they are: an adapter merged before stays in them

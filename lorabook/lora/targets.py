@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 from ..nn.layers import Linear
-from .config import ALL_LINEAR
+from .config import ALL_LINEAR, pattern_matches
 from .layer import LoraLinear
 from .modules_to_save import ModulesToSaveWrapper
 
@@ -94,10 +94,16 @@ def plan_injection(model, config):
         raise ValueError(f"target_modules {target_modules!r} matches no module. Modules of this model: {describe_modules(model)}")
     for name, module in targets:
         if not isinstance(module, (Linear, LoraLinear)):
-            raise TypeError(
+            raise ValueError(
                 f"target_modules {target_modules!r} picks {name!r}, a {type(module).__name__}; LoRA here adapts "
                 f"Linear layers only. Modules of this model: {describe_modules(model)}"
             )
+    target_names = [name for name, _ in targets]
+    for field_name in ("rank_pattern", "alpha_pattern"):
+        for key in getattr(config, field_name):
+            if not any(pattern_matches(key, name) for name in target_names):
+                raise ValueError(f"{field_name} key {key!r} matches no module picked by target_modules "
+                                 f"{target_names}; a key is a name, a dotted suffix or a regex of one of them")
     for target, _ in targets:
         for kept, _ in to_save:
             if target == kept or target.startswith(kept + ".") or kept.startswith(target + "."):

@@ -60,7 +60,8 @@ def test_target_modules_matching_nothing_lists_module_names(mlp):
 
 
 def test_target_that_is_not_linear(mlp):
-    with pytest.raises(TypeError, match=r"picks '1', a ReLU; LoRA here adapts Linear layers only"):
+    """ValueError, as PEFT raises for a ReLU target."""
+    with pytest.raises(ValueError, match=r"picks '1', a ReLU; LoRA here adapts Linear layers only"):
         get_peft_model(mlp, LoraConfig(target_modules=["0", "1"]))
     assert isinstance(mlp[0], nn.Linear)  # checked before anything changed
 
@@ -193,3 +194,68 @@ def test_set_adapter_inference_mode_and_is_trainable_must_be_bools(mlp, tmp_path
         model.load_adapter(tmp_path, "b", is_trainable=1)
     with pytest.raises(TypeError, match="inference_mode must be True or False"):
         LoraConfig(inference_mode=None)
+
+
+@pytest.mark.parametrize("field, pattern", [("rank_pattern", {"00": 1}), ("alpha_pattern", {"fc": 4}),
+                                            ("rank_pattern", {"2": 1})])  # "2" exists, but is no target
+def test_a_pattern_key_that_matches_no_target_is_refused(mlp, field, pattern):
+    key = next(iter(pattern))
+    with pytest.raises(ValueError, match=rf"{field} key '{key}' matches no module picked by target_modules \['0', '4'\]"):
+        get_peft_model(mlp, LoraConfig(r=2, target_modules=["0", "4"], **{field: pattern}))
+    assert type(mlp[0]) is nn.Linear  # checked before anything changed
+
+
+def test_pattern_keys_that_match_are_accepted(mlp):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules=r"[04]", rank_pattern={r"\d": 3}, alpha_pattern={"4": 1}))
+    assert model.get_base_model()[0].r["default"] == 3
+
+
+def test_a_second_adapter_with_a_bias_is_refused_as_in_peft(mlp):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"], bias="all"))
+    with pytest.raises(ValueError, match=r"bias='lora_only': adapter 'default' already trains biases.*only 1 adapter with bias"):
+        model.add_adapter("b", LoraConfig(r=2, target_modules=["2"], bias="lora_only"))
+    assert list(model.peft_config) == ["default"] and type(mlp[2]) is nn.Linear
+    model.add_adapter("b", LoraConfig(r=2, target_modules=["2"]))  # bias="none" is fine
+
+
+@pytest.mark.parametrize("alpha", [0, -2])
+def test_lora_alpha_zero_or_negative_says_why(alpha):
+    with pytest.raises(ValueError, match=rf"lora_alpha must be > 0, got {alpha} \(PEFT accepts 0.*changes nothing"):
+        LoraConfig(lora_alpha=alpha)
+
+
+def test_lora_dropout_one_says_why():
+    with pytest.raises(ValueError, match=r"got 1.0: with lora_dropout=1 the LoRA branch sees only zeros"):
+        LoraConfig(lora_dropout=1)
+
+
+def test_lora_alpha_keeps_an_int():
+    assert LoraConfig(lora_alpha=np.int64(16)).lora_alpha == 16 and type(LoraConfig(lora_alpha=np.int64(16)).lora_alpha) is int
+    assert type(LoraConfig(lora_alpha=16.0).lora_alpha) is float
+
+
+def test_backward_through_a_merged_adapter_says_how_to_unmerge(mlp, batch):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules="all-linear"))
+    model.merge_adapter()
+    loss = model(batch).sum()
+    with pytest.raises(RuntimeError, match=r"backward through a merged adapter: \['default'\] is merged.*unmerge_adapter\(\)"):
+        loss.backward()
+    from lorabook import no_grad
+
+    with no_grad():
+        model(batch)  # inference on the merged model is fine
+    model.unmerge_adapter()
+    model(batch).sum().backward()
+    assert mlp[0].lora_B["default"].weight.grad is not None
+
+
+def test_use_dora_on_a_layer_with_a_merged_adapter_is_refused(mlp):
+    model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
+    model.merge_adapter()
+    with pytest.raises(ValueError, match=r"use_dora=True: layer\(s\) \['0'\] have merged adapters.*unmerge_adapter\(\)"):
+        model.add_adapter("d", LoraConfig(r=2, target_modules=["0", "2"], use_dora=True))
+    assert list(model.peft_config) == ["default"] and type(mlp[2]) is nn.Linear
+    with pytest.raises(ValueError, match=r"use_dora=True: adapter 'd' cannot be added while adapter\(s\) \['default'\] are merged"):
+        mlp[0].update_layer("d", r=2, lora_alpha=2, use_dora=True)
+    with pytest.raises(TypeError, match="use_dora must be True or False, got 1"):
+        LoraConfig(use_dora=1)

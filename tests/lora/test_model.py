@@ -185,14 +185,23 @@ def test_switching_between_two_adapters(mlp, batch):
     np.testing.assert_allclose(peft_model(batch).data, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_delete_adapter_turns_unused_layers_back_into_linear(mlp, batch):
+def test_delete_adapter_keeps_the_wrappers_and_the_state_keys(mlp, batch):
+    """As in PEFT: a layer left with no adapter keeps its wrapper, which computes as the plain module."""
     base = copy.deepcopy(mlp)
     peft_model = get_peft_model(mlp, LoraConfig(r=2, target_modules=["0"]))
     peft_model.add_adapter("head", LoraConfig(r=2, target_modules=["4"], modules_to_save=["2"]))
     assert isinstance(mlp[2], ModulesToSaveWrapper) and isinstance(mlp[4], LoraLinear)
+    keys = [key for key in peft_model.state_dict() if ".head." not in key]
     peft_model.delete_adapter("head")
-    assert type(mlp[2]) is nn.Linear and type(mlp[4]) is nn.Linear and isinstance(mlp[0], LoraLinear)
+    assert isinstance(mlp[2], ModulesToSaveWrapper) and isinstance(mlp[4], LoraLinear) and not len(mlp[4].lora_A)
+    assert list(peft_model.state_dict()) == keys == [
+        "base_model.model.0.base_layer.weight", "base_model.model.0.base_layer.bias",
+        "base_model.model.0.lora_A.default.weight", "base_model.model.0.lora_B.default.weight",
+        "base_model.model.2.original_module.weight", "base_model.model.2.original_module.bias",
+        "base_model.model.4.base_layer.weight", "base_model.model.4.base_layer.bias"]  # PEFT 0.21's keys
     assert np.array_equal(peft_model(batch).data, base(batch).data)
+    plain = peft_model.merge_and_unload()
+    assert [type(m).__name__ for m in plain] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
 
 
 def test_each_adapter_gets_its_own_head(mlp, batch):
@@ -299,5 +308,7 @@ def test_bias_all_leaves_frozen_originals_and_other_heads_alone(mlp):
     assert mlp[2].bias.requires_grad and mlp[0].base_layer.bias.requires_grad
     assert mlp[4].modules_to_save["a"].bias.requires_grad
     assert not mlp[4].modules_to_save["b"].bias.requires_grad and not mlp[4].original_module.bias.requires_grad
-    peft_model.set_adapter("b")  # bias="none": every bias frozen again
+    # bias="none": every bias frozen again. On purpose unlike PEFT, where the biases would go on
+    # training with "b" (PEFT decides once, at injection) and change what "a" computes.
+    peft_model.set_adapter("b")
     assert not mlp[2].bias.requires_grad and not mlp[0].base_layer.bias.requires_grad
