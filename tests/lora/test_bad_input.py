@@ -1,4 +1,4 @@
-"""Every bad input of the issue gets an error naming the argument and the value."""
+"""Bad input to the LoRA API gets an error naming the argument, the value given and what was expected."""
 import re
 
 import numpy as np
