@@ -283,9 +283,9 @@ class LoraLinear(Module):
 
     def reference_forward(self, x: Tensor, adapter_names: Sequence[str]) -> Tensor:
         """PEFT's formula: base_layer(x), then one term per adapter (the reference the fused path must equal)."""
-        result = self.base_layer(x)
+        base_output = result = self.base_layer(x)
         for name in adapter_names:
-            result = result + self.adapter_term(x, name)
+            result = result + self.adapter_term(x, name, base_output)
         return result
 
     def fused_forward(self, x: Tensor, adapter_names: Sequence[str]) -> Tensor:
@@ -297,18 +297,25 @@ class LoraLinear(Module):
             result = result + self.adapter_term(x, name)
         return result
 
-    def adapter_term(self, x: Tensor, adapter_name: str) -> Tensor:
+    def adapter_term(self, x: Tensor, adapter_name: str, base_output: Optional[Tensor] = None) -> Tensor:
         """What adapter `adapter_name` adds to base_layer(x), (batch, out).
 
         LoRA:  lora_B(lora_A(dropout(x))) * scaling          (PEFT's line)
-        DoRA:  dora.dora_term(dropout(x), W, A, B, m, scaling)
+        DoRA:  dora.dora_term(dropout(x), W, A, B, m, scaling), which reuses
+               base_output = base_layer(x) when there is no dropout, as PEFT does
         """
         lora_A, lora_B = self.lora_A[adapter_name], self.lora_B[adapter_name]
         dropout, scaling = self.lora_dropout[adapter_name], self.scaling[adapter_name]
-        if adapter_name in self.lora_magnitude_vector:
-            magnitude = self.lora_magnitude_vector[adapter_name].weight
-            return dora.dora_term(dropout(x), self.base_layer.weight, lora_A.weight, lora_B.weight, magnitude, scaling)
-        return lora_B(lora_A(dropout(x))) * scaling
+        x_lora = dropout(x)
+        if adapter_name not in self.lora_magnitude_vector:
+            return lora_B(lora_A(x_lora)) * scaling
+        x_lora_W = None
+        if x_lora is x and base_output is not None:  # no dropout: x W^T is the base output less its bias
+            bias = self.base_layer.bias
+            x_lora_W = base_output if bias is None else base_output - bias
+        magnitude = self.lora_magnitude_vector[adapter_name].weight
+        return dora.dora_term(x_lora, self.base_layer.weight, lora_A.weight, lora_B.weight, magnitude, scaling,
+                              x_lora_W)
 
     def _guard_merged(self, result: Tensor, merged: Sequence[str]) -> Tensor:
         """Pass `result` through MergedAdapterGuard if a merged adapter is trainable: its backward explains."""
