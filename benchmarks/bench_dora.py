@@ -13,6 +13,10 @@ PEFT, it takes x W^T for the (m/n - 1) term from the base output when there
 is no dropout. The last line measures what that reuse saves: the same step
 with x W^T computed a second time (what happens with dropout), done here by
 patching the forward, not in the library.
+
+When torch and peft can be imported, the same three steps are timed with
+PyTorch + PEFT as well (torch single-threaded if OPENBLAS_NUM_THREADS=1),
+for PEFT's own DoRA / LoRA ratio; otherwise the script says so.
 """
 from __future__ import annotations
 
@@ -57,6 +61,42 @@ def computing_x_W_again(self, x, adapter_names):
     return result
 
 
+def peft_ratios(repeats):
+    """PEFT's (LoRA / full, DoRA / full, DoRA / LoRA) step-time ratios, or None without torch and peft."""
+    try:
+        import torch
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model as peft_get_peft_model
+    except ImportError:
+        return None
+    if os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        torch.set_num_threads(1)
+    torch.manual_seed(0)
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        layers += [torch.nn.Linear(n_in, n_out)] + ([torch.nn.ReLU()] if i < len(SIZES) - 2 else [])
+    base = torch.nn.Sequential(*layers)
+    targets = [str(i) for i in range(0, len(layers), 2)]
+    models = {"full": copy.deepcopy(base),
+              "lora": peft_get_peft_model(copy.deepcopy(base), PeftLoraConfig(r=RANK, target_modules=targets)),
+              "dora": peft_get_peft_model(copy.deepcopy(base), PeftLoraConfig(r=RANK, target_modules=targets,
+                                                                               use_dora=True))}
+    optimizers = {name: torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-3)
+                  for name, m in models.items()}
+    x, y = torch.randn(BATCH, SIZES[0]), torch.randint(0, SIZES[-1], (BATCH,))
+    times = {name: [] for name in models}
+    for repeat in range(repeats + 2):
+        for name, model in models.items():
+            start = time.perf_counter()
+            optimizers[name].zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizers[name].step()
+            if repeat >= 2:
+                times[name].append(time.perf_counter() - start)
+    median = {name: float(np.median(t)) for name, t in times.items()}
+    return median["lora"] / median["full"], median["dora"] / median["full"], median["dora"] / median["lora"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -87,6 +127,11 @@ def main():
     print(f"  DoRA step / full fine-tuning step       {median['dora'] / median['full']:.2f}")
     print(f"  DoRA step / LoRA step                   {median['dora'] / median['lora']:.2f}")
     print(f"  DoRA step / the same computing x W^T again   {median['dora'] / median['dora, x W^T again']:.2f}")
+    ratios = peft_ratios(args.repeats)
+    if ratios is None:
+        print("  PEFT: torch and peft are not installed, no PEFT column")
+    else:
+        print("  PEFT 0.21 on PyTorch: LoRA / full {:.2f}, DoRA / full {:.2f}, DoRA / LoRA {:.2f}".format(*ratios))
     print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
