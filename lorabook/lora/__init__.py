@@ -24,6 +24,7 @@ the plain layer and wrap it. (No alias `lora.Linear` here, so that it cannot
 be mistaken for nn.Linear or for loralib's class.)
 """
 from .config import LoraConfig, lora_scaling
+from .dora import DoraMagnitude
 from .functional import LoraLinearFunction, lora_linear
 from .layer import LoraLinear
 from .model import LoraModel
@@ -38,4 +39,5 @@ __all__ = [
     "ModulesToSaveWrapper", "PeftModel", "get_peft_model", "get_peft_model_state_dict", "set_peft_model_state_dict",
     "save_adapter", "load_adapter", "read_adapter", "adaptable_modules", "get_nb_trainable_parameters",
     "format_trainable_parameters", "mark_only_lora_as_trainable", "lora_state_dict",
+    "DoraMagnitude",
 ]

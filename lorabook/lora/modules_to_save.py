@@ -27,7 +27,7 @@ from ..nn.module import Module
 class ModulesToSaveWrapper(Module):
     """Holds `original_module` (frozen) and one trainable copy per adapter."""
 
-    def __init__(self, module_to_save, adapter_name):
+    def __init__(self, module_to_save: Module, adapter_name: str):
         super().__init__()
         self.original_module = module_to_save
         self.modules_to_save = ModuleDict()
@@ -36,7 +36,7 @@ class ModulesToSaveWrapper(Module):
         module_to_save.requires_grad_(False)
         self.update(adapter_name)
 
-    def update(self, adapter_name):
+    def update(self, adapter_name: str) -> None:
         """Give `adapter_name` its own copy of the original module, starting from its values."""
         if adapter_name in self.modules_to_save:
             raise ValueError(f"adapter_name {adapter_name!r} already has a copy in this ModulesToSaveWrapper")
@@ -47,11 +47,12 @@ class ModulesToSaveWrapper(Module):
             return self.original_module(*args, **kwargs)
         return self.modules_to_save[self.active_adapter](*args, **kwargs)
 
-    def set_adapter(self, adapter_name):
+    def set_adapter(self, adapter_name: str) -> None:
         """Use `adapter_name`'s copy (the original module if that adapter has none here)."""
         self.active_adapter = adapter_name
 
-    def delete_adapter(self, adapter_name):
+    def delete_adapter(self, adapter_name: str) -> None:
+        """Drop `adapter_name`'s copy; with no copy left the wrapper computes as the original module."""
         if adapter_name in self.modules_to_save:
             del self.modules_to_save[adapter_name]
 

@@ -24,12 +24,13 @@ import re
 from dataclasses import dataclass
 
 from ..nn.layers import Linear
-from .config import ALL_LINEAR, pattern_matches
+from ..nn.module import Module
+from .config import ALL_LINEAR, LoraConfig, pattern_matches
 from .layer import LoraLinear
 from .modules_to_save import ModulesToSaveWrapper
 
 
-def adaptable_modules(model):
+def adaptable_modules(model: Module):
     """(dotted name, module) for every submodule, without looking inside LoRA layers or wrappers.
 
     The insides of a LoraLinear ("0.base_layer", "0.lora_A.default") are
@@ -45,12 +46,12 @@ def adaptable_modules(model):
             wrappers.append(name)
 
 
-def name_matches(name, names):
+def name_matches(name: str, names) -> bool:
     """True if `name` equals an entry of `names` or ends with "." + entry (PEFT's rule)."""
     return any(name == entry or name.endswith("." + entry) for entry in names)
 
 
-def is_target(name, module, target_modules):
+def is_target(name: str, module: Module, target_modules) -> bool:
     """Does `target_modules` (a list, a regex string or "all-linear") pick the module `name`?"""
     if target_modules == ALL_LINEAR:
         return isinstance(module, (Linear, LoraLinear))
@@ -67,12 +68,12 @@ class InjectionPlan:
     modules_to_save: list
 
 
-def describe_modules(model):
+def describe_modules(model: Module) -> str:
     """'0 (Linear), 1 (ReLU), ...': the names a config can use, for error messages."""
     return ", ".join(f"{name} ({type(module).__name__})" for name, module in adaptable_modules(model)) or "(none)"
 
 
-def plan_injection(model, config):
+def plan_injection(model: Module, config: LoraConfig) -> InjectionPlan:
     """Check `config` against `model` and return an InjectionPlan; raise if anything does not fit."""
     modules = list(adaptable_modules(model))
     target_modules = config.target_modules

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .._checks import check_choice
+from ..nn.module import Module
 from .config import BIAS_CHOICES
 from .layer import LoraLinear
 
 
-def get_nb_trainable_parameters(model):
+def get_nb_trainable_parameters(model: Module) -> tuple:
     """(number of trainable parameter values, number of all parameter values) in `model`."""
     trainable = total = 0
     for _, param in model.named_parameters():
@@ -28,7 +29,7 @@ def get_nb_trainable_parameters(model):
     return trainable, total
 
 
-def format_trainable_parameters(trainable, total):
+def format_trainable_parameters(trainable: int, total: int) -> str:
     """PEFT's line: 'trainable params: N || all params: M || trainable%: P' (P with 4 decimals)."""
     percent = 100.0 * trainable / total if total else 0.0
     return f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {percent:.4f}"
@@ -38,7 +39,7 @@ def _is_lora_name(name):
     return "lora_" in name
 
 
-def mark_only_lora_as_trainable(model, bias="none"):
+def mark_only_lora_as_trainable(model: Module, bias: str = "none") -> Module:
     """Freeze every parameter that is not LoRA's (name without "lora_"), as loralib does.
 
     LoRA parameters keep their requires_grad flag: an adapter that is not
@@ -61,7 +62,7 @@ def mark_only_lora_as_trainable(model, bias="none"):
     return model
 
 
-def lora_state_dict(model, bias="none"):
+def lora_state_dict(model: Module, bias: str = "none") -> OrderedDict:
     """The LoRA part of model.state_dict() (copies), as loralib's lora_state_dict.
 
     bias: "none" (LoRA weights only), "all" (and every bias) or "lora_only"
