@@ -277,3 +277,14 @@ def test_delete_adapter_of_a_layer():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # no complaint about the deleted adapter
         layer(x_for(layer))
+
+
+@pytest.mark.skipif(not hasattr(Tensor, "bump_version"), reason="the engine has no tensor version counter here")
+def test_merging_between_forward_and_backward_is_caught():
+    """merge() writes W in place: a graph recorded before it must not give gradients computed with the new W."""
+    _, layer = make_layer(init_lora_weights=False, dtype=np.float64)
+    x = Tensor(x_for(layer), requires_grad=True)
+    loss = layer(x).sum()
+    layer.merge()
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
