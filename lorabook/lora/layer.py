@@ -50,6 +50,7 @@ from ..random import get_generator
 from . import dora
 from .config import check_alpha, check_dropout, check_init, lora_scaling
 from .functional import lora_linear
+from .pissa import pissa_factors
 
 Names = Union[str, Sequence[str]]
 Seed = Union[int, np.random.Generator, None]
@@ -166,34 +167,9 @@ class LoraLinear(Module):
             init.kaiming_uniform_(B, a=math.sqrt(5), generator=rng)
 
     def pissa_split(self, adapter_name: str) -> tuple:
-        """PiSSA (Meng et al. 2024): move W's principal part into the adapter.
-
-        With W = U S V^T, the adapter starts with its update equal to the top-r
-        part of W, and the frozen weight keeps the rest:
-
-            B = U_r sqrt(S_r) / sqrt(scaling)     (out, r)
-            A = sqrt(S_r) V_r^T / sqrt(scaling)   (r, in)
-            W <- W - scaling * B @ A              (the residual, frozen)
-
-        so W + scaling * B @ A is unchanged and the output too (to float
-        rounding), but training now moves the directions that matter most.
-        The SVD runs in float64 whatever W's dtype. With r > min(in, out) the
-        extra rows of A and columns of B are zero (PEFT makes A (min, in)
-        instead, a shape that disagrees with r). Returns (B, A); the base
-        weight is replaced here, in place.
-        """
-        W = self.base_layer.weight.data
-        r, scaling = self.r[adapter_name], self.scaling[adapter_name]
-        U, S, Vt = np.linalg.svd(W.astype(np.float64), full_matrices=False)
-        k = min(r, len(S))
-        root = np.sqrt(S[:k] / scaling)
-        B = np.zeros((self.out_features, r), dtype=W.dtype)
-        A = np.zeros((r, self.in_features), dtype=W.dtype)
-        B[:, :k] = U[:, :k] * root
-        A[:k] = root[:, None] * Vt[:k]
-        # The residual uses the factors as stored (rounded to W's dtype), so that
-        # residual + scaling * B @ A reproduces W as closely as the dtype allows.
-        _write(self.base_layer.weight, W.astype(np.float64) - scaling * (B.astype(np.float64) @ A.astype(np.float64)))
+        """PiSSA's start (lora.pissa): returns (B, A) and replaces W, in place, by the residual W - scaling * B @ A."""
+        B, A, residual = pissa_factors(self.base_layer.weight.data, self.r[adapter_name], self.scaling[adapter_name])
+        _write(self.base_layer.weight, residual)
         return B, A
 
     def set_delta_factors(self, lora_B, lora_A, adapter_name: Optional[str] = None) -> None:
