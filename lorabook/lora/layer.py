@@ -333,11 +333,15 @@ class LoraLinear(Module):
         self.merged_adapters.extend(names)
 
     def _merged_weight(self, adapter_names: Sequence[str], check_finite: bool = True) -> tuple:
-        """(W with the adapters merged in, on a copy; the DoRA norms used); ValueError naming an adapter if not finite."""
+        """(W with the adapters merged in, on a copy; the DoRA norms used).
+
+        An adapter that puts NaN or inf into W: ValueError naming it with
+        check_finite (safe_merge), else a UserWarning naming it.
+        """
         merged, norms = self.base_layer.weight.data.copy(), {}
         for name in adapter_names:
-            # A diverged adapter's inf or NaN is what the check looks for: computing with it must not
-            # warn (whether B @ A warns depends on the BLAS kernel), it must be caught just below.
+            # A diverged adapter's inf or NaN is looked for below, by name: whether B @ A with an
+            # inf warns on the way depends on the BLAS kernel, so NumPy's own warning is silenced.
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 delta = self.get_delta_weight(name)
                 if name in self.lora_magnitude_vector:
@@ -346,11 +350,13 @@ class LoraLinear(Module):
                     merged = dora.merge_weight(merged, delta, magnitude, norms[name])
                 else:
                     merged += delta
-            if check_finite and not np.all(np.isfinite(merged)):
-                raise ValueError(
-                    f"safe_merge: merging adapter {name!r} would put NaN or inf into the base weight "
-                    f"(have the adapter's weights diverged?); nothing was merged"
-                )
+            if np.all(np.isfinite(merged)):
+                continue
+            if check_finite:
+                raise ValueError(f"safe_merge: merging adapter {name!r} would put NaN or inf into the base weight "
+                                 f"(have the adapter's weights diverged?); nothing was merged")
+            warnings.warn(f"merge: adapter {name!r} put NaN or inf into the base weight (have the adapter's "
+                          f"weights diverged?); unmerge() cannot undo that, safe_merge=True refuses it", stacklevel=3)
         return merged, norms
 
     def _adapters_to_merge(self, adapter_names: Optional[Names]) -> list:
@@ -364,10 +370,10 @@ class LoraLinear(Module):
             warnings.warn(f"adapter(s) {already} already merged into this layer; merging again would add them twice, so they are skipped", stacklevel=3)
         return [name for name in names if name not in self.merged_adapters]
 
-    def _unmerged_weight(self, merged_adapters: Optional[Sequence[str]] = None) -> np.ndarray:
+    def _unmerged_weight(self) -> np.ndarray:
         """A copy of W with the merged adapters taken out, last merged first: the weight forward computes with."""
         weight = self.base_layer.weight.data.copy()
-        for name in reversed(self.merged_adapters if merged_adapters is None else merged_adapters):
+        for name in reversed(self.merged_adapters):
             delta = self.get_delta_weight(name)
             if name in self.lora_magnitude_vector:
                 magnitude = self.lora_magnitude_vector[name].weight.data

@@ -288,3 +288,13 @@ def test_merging_between_forward_and_backward_is_caught():
     layer.merge()
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         loss.backward()
+
+
+def test_a_plain_merge_of_a_diverged_adapter_warns_by_name():
+    """Not NumPy's kernel-dependent RuntimeWarning: lorabook's own, naming the adapter."""
+    _, layer = make_layer()
+    layer.lora_B["default"].weight.data[0, 0] = np.inf
+    with pytest.warns(UserWarning, match=r"merge: adapter 'default' put NaN or inf into the base weight") as caught:
+        layer.merge()
+    assert caught[0].filename == __file__
+    assert layer.merged and not np.all(np.isfinite(layer.base_layer.weight.data))
