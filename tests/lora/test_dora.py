@@ -234,3 +234,19 @@ def test_live_against_peft_when_installed(ref):
             live.base_model.model[i].lora_magnitude_vector["default"].weight.copy_(torch.from_numpy(ref[f"m{i}"]))
         theirs = live(torch.from_numpy(ref["x"])).numpy()
     np.testing.assert_allclose(ours(ref["x"]).data, theirs, **TOL)
+
+
+def test_the_magnitude_trains_only_while_its_adapter_is_active(ref):
+    model = base_from(ref)
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["0"], use_dora=True), adapter_name="d",
+                                generator=0)
+    peft_model.add_adapter("plain", LoraConfig(r=2, target_modules=["0", "2"]), generator=1)
+    magnitude = model[0].lora_magnitude_vector["d"].weight
+    assert magnitude.requires_grad
+    peft_model.set_adapter("plain")
+    assert not magnitude.requires_grad and list(model[2].lora_magnitude_vector) == []
+    peft_model.set_adapter("d", inference_mode=True)
+    assert not magnitude.requires_grad
+    peft_model.set_adapter("d")
+    peft_model(ref["x"]).sum().backward()
+    assert magnitude.grad is not None and model[0].lora_A["plain"].weight.grad is None
