@@ -20,9 +20,9 @@ output base_layer(x) = x W^T + b the term
 Without dropout the sum is x W'^T + b. This is PEFT's formula (its
 DoraLinearLayer.forward), and `dora_term` is the reference. Like PEFT, it
 takes x_d W^T from the base output when there is no dropout (x_d is x)
-instead of computing it again: benchmarks/bench_dora.py measured the step
-0.69 times as long with that reuse (single-threaded). There is no fused
-DoRA Function: see the benchmark for what remains.
+instead of computing it again, which makes a training step about 0.7 times
+as long (benchmarks/bench_dora.py). There is no fused DoRA Function: what
+remains, the row norms and a few element-wise products, PEFT pays too.
 
 How a variant of LoRA is laid out (AdaLoRA follows the same pattern):
   1. the reference formula as a function of the layer's Tensors (dora_term);
