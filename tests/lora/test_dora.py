@@ -6,9 +6,12 @@ last test repeats the comparison live when torch and peft are importable.
 """
 import copy
 import os
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lorabook import gradcheck, nn, no_grad
 from lorabook.autograd import Tensor
@@ -128,13 +131,13 @@ def test_the_norm_is_detached_from_the_graph():
 
     result = gradcheck(frozen_norm, [x, A, B, m])
     assert result, str(result)
-    for inputs in ([x, A, B, m],):
-        tensors = [Tensor(a, requires_grad=True) for a in inputs]
-        (dora_only(*tensors) * Tensor(np.arange(12.0).reshape(3, 4))).sum().backward()
-        copies = [Tensor(a, requires_grad=True) for a in inputs]
-        (frozen_norm(*copies) * Tensor(np.arange(12.0).reshape(3, 4))).sum().backward()
-        for t, c in zip(tensors, copies):
-            np.testing.assert_allclose(t.grad, c.grad, rtol=1e-12)
+    weights = Tensor(np.arange(12.0).reshape(3, 4))
+    ours = [Tensor(a, requires_grad=True) for a in (x, A, B, m)]
+    (dora_only(*ours) * weights).sum().backward()
+    frozen = [Tensor(a, requires_grad=True) for a in (x, A, B, m)]
+    (frozen_norm(*frozen) * weights).sum().backward()
+    for mine, expected in zip(ours, frozen):
+        np.testing.assert_allclose(mine.grad, expected.grad, rtol=1e-12)
 
 
 def test_gradcheck_of_the_magnitude_through_the_layer():
@@ -250,3 +253,22 @@ def test_the_magnitude_trains_only_while_its_adapter_is_active(ref):
     peft_model.set_adapter("d")
     peft_model(ref["x"]).sum().backward()
     assert magnitude.grad is not None and model[0].lora_A["plain"].weight.grad is None
+
+
+@settings(max_examples=20, deadline=None)
+@given(batch=st.integers(1, 4), in_features=st.integers(1, 6), out_features=st.integers(1, 6),
+       r=st.integers(1, 3), bias=st.booleans(), dropout=st.sampled_from([0.0, 0.3]))
+def test_a_fresh_dora_layer_of_any_shape_starts_unchanged_and_gives_every_gradient(batch, in_features, out_features,
+                                                                                    r, bias, dropout):
+    base = nn.Linear(in_features, out_features, bias=bias, generator=0, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # r above min(in, out) warns that it cannot help
+        layer = LoraLinear(copy.deepcopy(base), r=r, lora_dropout=dropout, use_dora=True, generator=1)
+    x = Tensor(np.random.default_rng(2).standard_normal((batch, in_features)), requires_grad=True)
+    y = layer(x)
+    # B = 0 and m = ‖W‖_row, so m/n = 1: the layer computes as its base layer, with dropout too
+    np.testing.assert_allclose(y.data, base(x.data).data, rtol=1e-12, atol=1e-13)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    assert layer.lora_magnitude_vector["default"].weight.grad.shape == (out_features,)
+    assert layer.lora_B["default"].weight.grad.shape == (out_features, r)
