@@ -38,7 +38,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..autograd.tensor import Tensor
+from ..autograd import Tensor
 from ..nn import functional as F
 from ..nn.module import Module, Parameter
 

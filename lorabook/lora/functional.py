@@ -31,9 +31,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..autograd.function import Function
-from ..autograd.ops import ShapeError
-from ..autograd.tensor import Tensor
+from ..autograd import Function, Tensor
+from ..autograd.errors import ShapeError
 
 INPUTS = ("x", "x_lora", "lora_A", "lora_B", "weight", "bias")  # the order apply() gets them in
 

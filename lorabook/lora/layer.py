@@ -41,8 +41,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .._checks import _show, check_bool, check_float, check_int
-from ..autograd.function import Function, is_grad_enabled
-from ..autograd.tensor import Tensor
+from ..autograd import Function, Tensor, is_grad_enabled
 from ..nn import init
 from ..nn.layers import Dropout, Identity, Linear, ModuleDict
 from ..nn.module import Module
