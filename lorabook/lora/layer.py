@@ -30,7 +30,9 @@ Parameter names read as in PEFT: "base_layer.weight", "lora_A.default.weight",
 "lora_B.default.weight" (and "lora_magnitude_vector.default.weight" with
 DoRA). Several adapters can live side by side; the active ones
 (`active_adapters`) are used, and `merge()` folds an adapter into W so that
-inference costs one product again.
+inference costs one product again. A merged adapter cannot train (forward
+no longer uses its A and B): backward through it raises an error that says
+how to unmerge, where PyTorch would silently give it no gradient.
 """
 from __future__ import annotations
 
