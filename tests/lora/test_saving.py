@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
 from lorabook.io import CheckpointError
 from lorabook.lora import LoraConfig, LoraLinear, PeftModel, get_peft_model, get_peft_model_state_dict
@@ -25,7 +26,7 @@ def test_round_trip_is_bit_exact(make_mlp, batch, tmp_path):
     peft_model = trained(make_mlp(), config)
     expected = peft_model(batch).data
     peft_model.save_adapter(tmp_path / "adapter")
-    assert sorted(os.listdir(tmp_path / "adapter")) == ["adapter_config.json", "adapter_model.npz"]
+    assert sorted(os.listdir(tmp_path / "adapter")) == ["adapter_config.json", "adapter_model.safetensors"]
 
     loaded = PeftModel.from_pretrained(make_mlp(), tmp_path / "adapter")
     assert np.array_equal(loaded(batch).data, expected)
@@ -38,8 +39,7 @@ def test_round_trip_is_bit_exact(make_mlp, batch, tmp_path):
 def test_file_holds_only_the_adapter_under_peft_keys(make_mlp, tmp_path):
     peft_model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"], modules_to_save=["4"]))
     peft_model.save_adapter(tmp_path)
-    with np.load(tmp_path / "adapter_model.npz", allow_pickle=False) as archive:
-        keys = sorted(k for k in archive.files if not k.startswith("__"))
+    keys = sorted(safetensors.numpy.load_file(tmp_path / "adapter_model.safetensors"))
     assert keys == ["base_model.model.0.lora_A.weight", "base_model.model.0.lora_B.weight",
                     "base_model.model.4.bias", "base_model.model.4.weight"]
     config = json.loads((tmp_path / "adapter_config.json").read_text())
@@ -140,34 +140,79 @@ def test_load_adapter_name_in_use(make_mlp, tmp_path):
         peft_model.load_adapter(tmp_path, adapter_name="default")
 
 
-def test_corrupt_and_truncated_files(make_mlp, tmp_path):
+def test_truncated_and_damaged_files_are_refused_and_the_model_left_alone(make_mlp, batch, tmp_path):
     peft_model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
     peft_model.save_adapter(tmp_path)
-    weights = tmp_path / "adapter_model.npz"
-    data = weights.read_bytes()
-    weights.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated"):
+    weights, config = tmp_path / "adapter_model.safetensors", tmp_path / "adapter_config.json"
+    data, text = weights.read_bytes(), config.read_text()
+    cases = {
+        "weights cut in half": (lambda: weights.write_bytes(data[: len(data) * 2 // 3]), "outside the file|header claims"),
+        "config cut in half": (lambda: config.write_text(text[: len(text) // 2]), "not valid JSON"),
+        "config not UTF-8": (lambda: config.write_bytes(b'{"r": 2, "bias": "\xff"}'), "not UTF-8"),
+        "config of nested brackets": (lambda: config.write_bytes(b"[" * 100_000), "nested too deeply"),
+        "r = 0": (lambda: config.write_text(json.dumps({**json.loads(text), "r": 0})),
+                  "does not hold a valid LoRA config: r must be >= 1, got 0"),
+        "r = 2**40": (lambda: config.write_text(json.dumps({**json.loads(text), "r": 2**40})),
+                      "config's ranks .* need at least 12094627905536 numbers"),
+    }
+    for what, (damage, message) in cases.items():
+        weights.write_bytes(data)
+        config.write_text(text)
+        damage()
+        model = make_mlp()
+        before = model(batch).data
+        with pytest.raises(CheckpointError, match=message):
+            PeftModel.from_pretrained(model, tmp_path)
+        assert all(type(m) is not LoraLinear for m in model.modules()), what
+        assert np.array_equal(model(batch).data, before), what
+
+
+@pytest.mark.parametrize("key", ["lora_alpha", "r", "target_modules", "use_rslora", "bias"])
+def test_a_config_without_a_key_its_outputs_depend_on_is_refused(make_mlp, tmp_path, key):
+    """Without lora_alpha the adapter would load with the default 8 instead of the saved 32."""
+    trained(make_mlp(), LoraConfig(r=2, lora_alpha=32, target_modules=["0"])).save_adapter(tmp_path)
+    values = json.loads((tmp_path / "adapter_config.json").read_text())
+    del values[key]
+    (tmp_path / "adapter_config.json").write_text(json.dumps(values))
+    with pytest.raises(CheckpointError, match=rf"adapter_config.json' lacks the key\(s\) \['{key}'\]"):
         PeftModel.from_pretrained(make_mlp(), tmp_path)
-    damaged = bytearray(data)
-    where = data.find(get_peft_model_state_dict(peft_model)["base_model.model.0.lora_A.weight"].tobytes())
-    assert where > 0
-    damaged[where + 5] ^= 0xFF  # flipped bits inside lora_A's numbers: the zip checksum catches them
-    weights.write_bytes(bytes(damaged))
-    with pytest.raises(CheckpointError):
-        PeftModel.from_pretrained(make_mlp(), tmp_path)
-    weights.write_bytes(data)
-    config = tmp_path / "adapter_config.json"
-    text = config.read_text()
-    config.write_text(text[: len(text) // 2])
-    with pytest.raises(CheckpointError, match="not valid JSON"):
-        PeftModel.from_pretrained(make_mlp(), tmp_path)
-    config.write_text(json.dumps({**json.loads(text), "r": 0}))
-    with pytest.raises(CheckpointError, match="does not hold a valid LoRA config: r must be >= 1, got 0"):
-        PeftModel.from_pretrained(make_mlp(), tmp_path)
+
+
+def test_a_complex_valued_adapter_is_refused_and_the_model_left_alone(make_mlp, batch, tmp_path):
+    source = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"], modules_to_save=["4"]))
+    source.save_adapter(tmp_path)
+    state = get_peft_model_state_dict(source)
+    state["base_model.model.0.lora_B.weight"] = state["base_model.model.0.lora_B.weight"] * (1 + 1j)
+    (tmp_path / "adapter_model.safetensors").write_bytes(safetensors.numpy.save(state))
+    model = make_mlp()
+    flags = [p.requires_grad for p in model.parameters()]
+    before = model(batch).data
+    with pytest.raises(CheckpointError, match=r"'base_model.model.0.lora_B.weight' has dtype 'C64'|dtype complex"):
+        PeftModel.from_pretrained(model, tmp_path)
+    assert all(type(m) is not LoraLinear for m in model.modules())
+    assert [p.requires_grad for p in model.parameters()] == flags and model.training
+    assert np.array_equal(model(batch).data, before)
+
+
+def test_a_failed_load_adapter_leaves_no_adapter_registered(make_mlp, batch, tmp_path):
+    trained(make_mlp(), LoraConfig(r=2, target_modules=["0", "2"])).save_adapter(tmp_path)
+    weights = tmp_path / "adapter_model.safetensors"
+    state = safetensors.numpy.load_file(weights)
+    state["base_model.model.2.lora_A.weight"] = np.zeros((2, 99), dtype=np.float32)  # the second layer does not fit
+    weights.write_bytes(safetensors.numpy.save(state))
+    target = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]), seed=3)
+    names = [name for name, _ in target.named_parameters()]
+    before = {name: p.data.copy() for name, p in target.named_parameters()}
+    with pytest.raises(ValueError, match=r"2.lora_A.weight: shape \(2, 99\) in the adapter, \(2, 5\) in the model"):
+        target.load_adapter(tmp_path, "other")
+    assert list(target.peft_config) == ["default"]
+    assert [name for name, _ in target.named_parameters()] == names
+    assert all(np.array_equal(p.data, before[name]) for name, p in target.named_parameters())
+    assert isinstance(target.get_base_model()[2], type(make_mlp()[2]))  # layer "2" is still a plain Linear
 
 
 def test_missing_folder_or_file(make_mlp, tmp_path):
     with pytest.raises(FileNotFoundError, match="is not a folder holding a saved adapter"):
         PeftModel.from_pretrained(make_mlp(), tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="has no adapter_model.npz"):
+    with pytest.raises(FileNotFoundError, match="has no adapter_config.json"):
         PeftModel.from_pretrained(make_mlp(), tmp_path)
