@@ -14,7 +14,7 @@ from lorabook.io import CheckpointError
 from lorabook.lora import PeftModel
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "peft")
-CASES = ["plain", "rslora", "modules_to_save", "bias_all", "two_adapters", "pissa"]
+CASES = ["plain", "rslora", "modules_to_save", "bias_all", "two_adapters", "pissa", "task_r8", "task_r64"]
 
 
 def base_model():
