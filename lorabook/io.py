@@ -158,6 +158,8 @@ def write_folder(folder: PathLike, files: Mapping[str, bytes]) -> str:
                 os.fsync(file.fileno())
             os.chmod(target, 0o666 & ~_UMASK)
         os.chmod(staging, 0o777 & ~_UMASK)
+        if os.path.isdir(folder):
+            shutil.copymode(folder, staging)  # the folder keeps its permissions
         for path, _, _ in os.walk(staging):
             _fsync_folder(path)
         _swap_in(staging, folder)

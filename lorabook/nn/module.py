@@ -16,6 +16,7 @@ nothing extra in forward (PyTorch routes it through __getattr__ instead).
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -159,11 +160,11 @@ class Module:
         return self
 
     # ----- state ----------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Dotted name -> copy of each parameter's values (a snapshot, not a view)."""
         return OrderedDict((name, param.data.copy()) for name, param in self.named_parameters())
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, object], strict: bool = True) -> IncompatibleKeys:
         """Copy values from `state_dict` (name -> array) into the parameters, in place.
 
         strict: every parameter must be given and nothing else. Shapes must
@@ -195,7 +196,8 @@ class Module:
             _wrote(param)
         return IncompatibleKeys(missing, unexpected)
 
-    def check_state_dict(self, shapes, strict=True, extra_problems=()):
+    def check_state_dict(self, shapes: Mapping[str, Optional[tuple]], strict: bool = True,
+                         extra_problems: Sequence[str] = ()) -> Tuple[list, list]:
         """RuntimeError listing every mismatch between `shapes` (name -> shape) and the parameters.
 
         Used before anything is loaded, also by nn.load before it reads any

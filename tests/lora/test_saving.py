@@ -216,3 +216,79 @@ def test_missing_folder_or_file(make_mlp, tmp_path):
         PeftModel.from_pretrained(make_mlp(), tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="has no adapter_config.json"):
         PeftModel.from_pretrained(make_mlp(), tmp_path)
+
+
+def test_save_pretrained_saves_every_adapter_in_peft_layout(make_mlp, batch, tmp_path):
+    model = trained(make_mlp(), LoraConfig(r=2, lora_alpha=4, target_modules=["0", "2"]))
+    model.add_adapter("rotated", LoraConfig(r=3, lora_alpha=8, target_modules=["4"]))
+    model.set_adapter("rotated")
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            param.data[...] = np.random.default_rng(1).standard_normal(param.shape)
+    outputs = {}
+    for name in ("default", "rotated"):
+        model.set_adapter(name)
+        outputs[name] = model(batch).data
+    model.save_pretrained(tmp_path / "both")
+    assert sorted(os.listdir(tmp_path / "both")) == ["adapter_config.json", "adapter_model.safetensors", "rotated"]
+    assert sorted(os.listdir(tmp_path / "both" / "rotated")) == ["adapter_config.json", "adapter_model.safetensors"]
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path / "both")
+    loaded.load_adapter(tmp_path / "both" / "rotated", "rotated")
+    for name, expected in outputs.items():
+        loaded.set_adapter(name)
+        assert np.array_equal(loaded(batch).data, expected), name
+    # selected_adapters: only those; a lone adapter that is not "default" still goes in its subfolder, as in PEFT
+    model.save_pretrained(tmp_path / "one", selected_adapters=["rotated"])
+    assert os.listdir(tmp_path / "one") == ["rotated"]
+    with pytest.raises(ValueError, match="selected_adapters 'nope' is not an adapter of this model"):
+        model.save_pretrained(tmp_path / "none", selected_adapters=["nope"])
+    assert not (tmp_path / "none").exists()
+
+
+def test_save_adapter_puts_one_adapter_at_the_top_under_any_name(make_mlp, batch, tmp_path):
+    model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    model.add_adapter("other", LoraConfig(r=2, target_modules=["2"]))
+    model.save_adapter(tmp_path / "other", adapter_name="other")
+    assert sorted(os.listdir(tmp_path / "other")) == ["adapter_config.json", "adapter_model.safetensors"]
+    model.set_adapter("other")
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path / "other", adapter_name="other")
+    assert np.array_equal(loaded(batch).data, model(batch).data)
+
+
+def test_config_numbers_are_written_as_peft_writes_them(make_mlp, tmp_path):
+    config = LoraConfig(r=2, lora_alpha=8, target_modules="all-linear", alpha_pattern={"2": 4.0, "4": 0.5})
+    trained(make_mlp(), config).save_adapter(tmp_path)
+    text = (tmp_path / "adapter_config.json").read_text()
+    values = json.loads(text)
+    assert '"lora_alpha": 8,' in text and values["alpha_pattern"] == {"2": 4, "4": 0.5}
+    assert values["target_modules"] == ["0", "2", "4"]  # "all-linear" expanded, as PEFT writes it
+    assert values["inference_mode"] is True and values["peft_type"] == "LORA"
+
+
+@pytest.mark.parametrize("name, adapter, key", [
+    ("0.lora_A.default.weight", "default", "0.lora_A.weight"),
+    ("enc.fc.lora_B.run1.weight", "run1", "enc.fc.lora_B.weight"),
+    ("0.lora_E.default", "default", "0.lora_E"),                                    # AdaLoRA (a ParameterDict entry)
+    ("0.lora_magnitude_vector.default.weight", "default", "0.lora_magnitude_vector"),  # DoRA, PEFT's key
+    ("4.modules_to_save.default.bias", "default", "4.bias"),
+    ("0.lora_A.0.weight", "0", "0.lora_A.weight"),                                  # an adapter named like a layer
+    ("0.base_layer.weight", "default", None),
+    ("0.lora_A.other.weight", "default", None),
+    ("4.original_module.weight", "default", None),
+])
+def test_peft_keys_are_found_by_name_for_any_adapter_parameter(name, adapter, key):
+    from lorabook.lora.saving import peft_key
+
+    assert peft_key(name, adapter) == key
+
+
+def test_a_new_kind_of_adapter_tensor_is_saved_without_a_special_case(make_mlp):
+    from lorabook import nn
+    from lorabook.lora.saving import adapter_parameters
+
+    model = get_peft_model(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    layer = model.get_base_model()[0]
+    layer.lora_magnitude_vector = nn.ModuleDict()  # as DoRA adds one per adapter
+    layer.lora_magnitude_vector["default"] = nn.Linear(1, 5, bias=False)
+    assert list(adapter_parameters(model)) == ["base_model.model.0.lora_A.weight", "base_model.model.0.lora_B.weight",
+                                               "base_model.model.0.lora_magnitude_vector"]
