@@ -134,7 +134,7 @@ def write_folder(folder: PathLike, files: Mapping[str, bytes]) -> str:
     flushed to disk, and the two folders swap names in one rename. A reader,
     or a crash, sees the old folder or the new one, whole. Returns `folder`.
     """
-    folder = os.path.abspath(_check_path(folder, "save_directory"))
+    folder = os.path.realpath(_check_path(folder, "save_directory"))  # a symlinked folder: swap its target
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise ValueError(f"save_directory {folder!r} is a file; adapters are saved into a folder")
     cwd = os.path.realpath(os.getcwd())
@@ -175,8 +175,12 @@ def _link_tree(source: str, target: str, skip: set) -> None:
     skip = {os.path.normpath(relative) for relative in skip}
     for path, folders, names in os.walk(source):
         relative = os.path.relpath(path, source)
-        for name in folders:
-            os.makedirs(os.path.join(target, relative, name), exist_ok=True)
+        for name in list(folders):
+            if os.path.islink(os.path.join(path, name)):  # keep a link to a folder as a link
+                os.symlink(os.readlink(os.path.join(path, name)), os.path.join(target, relative, name))
+                folders.remove(name)
+            else:
+                os.makedirs(os.path.join(target, relative, name), exist_ok=True)
         for name in names:
             inner = os.path.normpath(os.path.join(relative, name))
             if inner in skip:

@@ -271,3 +271,16 @@ def test_damaged_json_is_a_checkpoint_error_naming_the_file(tmp_path, content, m
     (tmp_path / "bad.json").write_bytes(content)
     with pytest.raises(io.CheckpointError, match=f"bad.json.*{message}"):
         io.load_json(tmp_path / "bad.json")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
+def test_write_folder_through_a_symlink_and_with_links_inside(tmp_path):
+    real = tmp_path / "real"
+    io.write_folder(real, {"a": b"1"})
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", real / "data")  # a link to a folder inside: kept as a link
+    os.symlink(real, tmp_path / "link")
+    io.write_folder(tmp_path / "link", {"a": b"2"})
+    assert os.path.islink(tmp_path / "link") and (real / "a").read_bytes() == b"2"
+    assert os.path.islink(real / "data")
+    assert files_in(tmp_path) == ["elsewhere", "link", "real"]
