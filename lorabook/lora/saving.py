@@ -262,11 +262,13 @@ def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", 
 
     # 2. the rehearsal, on a copy (a throwaway generator: loading never moves the default random stream)
     try:
-        if existing is None:
-            trial = LoraModel(copy.deepcopy(target), plain, adapter_name, np.random.default_rng(0))
-        else:
-            trial = copy.deepcopy(existing)
-            trial.inject_adapter(adapter_name, plain, np.random.default_rng(0))
+        with warnings.catch_warnings():  # warnings about the adapter come once, from the real build below
+            warnings.simplefilter("ignore")
+            if existing is None:
+                trial = LoraModel(copy.deepcopy(target), plain, adapter_name, np.random.default_rng(0))
+            else:
+                trial = copy.deepcopy(existing)
+                trial.inject_adapter(adapter_name, plain, np.random.default_rng(0))
         expected = {key: (param.shape, param.dtype) for key, param in adapter_parameters(trial, adapter_name).items()}
         check_fits(expected, {key: entry for key, entry in weights.entries.items()})
     except (ValueError, TypeError) as err:

@@ -125,3 +125,13 @@ def test_loading_without_biases_does_not_warn_nor_change_the_active_adapter(make
         warnings.simplefilter("error")
         target.load_adapter(tmp_path, "b")
     assert np.array_equal(target(batch).data, before)
+
+
+def test_a_load_warns_once_about_its_adapter(make_mlp, tmp_path):
+    """The rehearsal on a copy stays quiet: only the real build warns (here: r above the layer's size)."""
+    with pytest.warns(UserWarning, match="r=4 is larger than"):
+        trained(make_mlp(), LoraConfig(r=4, target_modules=["4"])).save_adapter(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        PeftModel.from_pretrained(make_mlp(), tmp_path)
+    assert [str(w.message)[:18] for w in caught] == ["r=4 is larger than"]
