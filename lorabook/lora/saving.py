@@ -258,7 +258,7 @@ def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", 
     config, weights = read_adapter(path)
     config = dataclasses.replace(config, inference_mode=not is_trainable)
     plain = dataclasses.replace(config, init_lora_weights=True)  # the start is overwritten by the file anyway
-    _check_size(existing.model if existing else target, config, weights)
+    _check_size(target if existing is None else existing.model, config, weights)
 
     # 2. the rehearsal, on a copy (a throwaway generator: loading never moves the default random stream)
     try:
