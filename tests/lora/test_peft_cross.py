@@ -22,4 +22,4 @@ def test_lorabook_files_give_the_same_outputs_in_pytorch_and_peft(tmp_path):
     differences = module.cross_check(str(tmp_path))
     assert len(differences) == len(module.CASES) + 1
     for case, difference in differences.items():
-        assert difference < 1e-12, case  # float64 on both sides
+        assert difference < (1e-12 if module.dtype_of(case) == module.np.float64 else 1e-5), case
