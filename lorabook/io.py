@@ -257,7 +257,7 @@ def safetensors_bytes(arrays: Mapping[str, np.ndarray], metadata: Optional[Mappi
         value = np.asarray(value)
         if value.dtype.kind != "f":
             raise TypeError(f"array {name!r} has dtype {value.dtype}; only real floating-point arrays are saved")
-        checked[name] = np.ascontiguousarray(value)
+        checked[name] = np.require(value, requirements="C")  # (ascontiguousarray would make a 0-d array 1-d)
     return safetensors.numpy.save(checked, metadata=dict(metadata) if metadata else None)
 
 
