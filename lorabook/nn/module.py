@@ -180,7 +180,7 @@ class Module:
             if name not in own:
                 continue
             try:
-                array = np.asarray(getattr(value, "data", value))  # a Tensor or Parameter gives its array
+                array = np.asarray(value.data if isinstance(value, Tensor) else value)
             except (ValueError, TypeError) as err:  # e.g. a ragged list
                 wrong_type.append(f"{name}: not an array ({err})")
                 continue

@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pytest
 import safetensors.numpy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lorabook.io import CheckpointError
 from lorabook.lora import LoraConfig, LoraLinear, PeftModel, get_peft_model, get_peft_model_state_dict
@@ -292,3 +294,29 @@ def test_a_new_kind_of_adapter_tensor_is_saved_without_a_special_case(make_mlp):
     layer.lora_magnitude_vector["default"] = nn.Linear(1, 5, bias=False)
     assert list(adapter_parameters(model)) == ["base_model.model.0.lora_A.weight", "base_model.model.0.lora_B.weight",
                                                "base_model.model.0.lora_magnitude_vector"]
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 2**41) | st.floats(allow_nan=False) | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                           max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["r", "lora_alpha", "target_modules", "modules_to_save", "bias", "init_lora_weights",
+                        "use_rslora", "rank_pattern", "alpha_pattern", "lora_dropout", "peft_type", "use_dora"]),
+       JSON_VALUES)
+def test_any_config_value_loads_or_is_refused_leaving_the_model_alone(make_mlp, batch, tmp_path, key, value):
+    folder = tmp_path / "fuzz"
+    if not folder.exists():
+        trained(make_mlp(), LoraConfig(r=2, target_modules=["0", "2"])).save_adapter(folder)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config[key] = value
+    (folder / "changed.json").write_text(json.dumps(config))
+    os.replace(folder / "changed.json", folder / "adapter_config.json")
+    model = make_mlp()
+    before = model(batch).data
+    try:
+        PeftModel.from_pretrained(model, folder)
+    except (ValueError, TypeError):  # CheckpointError is a ValueError
+        assert all(type(m) is not LoraLinear for m in model.modules())
+        assert np.array_equal(model(batch).data, before) and model.training
