@@ -92,7 +92,10 @@ def remove_stale_temporaries(path: PathLike) -> list:
     for name in os.listdir(folder) if os.path.isdir(folder) else ():
         if name.startswith(prefix) and _writer_is_gone(name, prefix):
             stale = os.path.join(folder, name)
-            shutil.rmtree(stale) if os.path.isdir(stale) and not os.path.islink(stale) else os.unlink(stale)
+            if os.path.isdir(stale) and not os.path.islink(stale):
+                shutil.rmtree(stale)  # a killed folder save's staging folder
+            else:
+                os.unlink(stale)
             removed.append(name)
     return removed
 
@@ -110,7 +113,10 @@ def atomic_write(path: PathLike, write: Union[bytes, Callable[[BinaryIO], None]]
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f"{_temporary_prefix(path)}{os.getpid()}-")
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(write) if isinstance(write, (bytes, bytearray)) else write(file)
+            if isinstance(write, (bytes, bytearray)):
+                file.write(write)
+            else:
+                write(file)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o666 & ~_UMASK)
