@@ -56,21 +56,24 @@ def leftovers(folder):
 
 
 def run_trials(trials, folder, seed=0):
-    """{"version 1": n1, "version 2": n2, "version 3": n3, "broken": k, "most leftovers": m}."""
+    """How many kills left each version, a broken folder, a staging folder beside it (the kill
+    landed inside a save), and the most staging folders ever found beside it."""
     expected = [version(i)(X).data for i in range(len(VERSIONS))]
     tally = {f"version {i + 1}": 0 for i in range(len(VERSIONS))}
-    tally.update(broken=0, most_leftovers=0)
+    tally.update(broken=0, most_leftovers=0, killed_inside_a_save=0)
     chooser = random.Random(seed)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     for _ in range(trials):
         process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "child", folder],
                                    stdout=subprocess.PIPE, env=env, text=True)
         assert process.stdout.readline().strip() == "ready"
-        time.sleep(chooser.uniform(0.0, 0.05))  # several saves per 50 ms: the kill lands anywhere in one
+        time.sleep(chooser.uniform(0.0, 0.3))  # a save takes some milliseconds: the kill lands anywhere in one
         process.kill()
         process.wait()
         process.stdout.close()
-        tally["most_leftovers"] = max(tally["most_leftovers"], len(leftovers(folder)))
+        left = len(leftovers(folder))  # the child's first save removed older ones: these are this kill's
+        tally["most_leftovers"] = max(tally["most_leftovers"], left)
+        tally["killed_inside_a_save"] += left > 0
         try:
             output = PeftModel.from_pretrained(base(), folder)(X).data
             matches = [i for i, e in enumerate(expected) if np.array_equal(output, e)]
