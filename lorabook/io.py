@@ -54,7 +54,8 @@ class CheckpointError(ValueError):
 
 
 # ----- writing ---------------------------------------------------------------------------------
-def _check_path(path: PathLike, argument: str = "path") -> str:
+def check_path(path: PathLike, argument: str = "path") -> str:
+    """`path` as a str; TypeError if it is not a path, ValueError naming `argument` if it is empty."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{argument} must be a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
@@ -106,7 +107,7 @@ def atomic_write(path: PathLike, write: Union[bytes, Callable[[BinaryIO], None]]
     The bytes go to a temporary file beside `path`, are flushed to disk, and
     the temporary is renamed over `path` in one step. Returns `path`.
     """
-    path = _check_path(path)
+    path = check_path(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     remove_stale_temporaries(path)
@@ -140,7 +141,7 @@ def write_folder(folder: PathLike, files: Mapping[str, bytes]) -> str:
     flushed to disk, and the two folders swap names in one rename. A reader,
     or a crash, sees the old folder or the new one, whole. Returns `folder`.
     """
-    folder = os.path.realpath(_check_path(folder, "save_directory"))  # a symlinked folder: swap its target
+    folder = os.path.realpath(check_path(folder, "save_directory"))  # a symlinked folder: swap its target
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise ValueError(f"save_directory {folder!r} is a file; adapters are saved into a folder")
     cwd = os.path.realpath(os.getcwd())
@@ -313,7 +314,7 @@ def read_safetensors(path: PathLike) -> SafetensorsFile:
     dtype, a shape of non-negative integers, and offsets inside the file that
     hold exactly shape * itemsize bytes.
     """
-    path = _check_path(path)
+    path = check_path(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"path {path!r} does not exist or is not a file")
     size = os.path.getsize(path)
@@ -390,7 +391,7 @@ def save_json(path: PathLike, obj) -> str:
 def load_json(path: PathLike, max_bytes: int = MAX_JSON_BYTES):
     """The JSON value in `path`; CheckpointError (naming the file) if it is larger than `max_bytes`,
     not UTF-8, not JSON, or nested too deeply."""
-    path = _check_path(path)
+    path = check_path(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"path {path!r} does not exist or is not a file")
     with open(path, "rb") as file:

@@ -50,7 +50,7 @@ import numpy as np
 
 from .._checks import check_bool
 from ..io import CheckpointError, PathLike, json_bytes, load_json, read_safetensors, safetensors_bytes, write_folder
-from ..nn.module import Module, _wrote
+from ..nn.module import Module, note_in_place_write
 from .config import LoraConfig
 from .layer import check_adapter_name
 from .model import LoraModel, warn_if_pissa_changes_others
@@ -68,12 +68,21 @@ def _lora_model(model) -> LoraModel:
     return lora_model
 
 
+def _check_adapter(lora_model: LoraModel, argument: str, adapter_name) -> None:
+    if not isinstance(adapter_name, str):
+        raise TypeError(f"{argument} must be a str, the name of one adapter; got {type(adapter_name).__name__} "
+                        f"(adapters: {list(lora_model.peft_config)})")
+    if adapter_name not in lora_model.peft_config:
+        raise ValueError(f"{argument} {adapter_name!r} is not an adapter of this model; "
+                         f"adapters: {list(lora_model.peft_config)}")
+
+
 # ----- which parameters an adapter saves ----------------------------------------------------------
 def adapter_parameters(model, adapter_name: Optional[str] = None) -> "OrderedDict[str, object]":
     """PEFT key -> Parameter for everything saved with the adapter (default: the active one)."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
-    lora_model._check_known("adapter_name", adapter_name)
+    _check_adapter(lora_model, "adapter_name", adapter_name)
     params = OrderedDict()
     for name, param in lora_model.model.named_parameters():
         key = peft_key(name, adapter_name)
@@ -123,7 +132,7 @@ def set_peft_model_state_dict(model, state_dict, adapter_name: Optional[str] = N
     check_fits(expected, {key: (array.dtype, array.shape) for key, array in arrays.items()})
     for key, param in params.items():
         np.copyto(param.data, arrays[key], casting="same_kind")
-        _wrote(param)
+        note_in_place_write(param)
 
 
 def check_fits(expected, found) -> None:
@@ -181,7 +190,7 @@ def save_adapter(model, path: PathLike, adapter_name: Optional[str] = None) -> s
     """Write one adapter (default: the active one) into the folder `path`, its two files at the top."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
-    lora_model._check_known("adapter_name", adapter_name)
+    _check_adapter(lora_model, "adapter_name", adapter_name)
     return write_folder(path, adapter_files(lora_model, adapter_name))
 
 
@@ -196,7 +205,7 @@ def save_pretrained(model, save_directory: PathLike, selected_adapters: Optional
     if isinstance(selected_adapters, str):
         raise TypeError(f"selected_adapters must be a list of adapter names, got the string {selected_adapters!r}")
     for name in names:
-        lora_model._check_known("selected_adapters", name)
+        _check_adapter(lora_model, "selected_adapters", name)
         if name != "default" and (name in (CONFIG_NAME, WEIGHTS_NAME) or os.sep in name or "/" in name):
             raise ValueError(f"adapter {name!r} cannot be saved in a subfolder of that name")
     files = {}
@@ -290,7 +299,7 @@ def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", 
     before = {key: params[key].data.copy() for key in params if key[len(PREFIX):] in biases}
     for key, param in params.items():
         np.copyto(param.data, arrays[key], casting="same_kind")
-        _wrote(param)
+        note_in_place_write(param)
     lora_model.peft_config[adapter_name] = config
     if config.init_lora_weights == "pissa":
         _pissa_residual(lora_model, adapter_name)
@@ -331,7 +340,7 @@ def _pissa_residual(lora_model: LoraModel, adapter_name: str) -> None:
     warn_if_pissa_changes_others([name for name, layer in layers if len(layer.lora_A) > 1], others, stacklevel=5)
     for _, layer in layers:
         layer.pissa_split(adapter_name)
-        _wrote(layer.base_layer.weight)
+        note_in_place_write(layer.base_layer.weight)
 
 
 def _layer_of(bias_key: str) -> str:

@@ -193,7 +193,7 @@ class Module:
         for name, array in arrays.items():
             param = own[name]
             np.copyto(param.data, array, casting="same_kind")
-            _wrote(param)
+            note_in_place_write(param)
         return IncompatibleKeys(missing, unexpected)
 
     def check_state_dict(self, shapes: Mapping[str, Optional[tuple]], strict: bool = True,
@@ -235,7 +235,7 @@ class Module:
         return head + ")" if not lines else head + "\n" + "\n".join(lines) + "\n)"
 
 
-def _wrote(param):
+def note_in_place_write(param):
     """Tell autograd that `param`'s array was overwritten in place, so that a graph which saved the
     old values refuses to backward (where the Tensor keeps a version counter)."""
     bump = getattr(param, "bump_version", None)

@@ -15,7 +15,7 @@ against the model before reading any number (see lorabook.io).
 """
 from __future__ import annotations
 
-from ..io import CheckpointError, PathLike, _check_path, read_safetensors, save_safetensors
+from ..io import CheckpointError, PathLike, check_path, read_safetensors, save_safetensors
 from .module import IncompatibleKeys, Module
 
 METADATA = {"format": "pt"}  # what PyTorch and PEFT write; transformers looks for it
@@ -23,7 +23,7 @@ METADATA = {"format": "pt"}  # what PyTorch and PEFT write; transformers looks f
 
 def save(module: Module, path: PathLike) -> str:
     """Write module.state_dict() to `path` as safetensors (atomic, no pickle). Returns `path`."""
-    path = _check_path(path)
+    path = check_path(path)
     if path.endswith(".npz"):
         raise ValueError(f"path {path!r} ends in .npz, but nn.save writes safetensors; name it '*.safetensors'")
     return save_safetensors(path, module.state_dict(), METADATA)
