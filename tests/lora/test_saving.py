@@ -320,3 +320,14 @@ def test_any_config_value_loads_or_is_refused_leaving_the_model_alone(make_mlp, 
     except (ValueError, TypeError):  # CheckpointError is a ValueError
         assert all(type(m) is not LoraLinear for m in model.modules())
         assert np.array_equal(model(batch).data, before) and model.training
+
+
+def test_bad_adapter_names_for_saving_are_named(make_mlp, tmp_path):
+    model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    with pytest.raises(TypeError, match="adapter_name must be a str.*got int"):
+        model.save_adapter(tmp_path / "a", adapter_name=3)
+    with pytest.raises(ValueError, match=r"adapter_name 'nope' is not an adapter of this model; adapters: \['default'\]"):
+        model.save_adapter(tmp_path / "a", adapter_name="nope")
+    with pytest.raises(TypeError, match="selected_adapters must be a list of adapter names, got the string 'default'"):
+        model.save_pretrained(tmp_path / "a", selected_adapters="default")
+    assert os.listdir(tmp_path) == []
