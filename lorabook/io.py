@@ -1,21 +1,48 @@
-"""Files that survive crashes and never run code when loaded.
+"""Files that survive crashes, never run code when loaded, and cannot make a reader allocate without bound.
 
-Arrays go to `.npz` (NumPy's zip of .npy files) and configurations to JSON.
-Writing goes to a temporary file in the same folder, then `os.replace`
-renames it over the target in one step: a crash leaves either the old file
-or the new one, never half of one. Loading uses `allow_pickle=False`, so a
-file can only hold arrays of numbers, never objects that run code.
+Writing. `atomic_write` writes a temporary file beside the target, flushes
+it to disk and renames it over the target in one step: a crash leaves the
+old file or the new one, never half of one. `write_folder` does the same
+for several files at once (an adapter's config and tensors must never come
+from two different saves): it builds the new folder beside the old one and
+swaps the two folders in one step. Temporary files of a writer that was
+killed are removed by the next write to the same place.
+
+Reading. Arrays are stored as safetensors (the format of PyTorch and PEFT):
+
+    8 bytes     N, the header's length (little-endian unsigned integer)
+    N bytes     a JSON header: name -> {"dtype": "F32", "shape": [out, in], "data_offsets": [begin, end]}
+    the rest    the raw numbers, little-endian, one block per array
+
+`read_safetensors` reads and checks the header before any number: every
+shape must fit the bytes its offsets give, inside the file. A damaged or
+hostile file (a header claiming 2**40 numbers, 100,000 nested brackets, bytes
+that are not UTF-8) is refused with a CheckpointError naming the file, after
+reading at most the header. Only real floating-point arrays are accepted.
+Nothing is ever unpickled: neither format can hold code.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import shutil
+import sys
 import tempfile
-import zipfile
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Mapping, Optional, Union
 
 import numpy as np
+import safetensors.numpy
 
-FORMAT_KEY = "__lorabook_format__"
+PathLike = Union[str, "os.PathLike[str]"]
+
+MAX_HEADER_BYTES = 16 * 2**20  # a header of 100,000 tensors takes about 15 MB
+MAX_JSON_BYTES = 2**20         # an adapter_config.json is a few KB
+
+# safetensors' names of the real floating-point types lorabook reads. BF16 (what GPU training often
+# keeps) has no NumPy type: it is the top half of a float32, so it is widened to float32 exactly.
+FLOAT_DTYPES = {"F16": np.dtype("<f2"), "BF16": np.dtype("<u2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 
 # mkstemp creates files readable by their owner only; give ours the usual permissions instead.
 _UMASK = os.umask(0)
@@ -23,17 +50,74 @@ os.umask(_UMASK)
 
 
 class CheckpointError(ValueError):
-    """A file that is not a valid lorabook checkpoint or adapter."""
+    """A file that is not a valid checkpoint, adapter or config (damaged, hostile or of another kind)."""
 
 
-def _atomic_write(path, write):
+# ----- writing ---------------------------------------------------------------------------------
+def check_path(path: PathLike, argument: str = "path") -> str:
+    """`path` as a str; TypeError if it is not a path, ValueError naming `argument` if it is empty."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{argument} must be a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError(f"{argument} is empty ({path!r}); give a file or folder name such as 'model.safetensors'")
+    return path
+
+
+def _temporary_prefix(path: str) -> str:
+    """'.name.tmp-': temporaries carry the writer's process id after it, so that stale ones can be found."""
+    return f".{os.path.basename(path)}.tmp-"
+
+
+def _writer_is_gone(temporary_name: str, prefix: str) -> bool:
+    """True if the process that made this temporary no longer runs (it was killed mid-write)."""
+    pid = temporary_name[len(prefix):].split("-", 1)[0]
+    if not pid.isdigit() or os.name != "posix":  # Windows has no signal-0 probe: keep the file
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, run by another user
+        return False
+    return False
+
+
+def remove_stale_temporaries(path: PathLike) -> list:
+    """Delete what killed writers of `path` left beside it; returns the names removed."""
+    path = os.path.abspath(os.fspath(path))
+    folder, prefix = os.path.dirname(path), _temporary_prefix(path)
+    removed = []
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        if name.startswith(prefix) and _writer_is_gone(name, prefix):
+            stale = os.path.join(folder, name)
+            if os.path.isdir(stale) and not os.path.islink(stale):
+                shutil.rmtree(stale)  # a killed folder save's staging folder
+            else:
+                os.unlink(stale)
+            removed.append(name)
+    return removed
+
+
+def atomic_write(path: PathLike, write: Union[bytes, Callable[[BinaryIO], None]]) -> str:
+    """Write `path` all at once: `write` is the bytes, or a function that writes into a binary file.
+
+    The bytes go to a temporary file beside `path`, are flushed to disk, and
+    the temporary is renamed over `path` in one step. Returns `path`.
+    """
+    path = check_path(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    remove_stale_temporaries(path)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f"{_temporary_prefix(path)}{os.getpid()}-")
     try:
         with os.fdopen(handle, "wb") as file:
-            write(file)
+            if isinstance(write, (bytes, bytearray)):
+                file.write(write)
+            else:
+                write(file)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o666 & ~_UMASK)
@@ -42,67 +126,276 @@ def _atomic_write(path, write):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    _fsync_folder(folder)
     return path
 
 
-def save_arrays(path, arrays, kind):
-    """Write a dict name -> array to `path` (.npz), tagged with `kind` (e.g. "state_dict")."""
-    payload = {name: np.asarray(value) for name, value in arrays.items()}
-    if FORMAT_KEY in payload:
-        raise ValueError(f"array name {FORMAT_KEY!r} is reserved")
-    payload[FORMAT_KEY] = np.array(kind)
-    return _atomic_write(path, lambda file: _write_npz(file, payload))
+_atomic_write = atomic_write  # the old private name, still used by lorabook.figures
 
 
-def _write_npz(file, arrays):
-    """The .npz layout np.savez writes (a zip with one .npy per array), without its
-    keyword arguments: a parameter named "file" or "allow_pickle" cannot clash here."""
-    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, value in arrays.items():
-            with archive.open(name + ".npy", "w", force_zip64=True) as entry:
-                np.lib.format.write_array(entry, value, allow_pickle=False)
+def write_folder(folder: PathLike, files: Mapping[str, bytes]) -> str:
+    """Replace the files `files` (relative path -> bytes) inside `folder` as one step.
 
-
-def load_arrays(path, kind):
-    """Read a dict name -> array written by `save_arrays` with the same `kind`.
-
-    Raises CheckpointError for a missing tag, another kind, a truncated or
-    corrupt file, or any entry that would need unpickling.
+    Other files already in `folder` are kept. How: the new folder is built
+    beside the old one (the kept files hard-linked, so no data is copied),
+    flushed to disk, and the two folders swap names in one rename. A reader,
+    or a crash, sees the old folder or the new one, whole. Returns `folder`.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"path {path!r} does not exist")
-    if not zipfile.is_zipfile(path):  # e.g. a text file, a bare .npy, or the first half of an .npz
-        raise CheckpointError(f"{path!r} is not an .npz file (a zip of arrays); it may be truncated or of another kind")
+    folder = os.path.realpath(check_path(folder, "save_directory"))  # a symlinked folder: swap its target
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"save_directory {folder!r} is a file; adapters are saved into a folder")
+    cwd = os.path.realpath(os.getcwd())
+    if os.path.exists(folder) and (cwd + os.sep).startswith(os.path.realpath(folder) + os.sep):
+        raise ValueError(f"save_directory {folder!r} holds the current working directory; the save swaps "
+                         "the whole folder, so save into a subfolder such as 'adapters/run1' instead")
+    parent = os.path.dirname(folder)
+    os.makedirs(parent, exist_ok=True)
+    _restore_if_interrupted(folder)
+    remove_stale_temporaries(folder)
+    staging = tempfile.mkdtemp(dir=parent, prefix=f"{_temporary_prefix(folder)}{os.getpid()}-")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except ValueError as err:
-        if "allow_pickle" in str(err):  # NumPy refuses an object array before unpickling anything
-            raise CheckpointError(f"{path!r} holds pickled objects, which lorabook never loads: {err}") from None
-        raise CheckpointError(f"{path!r} holds an unreadable array (corrupt?): {err}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
-        raise CheckpointError(f"{path!r} is not a readable .npz file (truncated or corrupt?): {err}") from None
-    not_arrays = [name for name, value in arrays.items() if not isinstance(value, np.ndarray)]
-    if not_arrays:  # a zip entry without an .npy header comes back as raw bytes
-        raise CheckpointError(f"{path!r} has entries that are not arrays: {not_arrays}")
-    tag = arrays.pop(FORMAT_KEY, None)
-    if tag is None or tag.dtype.kind != "U" or str(tag) != kind:
-        found = "no lorabook tag" if tag is None else f"a {str(tag)!r} file"
-        raise CheckpointError(f"{path!r} is not a lorabook {kind} file ({found})")
-    return arrays
+        if os.path.isdir(folder):
+            _link_tree(folder, staging, skip=set(files))
+        for relative, content in files.items():
+            target = os.path.join(staging, relative)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as file:
+                file.write(content)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(target, 0o666 & ~_UMASK)
+        os.chmod(staging, 0o777 & ~_UMASK)
+        if os.path.isdir(folder):
+            shutil.copymode(folder, staging)  # the folder keeps its permissions
+        for path, _, _ in os.walk(staging):
+            _fsync_folder(path)
+        _swap_in(staging, folder)
+    finally:
+        if os.path.exists(staging):  # after the swap it holds the old folder; before it, a failed save
+            shutil.rmtree(staging)
+    _fsync_folder(parent)
+    return folder
 
 
-def save_json(path, obj):
-    """Write `obj` as indented JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True).encode()
-    return _atomic_write(path, lambda file: file.write(text))
+def _link_tree(source: str, target: str, skip: set) -> None:
+    """Recreate `source` under `target` with hard links, leaving out the relative paths in `skip`."""
+    skip = {os.path.normpath(relative) for relative in skip}
+    for path, folders, names in os.walk(source):
+        relative = os.path.relpath(path, source)
+        for name in list(folders):
+            if os.path.islink(os.path.join(path, name)):  # keep a link to a folder as a link
+                os.symlink(os.readlink(os.path.join(path, name)), os.path.join(target, relative, name))
+                folders.remove(name)
+            else:
+                os.makedirs(os.path.join(target, relative, name), exist_ok=True)
+        for name in names:
+            inner = os.path.normpath(os.path.join(relative, name))
+            if inner in skip:
+                continue
+            original, copy = os.path.join(path, name), os.path.join(target, inner)
+            if os.path.islink(original):
+                os.symlink(os.readlink(original), copy)
+                continue
+            try:
+                os.link(original, copy)
+            except OSError:  # a file system without hard links
+                shutil.copy2(original, copy)
 
 
-def load_json(path):
-    path = os.fspath(path)
+def _swap_in(staging: str, folder: str) -> None:
+    """Give `folder`'s name to `staging` in one step; the old folder ends up at `staging`."""
+    if not os.path.exists(folder):
+        os.rename(staging, folder)
+        return
+    if _exchange(staging, folder):
+        return
+    # No atomic exchange here (not Linux, or a file system without it): two renames. A crash
+    # between them leaves only the ".old" folder, which _restore_if_interrupted puts back.
+    old = f"{os.path.join(os.path.dirname(folder), _temporary_prefix(folder))}{os.getpid()}-old"
+    os.rename(folder, old)
+    os.rename(staging, folder)
+    os.rename(old, staging)
+
+
+def _exchange(first: str, second: str) -> bool:
+    """Swap two paths with Linux's renameat2(RENAME_EXCHANGE); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
     try:
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not supported here
+        return False
+    raise OSError(error, os.strerror(error), second)
+
+
+def _restore_if_interrupted(folder: str) -> None:
+    """After a crash between the two renames of the fallback swap, put the old folder back."""
+    if os.path.exists(folder):
+        return
+    parent, prefix = os.path.dirname(folder), _temporary_prefix(folder)
+    for name in sorted(os.listdir(parent)):
+        if name.startswith(prefix) and name.endswith("-old") and _writer_is_gone(name, prefix):
+            os.rename(os.path.join(parent, name), folder)
+            return
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename inside `folder` durable (POSIX; Windows cannot open folders)."""
+    if os.name != "posix":
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+# ----- safetensors ---------------------------------------------------------------------------------
+def safetensors_bytes(arrays: Mapping[str, np.ndarray], metadata: Optional[Mapping[str, str]] = None) -> bytes:
+    """The safetensors file of `arrays` (name -> real floating-point array), made by the safetensors package."""
+    checked = {}
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind != "f":
+            raise TypeError(f"array {name!r} has dtype {value.dtype}; only real floating-point arrays are saved")
+        checked[name] = np.require(value, requirements="C")  # (ascontiguousarray would make a 0-d array 1-d)
+    return safetensors.numpy.save(checked, metadata=dict(metadata) if metadata else None)
+
+
+def save_safetensors(path: PathLike, arrays: Mapping[str, np.ndarray], metadata: Optional[Mapping[str, str]] = None) -> str:
+    """Write `arrays` to `path` as safetensors, atomically. Returns `path`."""
+    return atomic_write(path, safetensors_bytes(arrays, metadata))
+
+
+@dataclass
+class SafetensorsFile:
+    """A checked safetensors header: what the file holds, before any number is read.
+
+    entries: name -> (NumPy dtype after reading, shape); metadata: the header's "__metadata__".
+    """
+
+    path: str
+    metadata: dict
+    entries: dict
+    _layout: dict  # name -> (safetensors dtype, first byte, number of bytes)
+
+    def numel(self) -> int:
+        """How many numbers the file holds in all."""
+        return sum(int(np.prod(shape)) for _, shape in self.entries.values())
+
+    def read(self, names=None) -> dict:
+        """name -> array for `names` (default: all), read from the file one array at a time."""
+        names = list(self.entries) if names is None else list(names)
+        arrays = {}
+        with open(self.path, "rb") as file:
+            for name in names:
+                kind, begin, size = self._layout[name]
+                raw = np.empty(size // FLOAT_DTYPES[kind].itemsize, dtype=FLOAT_DTYPES[kind])
+                file.seek(begin)
+                if file.readinto(memoryview(raw).cast("B")) != size:
+                    raise CheckpointError(f"{self.path!r}: array {name!r} is cut short (the file changed while read?)")
+                if kind == "BF16":
+                    raw = (raw.astype(np.uint32) << 16).view(np.float32)
+                arrays[name] = raw.astype(raw.dtype.newbyteorder("="), copy=False).reshape(self.entries[name][1])
+        return arrays
+
+
+def read_safetensors(path: PathLike) -> SafetensorsFile:
+    """Read and check the header of the safetensors file `path`; CheckpointError if it is not one.
+
+    Checks, before any number is read: the header's length fits the file and
+    MAX_HEADER_BYTES; it is UTF-8 JSON; every entry has a real floating-point
+    dtype, a shape of non-negative integers, and offsets inside the file that
+    hold exactly shape * itemsize bytes.
+    """
+    path = check_path(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path {path!r} does not exist or is not a file")
+    size = os.path.getsize(path)
+    with open(path, "rb") as file:
+        start = file.read(8)
+        if start[:2] == b"PK":
+            raise CheckpointError(f"{path!r} is a zip file (an .npz?), not safetensors; lorabook reads and writes "
+                                  "safetensors only (re-save the model or adapter with this version)")
+        if len(start) < 8:
+            raise CheckpointError(f"{path!r} is not a safetensors file: {size} bytes, too short for a header")
+        header_bytes = int.from_bytes(start, "little")
+        if header_bytes > min(size - 8, MAX_HEADER_BYTES):
+            raise CheckpointError(f"{path!r} is not a readable safetensors file: its header claims {header_bytes} "
+                                  f"bytes, but the file has {size - 8} after the length (limit {MAX_HEADER_BYTES})")
+        header = _parse_json(path, file.read(header_bytes), "header")
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path!r}: the safetensors header must be a JSON object, got {type(header).__name__}")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path!r}: __metadata__ must map names to strings")
+    data_start, data_bytes = 8 + header_bytes, size - 8 - header_bytes
+    entries, layout = {}, {}
+    for name, entry in header.items():
+        dtype, shape, begin, end = _check_entry(path, name, entry, data_bytes)
+        entries[name] = (np.dtype(np.float32) if dtype == "BF16" else FLOAT_DTYPES[dtype].newbyteorder("="), shape)
+        layout[name] = (dtype, data_start + begin, end - begin)
+    return SafetensorsFile(path, dict(metadata), entries, layout)
+
+
+def _check_entry(path, name, entry, data_bytes):
+    where = f"{path!r}: array {name!r}"
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise CheckpointError(f"{where} must be described by dtype, shape and data_offsets, got {str(entry)[:200]}")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype not in FLOAT_DTYPES:
+        raise CheckpointError(f"{where} has dtype {dtype!r}; lorabook reads real floating-point arrays only "
+                              f"({', '.join(FLOAT_DTYPES)})")
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise CheckpointError(f"{where} has shape {str(shape)[:200]}; expected a list of non-negative integers")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)
+            and 0 <= offsets[0] <= offsets[1] <= data_bytes):
+        raise CheckpointError(f"{where} has data_offsets {str(offsets)[:200]} outside the file's {data_bytes} data bytes")
+    needed = int(np.prod(shape, dtype=object)) * FLOAT_DTYPES[dtype].itemsize
+    if offsets[1] - offsets[0] != needed:
+        raise CheckpointError(f"{where}: shape {shape} of {dtype} needs {needed} bytes, its offsets give "
+                              f"{offsets[1] - offsets[0]} (damaged or hostile file)")
+    return dtype, tuple(shape), offsets[0], offsets[1]
+
+
+# ----- JSON --------------------------------------------------------------------------------------
+def _parse_json(path, raw: bytes, what: str):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"{path!r}: the {what} is not UTF-8 text (damaged?): {err}") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path!r} is not valid JSON (truncated or corrupt?): {err}") from None
+        raise CheckpointError(f"{path!r}: the {what} is not valid JSON (truncated or corrupt?): {err}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path!r}: the {what} is nested too deeply to be a real {what}") from None
+
+
+def json_bytes(obj) -> bytes:
+    """`obj` as indented, key-sorted JSON text (as PEFT writes its configs)."""
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def save_json(path: PathLike, obj) -> str:
+    """Write `obj` as indented JSON, atomically."""
+    return atomic_write(path, json_bytes(obj))
+
+
+def load_json(path: PathLike, max_bytes: int = MAX_JSON_BYTES):
+    """The JSON value in `path`; CheckpointError (naming the file) if it is larger than `max_bytes`,
+    not UTF-8, not JSON, or nested too deeply."""
+    path = check_path(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path {path!r} does not exist or is not a file")
+    with open(path, "rb") as file:
+        raw = file.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise CheckpointError(f"{path!r} is larger than {max_bytes} bytes, too large for a config")
+    return _parse_json(path, raw, "file")

@@ -12,7 +12,9 @@ delta W = lora_B @ lora_A.
 - update:        amplification_factor, intruder_dimensions, extract_lora
 - nmf:           nmf (Lee-Seung multiplicative updates)
 - regression:    reduced_rank_regression (best rank-r least-squares update)
+- adapters:      read_lora_factors (any PEFT adapter folder -> per-layer A, B, scaling)
 """
+from lorabook.analysis.adapters import LoraFactors, read_lora_factors
 from lorabook.analysis.gavish_donoho import suggest_rank
 from lorabook.analysis.lowrank import low_rank_approx, svd_factors
 from lorabook.analysis.nmf import nmf
@@ -45,4 +47,6 @@ __all__ = [
     "extract_lora",
     "nmf",
     "reduced_rank_regression",
+    "LoraFactors",
+    "read_lora_factors",
 ]

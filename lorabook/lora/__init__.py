@@ -31,6 +31,7 @@ from .model import LoraModel
 from .modules_to_save import ModulesToSaveWrapper
 from .peft_model import PeftModel, get_peft_model
 from .saving import get_peft_model_state_dict, load_adapter, read_adapter, save_adapter, set_peft_model_state_dict
+from .saving import save_pretrained
 from .targets import adaptable_modules
 from .utils import format_trainable_parameters, get_nb_trainable_parameters, lora_state_dict, mark_only_lora_as_trainable
 
@@ -39,5 +40,5 @@ __all__ = [
     "ModulesToSaveWrapper", "PeftModel", "get_peft_model", "get_peft_model_state_dict", "set_peft_model_state_dict",
     "save_adapter", "load_adapter", "read_adapter", "adaptable_modules", "get_nb_trainable_parameters",
     "format_trainable_parameters", "mark_only_lora_as_trainable", "lora_state_dict",
-    "DoraMagnitude",
+    "DoraMagnitude", "save_pretrained",
 ]

@@ -156,7 +156,6 @@ class LoraModel(Module):
     def _mark_trainable(self):
         """Freeze everything, then unfreeze the active adapter's parameters (module docstring)."""
         name = self.active_adapter
-        bias = self.peft_config[name].bias
         self.model.requires_grad_(False)
         if self.peft_config[name].inference_mode:
             return
@@ -165,16 +164,24 @@ class LoraModel(Module):
                 for table in (layer.lora_A, layer.lora_B, layer.lora_magnitude_vector):
                     if name in table:
                         table[name].requires_grad_(True)
-                if bias == "lora_only" and layer.base_layer.bias is not None:
-                    layer.base_layer.bias.requires_grad = True
         for _, wrapper in self.saved_modules():
             if name in wrapper.modules_to_save:
                 wrapper.modules_to_save[name].requires_grad_(True)
+        for _, param in self.bias_parameters(name):
+            param.requires_grad = True
+
+    def bias_parameters(self, adapter_name):
+        """(name in self.model, Parameter) of the biases `adapter_name`'s config trains, which are
+        also saved with it: bias="lora_only" the biases of the layers it adapts, bias="all" every
+        bias but those of the originals and copies of saved modules, bias="none" none."""
+        bias = self.peft_config[adapter_name].bias
+        if bias == "lora_only":
+            return [(f"{name}.base_layer.bias", layer.base_layer.bias) for name, layer in self.lora_layers()
+                    if adapter_name in layer.lora_A and layer.base_layer.bias is not None]
         if bias == "all":
-            for param_name, param in self.model.named_parameters():
-                parts = param_name.split(".")
-                if parts[-1] == "bias" and "original_module" not in parts and "modules_to_save" not in parts:
-                    param.requires_grad = True
+            return [(name, param) for name, param in self.model.named_parameters()
+                    if name.split(".")[-1] == "bias" and not {"original_module", "modules_to_save"} & set(name.split("."))]
+        return []
 
     def delete_adapter(self, adapter_name: str) -> None:
         """Remove an adapter everywhere.
@@ -275,19 +282,12 @@ class LoraModel(Module):
         (call unmerge_adapter() first to get the base weights back). Saved
         modules become the active adapter's copy, as in PEFT.
         """
-        return self._take_out_lora(original_saved_modules=False)
-
-    def _take_out_lora(self, original_saved_modules):
-        """Replace each LoRA layer by its base layer and each saved-module wrapper by the active
-        adapter's copy, or, with original_saved_modules=True, by the very module it wrapped: a
-        refused from_pretrained gives the model back with the same Parameter objects (an optimizer
-        made earlier still updates them). requires_grad flags are the caller's to restore."""
         for name, layer in self.lora_layers():
             self._replace(name, layer.base_layer)
         for name, wrapper in self.saved_modules():
             active = wrapper.active_adapter
-            original = original_saved_modules or active not in wrapper.modules_to_save
-            self._replace(name, wrapper.original_module if original else wrapper.modules_to_save[active])
+            kept = wrapper.modules_to_save[active] if active in wrapper.modules_to_save else wrapper.original_module
+            self._replace(name, kept)
         return self.model
 
 

@@ -18,19 +18,17 @@ and so see everything. Note that get_peft_model changes `model` in place,
 and so refuses a model that already went through it (add a second adapter
 with `peft_model.add_adapter(name, config)` instead).
 
-    peft_model.save_adapter("adapters/rotated")
-    loaded = PeftModel.from_pretrained(base, "adapters/rotated")   # base: the model it was trained on
+    peft_model.save_pretrained("adapters")                       # PEFT's files and layout
+    loaded = PeftModel.from_pretrained(base, "adapters")          # base: the model it was trained on
     # loaded frozen, for inference, as in PEFT; is_trainable=True to train it further
 """
 from __future__ import annotations
 
-import dataclasses
+from typing import Optional, Sequence
 
-import numpy as np
-
+from ..io import PathLike
 from ..nn.module import Module
 from . import saving
-from .._checks import check_bool
 from .model import LoraModel
 from .utils import format_trainable_parameters, get_nb_trainable_parameters
 
@@ -108,26 +106,29 @@ class PeftModel(Module):
         """Return the plain model without merging; this PeftModel is spent afterwards."""
         return self.base_model.unload()
 
-    # ----- saving -----------------------------------------------------------------------
-    def save_adapter(self, path, adapter_name=None):
-        """Write the adapter (default: the active one) to the folder `path`; see lora.saving."""
+    # ----- saving and loading (lora.saving) ---------------------------------------------
+    def save_pretrained(self, save_directory: PathLike, selected_adapters: Optional[Sequence[str]] = None) -> str:
+        """Write the adapters (default: all) in PEFT's layout: "default" at the top of
+        save_directory, every other adapter in the subfolder of its name. One atomic step."""
+        return saving.save_pretrained(self, save_directory, selected_adapters)
+
+    def save_adapter(self, path: PathLike, adapter_name: Optional[str] = None) -> str:
+        """Write one adapter (default: the active one) at the top of the folder `path`."""
         return saving.save_adapter(self, path, adapter_name)
 
-    def save_pretrained(self, save_directory, adapter_name=None):
-        """PEFT's name for save_adapter."""
-        return saving.save_adapter(self, save_directory, adapter_name)
-
-    def load_adapter(self, path, adapter_name, is_trainable=False):
+    def load_adapter(self, path: PathLike, adapter_name: str, is_trainable: bool = False) -> "PeftModel":
         """Add the adapter saved in `path` as `adapter_name` (use set_adapter to switch to it).
 
         is_trainable=False (PEFT's default) loads it for inference: frozen,
-        and the model is put in eval mode; see saving.load_adapter, which
-        also explains the warning about shared biases.
+        and the model is put in eval mode. If the adapter does not fit, the
+        error says what and the model is as before. See lora.saving.load_adapter,
+        which also explains the warning about shared biases.
         """
         return saving.load_adapter(self, path, adapter_name, is_trainable)
 
     @classmethod
-    def from_pretrained(cls, model, path, adapter_name="default", is_trainable=False):
+    def from_pretrained(cls, model: Module, path: PathLike, adapter_name: str = "default",
+                        is_trainable: bool = False) -> "PeftModel":
         """A PeftModel of `model` with the adapter saved in `path` loaded (and active).
 
         is_trainable=False (PEFT's default): the adapter is for inference.
@@ -135,28 +136,11 @@ class PeftModel(Module):
         put in eval mode, so dropout is off. Pass is_trainable=True to go on
         training it.
 
-        If the adapter does not fit, the error says what did not fit and
-        `model` is given back as it was: the same module objects in the same
-        places (also a module listed in modules_to_save), with the same
-        requires_grad flags.
+        Everything is checked before `model` changes: if the adapter does not
+        fit, or a file is damaged, the error says so and `model` is exactly
+        as it was. See lora.saving.load_adapter.
         """
-        is_trainable = check_bool("is_trainable", is_trainable)
-        config, arrays = saving.read_adapter(path)
-        config = dataclasses.replace(config, inference_mode=not is_trainable)
-        flags = [(param, param.requires_grad) for param in model.parameters()]
-        peft_model = cls(model, saving._plain(config), adapter_name, generator=np.random.default_rng(0))
-        try:
-            saving.set_peft_model_state_dict(peft_model, arrays, adapter_name)
-        except ValueError as err:
-            # Not unload(): that would leave each saved module's trainable copy in place of the original.
-            peft_model.base_model._take_out_lora(original_saved_modules=True)
-            for param, flag in flags:
-                param.requires_grad = flag
-            raise ValueError(f"adapter in {str(path)!r}: {err}") from None
-        saving._finish_loading(peft_model.base_model, adapter_name, config)
-        if not is_trainable:
-            peft_model.eval()  # as PEFT: loaded for inference means dropout off
-        return peft_model
+        return saving.load_adapter(model, path, adapter_name, is_trainable, wrap=cls)
 
 
 def get_peft_model(model, peft_config, adapter_name="default", generator=None):

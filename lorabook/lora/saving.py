@@ -1,119 +1,160 @@
-"""Saving and loading one adapter: its own tensors and its config, nothing of the base model.
+"""Saving and loading adapters in PEFT's format: only the adapter's tensors and its config.
 
-    peft_model.save_adapter("adapters/rotated")       # a folder:
-        adapters/rotated/adapter_model.npz            the adapter's arrays
-        adapters/rotated/adapter_config.json          its LoraConfig
+    peft_model.save_pretrained("adapters")         # every adapter, in PEFT's layout:
+        adapters/adapter_config.json                   "default": its LoraConfig as JSON
+        adapters/adapter_model.safetensors             its tensors
+        adapters/rotated/adapter_config.json           any other adapter in a subfolder of its name
+        adapters/rotated/adapter_model.safetensors
+    loaded = PeftModel.from_pretrained(base, "adapters")               # base: the model it was trained on
+    loaded.load_adapter("adapters/rotated", adapter_name="rotated")
 
-The file names are PEFT's; the formats are not: PEFT writes safetensors,
-lorabook writes NumPy's .npz (read with allow_pickle=False, so a file can
-only hold numbers) and JSON. Each file is written to a temporary file and
-renamed, so a crash never leaves half a file. An adapter of r=8 on a
-1024 x 1024 layer is 8 * (1024 + 1024) numbers: 64 KB, against 4 MB for the
-layer itself.
+The files are PEFT's own, so a folder goes both ways between lorabook and
+PyTorch + PEFT. An adapter of r=8 on a 1024 x 1024 layer is
+8 * (1024 + 1024) numbers: 64 KB, against 4 MB for the layer itself.
 
-Keys are PEFT's, with the adapter's name left out so that a file can be
-loaded under any name:
+Keys are PEFT's: a parameter's name in the model with the adapter's name
+left out, so that a file can be loaded under any name:
 
-    base_model.model.0.lora_A.weight          (r, in)
+    base_model.model.0.lora_A.weight          (r, in)     from ...0.lora_A.default.weight
     base_model.model.0.lora_B.weight          (out, r)
-    base_model.model.4.weight, ...            a module in modules_to_save
+    base_model.model.4.weight, ...            a module in modules_to_save (its copy for the adapter)
     base_model.model.0.base_layer.bias, ...   biases, if the config trains them
 
-Loading checks that the model fits (every key present, nothing extra, every
-shape equal) before changing anything, and names what does not fit. As in
-PEFT, an adapter is loaded frozen, for inference, unless is_trainable=True,
-and the config file says "inference_mode": true whatever the adapter's mode.
+Which parameters belong to an adapter is read off their names, as PEFT
+does: `<layer>.<container>.<adapter>[.weight]` with a container whose name
+starts with "lora_" (lora_A, lora_B, and so lora_E of AdaLoRA or
+lora_magnitude_vector of DoRA too, with no special case), the adapter's
+copies in `modules_to_save`, and the biases its `bias` setting trains.
+
+A save is atomic as a whole: a crash leaves the folder with the old
+adapters or the new ones, never a mix (lorabook.io.write_folder). A load
+checks everything first (the config complete and valid, the file's header,
+every key, shape and dtype, by rehearsing on a copy of the model) and
+changes the model only when all of it fits. As in PEFT, a loaded adapter is
+frozen, for inference, unless is_trainable=True.
 
 Biases are not the adapter's own: with bias="lora_only" or "all" the file
 holds biases of the base layers, which every adapter of the model shares
-(as in PEFT). Loading such an adapter overwrites them; see load_adapter.
+(as in PEFT). Loading such an adapter overwrites them; see `load_adapter`.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import warnings
 from collections import OrderedDict
+from typing import Optional, Sequence
 
 import numpy as np
 
-from ..io import CheckpointError, load_arrays, load_json, save_arrays, save_json
 from .._checks import check_bool
+from ..io import CheckpointError, PathLike, json_bytes, load_json, read_safetensors, safetensors_bytes, write_folder
+from ..nn.module import Module, note_in_place_write
 from .config import LoraConfig
 from .layer import check_adapter_name
-from .model import warn_if_pissa_changes_others
+from .model import LoraModel, warn_if_pissa_changes_others
+from .peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, adapter_folder, config_from_json, config_to_json
+from .targets import plan_injection
 
-WEIGHTS_NAME = "adapter_model.npz"
-CONFIG_NAME = "adapter_config.json"
-KIND = "lora_adapter"
-PREFIX = "base_model.model."
+METADATA = {"format": "pt"}  # what PEFT writes into adapter_model.safetensors
 
 
-def _lora_model(model):
-    lora_model = getattr(model, "base_model", None)
-    if lora_model is None or not hasattr(lora_model, "peft_config"):
+def _lora_model(model) -> LoraModel:
+    """The LoraModel of a PeftModel (or the LoraModel itself)."""
+    lora_model = model if isinstance(model, LoraModel) else getattr(model, "base_model", None)
+    if not isinstance(lora_model, LoraModel):
         raise TypeError(f"model must be a PeftModel (from get_peft_model), got {type(model).__name__}")
     return lora_model
 
 
-def adapter_parameters(model, adapter_name=None):
-    """PEFT key -> Parameter for everything saved with the adapter (see the module docstring)."""
-    return _adapter_parameters(model, adapter_name)[0]
+def _check_adapter(lora_model: LoraModel, argument: str, adapter_name) -> None:
+    if not isinstance(adapter_name, str):
+        raise TypeError(f"{argument} must be a str, the name of one adapter; got {type(adapter_name).__name__} "
+                        f"(adapters: {list(lora_model.peft_config)})")
+    if adapter_name not in lora_model.peft_config:
+        raise ValueError(f"{argument} {adapter_name!r} is not an adapter of this model; "
+                         f"adapters: {list(lora_model.peft_config)}")
 
 
-def _adapter_parameters(model, adapter_name=None):
-    """(adapter_parameters, the keys among them of shared base-model biases)."""
+# ----- which parameters an adapter saves ----------------------------------------------------------
+def adapter_parameters(model, adapter_name: Optional[str] = None) -> "OrderedDict[str, object]":
+    """PEFT key -> Parameter for everything saved with the adapter (default: the active one)."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
-    lora_model._check_known("adapter_name", adapter_name)
-    bias = lora_model.peft_config[adapter_name].bias
-    params, shared = OrderedDict(), set()
-    for name, layer in lora_model.lora_layers():
-        if adapter_name in layer.lora_A:
-            params[f"{PREFIX}{name}.lora_A.weight"] = layer.lora_A[adapter_name].weight
-            params[f"{PREFIX}{name}.lora_B.weight"] = layer.lora_B[adapter_name].weight
-            if bias == "lora_only" and layer.base_layer.bias is not None:
-                params[f"{PREFIX}{name}.base_layer.bias"] = layer.base_layer.bias
-                shared.add(f"{PREFIX}{name}.base_layer.bias")
-    for name, wrapper in lora_model.saved_modules():
-        if adapter_name in wrapper.modules_to_save:
-            for param_name, param in wrapper.modules_to_save[adapter_name].named_parameters():
-                params[f"{PREFIX}{name}.{param_name}"] = param
-    if bias == "all":
-        for param_name, param in lora_model.model.named_parameters():
-            parts = param_name.split(".")
-            if parts[-1] == "bias" and "original_module" not in parts and "modules_to_save" not in parts:
-                params[PREFIX + param_name] = param
-                shared.add(PREFIX + param_name)
-    return params, shared
+    _check_adapter(lora_model, "adapter_name", adapter_name)
+    params = OrderedDict()
+    for name, param in lora_model.model.named_parameters():
+        key = peft_key(name, adapter_name)
+        if key is not None:
+            params[PREFIX + key] = param
+    for name, param in lora_model.bias_parameters(adapter_name):
+        params[PREFIX + name] = param
+    return params
 
 
-def get_peft_model_state_dict(model, adapter_name=None):
+def peft_key(name: str, adapter_name: str) -> Optional[str]:
+    """The key PEFT saves the parameter `name` under, if it belongs to `adapter_name`; else None.
+
+        0.lora_A.default.weight                -> 0.lora_A.weight
+        0.lora_E.default                       -> 0.lora_E
+        0.lora_magnitude_vector.default.weight -> 0.lora_magnitude_vector   (PEFT drops ".weight" here)
+        4.modules_to_save.default.weight       -> 4.weight
+    """
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        container = parts[i - 1]
+        if parts[i] != adapter_name or not (container.startswith("lora_") or container == "modules_to_save"):
+            continue
+        rest = parts[i + 1:]
+        if container == "lora_magnitude_vector" and rest == ["weight"]:
+            rest = []  # PEFT kept the key of its older DoRA layout
+        kept = parts[:i - 1] if container == "modules_to_save" else parts[:i]
+        return ".".join(kept + rest)
+    return None
+
+
+def get_peft_model_state_dict(model, adapter_name: Optional[str] = None) -> "OrderedDict[str, np.ndarray]":
     """The adapter's arrays (copies) under PEFT's keys; default: the active adapter."""
     return OrderedDict((key, param.data.copy()) for key, param in adapter_parameters(model, adapter_name).items())
 
 
-def set_peft_model_state_dict(model, state_dict, adapter_name=None):
+def set_peft_model_state_dict(model, state_dict, adapter_name: Optional[str] = None) -> None:
     """Copy `state_dict` (as from get_peft_model_state_dict) into an existing adapter.
 
-    Raises ValueError, changing nothing, unless the keys and every shape
-    match: an adapter saved for another model shape or another rank.
+    Raises ValueError, changing nothing, unless the keys, every shape and
+    every dtype (real floating point) fit: e.g. an adapter saved for another
+    model shape or another rank.
     """
     params = adapter_parameters(model, adapter_name)
-    missing = [key for key in params if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in params]
+    arrays = {key: np.asarray(value) for key, value in state_dict.items()}
+    expected = {key: (param.shape, param.dtype) for key, param in params.items()}
+    check_fits(expected, {key: (array.dtype, array.shape) for key, array in arrays.items()})
+    for key, param in params.items():
+        np.copyto(param.data, arrays[key], casting="same_kind")
+        note_in_place_write(param)
+
+
+def check_fits(expected, found) -> None:
+    """ValueError listing every difference between `expected` (key -> (shape, dtype)) and
+    `found` (key -> (dtype, shape)): missing and unexpected keys, shapes, non-float dtypes."""
+    missing = [key for key in expected if key not in found]
+    unexpected = [key for key in found if key not in expected]
     problems = []
     if missing:
         problems.append(f"missing (the model has them, the adapter does not): {missing}")
     if unexpected:
         problems.append(f"unexpected (the adapter has them, the model does not): {unexpected}")
-    for key, param in params.items():
-        if key in state_dict and np.shape(state_dict[key]) != param.shape:
-            problems.append(_explain_shape(key, np.shape(state_dict[key]), param.shape))
+    for key, (shape, _) in expected.items():
+        if key not in found:
+            continue
+        dtype, found_shape = found[key]
+        if np.dtype(dtype).kind != "f":
+            problems.append(f"{key}: dtype {np.dtype(dtype)} in the adapter; only real floating point is loaded")
+        elif tuple(found_shape) != tuple(shape):
+            problems.append(_explain_shape(key, tuple(found_shape), tuple(shape)))
     if problems:
         raise ValueError("the adapter does not fit this model: " + "; ".join(problems))
-    for key, param in params.items():
-        np.copyto(param.data, np.asarray(state_dict[key]), casting="same_kind")
 
 
 def _explain_shape(key, found, expected):
@@ -135,76 +176,135 @@ def _explain_shape(key, found, expected):
     return text + f" ({'; '.join(details)})"
 
 
-def save_adapter(model, path, adapter_name=None):
-    """Write the adapter (default: the active one) to the folder `path`; returns `path`."""
+# ----- saving --------------------------------------------------------------------------------------
+def adapter_files(model, adapter_name: str) -> dict:
+    """{CONFIG_NAME: bytes, WEIGHTS_NAME: bytes}: the two files of one adapter, as PEFT writes them."""
+    lora_model = _lora_model(model)
+    state = get_peft_model_state_dict(lora_model, adapter_name)
+    targets = [name for name, layer in lora_model.lora_layers() if adapter_name in layer.lora_A]
+    config = config_to_json(lora_model.peft_config[adapter_name], targets)
+    return {CONFIG_NAME: json_bytes(config), WEIGHTS_NAME: safetensors_bytes(state, METADATA)}
+
+
+def save_adapter(model, path: PathLike, adapter_name: Optional[str] = None) -> str:
+    """Write one adapter (default: the active one) into the folder `path`, its two files at the top."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
-    state = get_peft_model_state_dict(model, adapter_name)
-    # PEFT writes inference_mode=True into every saved config; loading sets it from is_trainable.
-    config = dataclasses.replace(lora_model.peft_config[adapter_name], inference_mode=True)
-    os.makedirs(os.fspath(path), exist_ok=True)
-    save_arrays(os.path.join(path, WEIGHTS_NAME), state, KIND)
-    save_json(os.path.join(path, CONFIG_NAME), config.to_dict())
-    return path
+    _check_adapter(lora_model, "adapter_name", adapter_name)
+    return write_folder(path, adapter_files(lora_model, adapter_name))
 
 
-def read_adapter(path):
-    """(LoraConfig, dict of arrays) from a folder written by save_adapter; CheckpointError if damaged."""
+def save_pretrained(model, save_directory: PathLike, selected_adapters: Optional[Sequence[str]] = None) -> str:
+    """Write the adapters (default: all of them) in PEFT's layout, all in one atomic step.
+
+    "default" goes at the top of save_directory, every other adapter into
+    the subfolder named after it, as PEFT does.
+    """
+    lora_model = _lora_model(model)
+    names = list(lora_model.peft_config) if selected_adapters is None else list(selected_adapters)
+    if isinstance(selected_adapters, str):
+        raise TypeError(f"selected_adapters must be a list of adapter names, got the string {selected_adapters!r}")
+    for name in names:
+        _check_adapter(lora_model, "selected_adapters", name)
+        if name != "default" and (name in (CONFIG_NAME, WEIGHTS_NAME) or os.sep in name or "/" in name):
+            raise ValueError(f"adapter {name!r} cannot be saved in a subfolder of that name")
+    files = {}
+    for name in names:
+        folder = adapter_folder("", name)
+        files.update({os.path.join(folder, file): content for file, content in adapter_files(lora_model, name).items()})
+    return write_folder(save_directory, files)
+
+
+# ----- loading ------------------------------------------------------------------------------------
+def read_adapter(path: PathLike):
+    """(LoraConfig, SafetensorsFile) of an adapter folder: the config complete and checked, the
+    tensor file's header checked, no tensor read yet. CheckpointError if anything is damaged."""
     path = os.fspath(path)
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"path {path!r} is not a folder holding a saved adapter ({WEIGHTS_NAME}, {CONFIG_NAME})")
-    for name in (WEIGHTS_NAME, CONFIG_NAME):
+        raise FileNotFoundError(f"path {path!r} is not a folder holding a saved adapter ({CONFIG_NAME}, {WEIGHTS_NAME})")
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not os.path.exists(os.path.join(path, name)):
             raise FileNotFoundError(f"adapter folder {path!r} has no {name}")
     config_path = os.path.join(path, CONFIG_NAME)
-    values = load_json(config_path)
-    try:
-        config = LoraConfig.from_dict(values)
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{config_path!r} does not hold a valid LoRA config: {err}") from None
-    return config, load_arrays(os.path.join(path, WEIGHTS_NAME), KIND)
+    config = config_from_json(load_json(config_path), config_path)
+    return config, read_safetensors(os.path.join(path, WEIGHTS_NAME))
 
 
-def load_adapter(model, path, adapter_name, is_trainable=False):
-    """Add the adapter saved in `path` to `model` (a PeftModel) as `adapter_name`; not made active.
+def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", is_trainable: bool = False, wrap=None):
+    """The one way an adapter is loaded; returns the PeftModel holding it.
 
-    The layers are built from the saved config, then the saved arrays are
-    copied in; if they do not fit, the new adapter is removed again and the
-    error says what did not fit. A PiSSA adapter gets its frozen residual
-    recomputed from the base weights, which must be the ones it was trained on.
+    target: a PeftModel (load_adapter: the adapter is added, not made
+    active), or a plain model that `wrap(model, config, adapter_name,
+    generator)` turns into one (from_pretrained: the adapter is active).
+
+    1. Read the folder: the config complete and valid, the header checked.
+    2. Rehearse on a copy of the model: build the adapter there, and check
+       every key, shape and dtype the file holds against it.
+    3. Only then change the model: build the adapter for real, copy the
+       numbers in, recompute a PiSSA residual from the base weights (which
+       must be the ones the adapter was trained on).
 
     is_trainable=False (PEFT's default): the adapter is for inference. Its
-    config gets inference_mode=True and, as PEFT does, the whole model is put
-    in eval mode (call model.train() to go on training the active adapter).
-    set_adapter(adapter_name) makes it trainable after all, as in PEFT.
+    config gets inference_mode=True, and, as PEFT does, the whole model is
+    put in eval mode (model.train() to go on training the active adapter).
 
     Shared biases: an adapter saved with bias="lora_only" or "all" carries
     biases of the base layers, and every adapter of the model computes with
-    those same biases (PEFT shares them too). Loading writes the saved
-    biases into them, so the active adapter's outputs change although the
-    new adapter is not made active; a warning names the layers whose bias
-    changed. To keep the current biases, copy them before loading and write
-    them back after, or load such an adapter into a model of its own with
-    PeftModel.from_pretrained.
+    those same biases (PEFT shares them too). Loading it with load_adapter
+    writes the saved biases into them, so the active adapter's outputs
+    change although the new adapter is not made active; a warning names
+    the layers whose bias changed.
     """
-    lora_model = _lora_model(model)
     check_adapter_name(adapter_name)
     is_trainable = check_bool("is_trainable", is_trainable)
-    if adapter_name in lora_model.peft_config:
-        raise ValueError(f"adapter_name {adapter_name!r} is already in use; adapters: {list(lora_model.peft_config)}")
-    config, arrays = read_adapter(path)
+    existing = None if wrap is not None else _lora_model(target)
+    if existing is not None and adapter_name in existing.peft_config:
+        raise ValueError(f"adapter_name {adapter_name!r} is already in use; adapters: {list(existing.peft_config)}")
+    if wrap is not None and not isinstance(target, Module):
+        raise TypeError(f"model must be a lorabook.nn.Module, got {type(target).__name__}")
+
+    # 1. the files
+    config, weights = read_adapter(path)
     config = dataclasses.replace(config, inference_mode=not is_trainable)
-    lora_model.inject_adapter(adapter_name, _plain(config), generator=np.random.default_rng(0))
-    params, shared = _adapter_parameters(model, adapter_name)
-    before = {key: param.data.copy() for key, param in params.items() if key in shared}  # in model order
+    plain = dataclasses.replace(config, init_lora_weights=True)  # the start is overwritten by the file anyway
+    _check_size(target if existing is None else existing.model, config, weights)
+
+    # 2. the rehearsal, on a copy (a throwaway generator: loading never moves the default random stream)
     try:
-        set_peft_model_state_dict(model, arrays, adapter_name)
-    except ValueError as err:
-        lora_model.delete_adapter(adapter_name)
-        raise ValueError(f"adapter in {os.fspath(path)!r}: {err}") from None
-    _finish_loading(lora_model, adapter_name, config)
+        with warnings.catch_warnings():  # warnings about the adapter come once, from the real build below
+            warnings.simplefilter("ignore")
+            if existing is None:
+                trial = LoraModel(copy.deepcopy(target), plain, adapter_name, np.random.default_rng(0))
+            else:
+                trial = copy.deepcopy(existing)
+                trial.inject_adapter(adapter_name, plain, np.random.default_rng(0))
+        expected = {key: (param.shape, param.dtype) for key, param in adapter_parameters(trial, adapter_name).items()}
+        check_fits(expected, {key: entry for key, entry in weights.entries.items()})
+    except (ValueError, TypeError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise type(err)(f"adapter in {os.fspath(path)!r}: {err}") from None
+    del trial
+    arrays = weights.read(list(expected))
+
+    # 3. for real: nothing below can fail on what was checked above
+    if existing is None:
+        peft_model = wrap(target, plain, adapter_name, np.random.default_rng(0))
+        lora_model = _lora_model(peft_model)
+    else:
+        peft_model, lora_model = target, existing
+        lora_model.inject_adapter(adapter_name, plain, np.random.default_rng(0))
+    params = adapter_parameters(lora_model, adapter_name)
+    biases = {name for name, _ in lora_model.bias_parameters(adapter_name)}
+    before = {key: params[key].data.copy() for key in params if key[len(PREFIX):] in biases}
+    for key, param in params.items():
+        np.copyto(param.data, arrays[key], casting="same_kind")
+        note_in_place_write(param)
+    lora_model.peft_config[adapter_name] = config
+    if config.init_lora_weights == "pissa":
+        _pissa_residual(lora_model, adapter_name)
     changed = [_layer_of(key) for key in before if not np.array_equal(before[key], params[key].data)]
-    if changed:
+    if existing is not None and changed:
         warnings.warn(
             f"load_adapter: adapter {adapter_name!r} was saved with bias={config.bias!r}, and biases are "
             f"shared by all adapters (as in PEFT): loading it overwrote the biases of layer(s) {changed}, "
@@ -212,31 +312,38 @@ def load_adapter(model, path, adapter_name, is_trainable=False):
             stacklevel=3,  # the user's line, when called as peft_model.load_adapter
         )
     if not is_trainable:
-        model.eval()  # as PEFT: loaded for inference means dropout off
-    return model
+        peft_model.eval()  # as PEFT: loaded for inference means dropout off
+    return peft_model
 
 
-def _layer_of(bias_key):
+def _check_size(model, config: LoraConfig, weights) -> None:
+    """Refuse a config whose ranks ask for far more numbers than the file and the model hold
+    (r = 2**40, say) before anything is allocated; the adapter needs at least r * (in + out)
+    numbers per layer. Smaller mismatches are left to the rehearsal, which names each tensor."""
+    try:
+        targets = plan_injection(model, config).targets
+    except (ValueError, TypeError):
+        return  # the rehearsal reports it, with the adapter's path
+    needed = sum(config.rank_for(name) * (module.in_features + module.out_features) for name, module in targets)
+    available = weights.numel() + sum(param.size for param in model.parameters())
+    if needed > available:
+        raise CheckpointError(f"{weights.path!r}: its config's ranks (r={config.r}, rank_pattern={config.rank_pattern}) "
+                              f"need at least {needed} numbers, more than the file ({weights.numel()}) and the model "
+                              f"hold together: the config and the tensors do not belong together")
+
+
+def _pissa_residual(lora_model: LoraModel, adapter_name: str) -> None:
+    """PiSSA moved W's top-r part into the adapter when it was made: do the same to this base weight
+    (A and B keep the loaded values)."""
+    layers = [(name, layer) for name, layer in lora_model.lora_layers() if adapter_name in layer.lora_A]
+    others = [name for name in lora_model.peft_config if name != adapter_name]
+    warn_if_pissa_changes_others([name for name, layer in layers if len(layer.lora_A) > 1], others, stacklevel=5)
+    for _, layer in layers:
+        layer.pissa_split(adapter_name)
+        note_in_place_write(layer.base_layer.weight)
+
+
+def _layer_of(bias_key: str) -> str:
     """'base_model.model.0.base_layer.bias' -> '0': the layer the bias belongs to, as the user names it."""
     name = bias_key[len(PREFIX):].rsplit(".", 1)[0]
     return name[: -len(".base_layer")] if name.endswith(".base_layer") else name
-
-
-def _plain(config):
-    """The config with the default start: the saved arrays overwrite A and B anyway.
-
-    (A fixed generator is used for that throwaway start, so that loading
-    never moves the package's default random stream.)
-    """
-    return dataclasses.replace(config, init_lora_weights=True)
-
-
-def _finish_loading(lora_model, adapter_name, config):
-    lora_model.peft_config[adapter_name] = config
-    if config.init_lora_weights == "pissa":
-        layers = [(name, layer) for name, layer in lora_model.lora_layers() if adapter_name in layer.lora_A]
-        others = [name for name in lora_model.peft_config if name != adapter_name]
-        shared = [name for name, layer in layers if len(layer.lora_A) > 1]
-        warn_if_pissa_changes_others(shared, others, stacklevel=5)
-        for _, layer in layers:
-            layer.pissa_split(adapter_name)  # only the residual is wanted; A and B are the saved ones

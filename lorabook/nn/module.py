@@ -16,6 +16,7 @@ nothing extra in forward (PyTorch routes it through __getattr__ instead).
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -159,38 +160,67 @@ class Module:
         return self
 
     # ----- state ----------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Dotted name -> copy of each parameter's values (a snapshot, not a view)."""
         return OrderedDict((name, param.data.copy()) for name, param in self.named_parameters())
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values from `state_dict` into the parameters, in place.
+    def load_state_dict(self, state_dict: Mapping[str, object], strict: bool = True) -> IncompatibleKeys:
+        """Copy values from `state_dict` (name -> array) into the parameters, in place.
 
         strict: every parameter must be given and nothing else. Shapes must
-        always match. Returns (missing_keys, unexpected_keys). A mismatch is a
-        RuntimeError listing every problem, as in PyTorch; nothing is copied then.
+        always match, and every value must be a real floating-point array
+        (converted to the parameter's dtype as PyTorch does). Everything is
+        checked first: a mismatch is a RuntimeError listing every problem, as
+        in PyTorch, and then nothing has been copied. Returns
+        (missing_keys, unexpected_keys).
         """
         own = OrderedDict(self.named_parameters())
-        missing = [name for name in own if name not in state_dict]
-        unexpected = [name for name in state_dict if name not in own]
+        arrays, wrong_type = {}, []
+        for name, value in state_dict.items():
+            if name not in own:
+                continue
+            try:
+                array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            except (ValueError, TypeError) as err:  # e.g. a ragged list
+                wrong_type.append(f"{name}: not an array ({err})")
+                continue
+            if array.dtype.kind != "f":
+                wrong_type.append(f"{name}: dtype {array.dtype}, expected real floating point")
+            arrays[name] = array
+        shapes = {name: np.shape(array) for name, array in arrays.items()}
+        shapes.update({name: None for name in state_dict if name not in own})
+        missing, unexpected = self.check_state_dict(shapes, strict, extra_problems=wrong_type)
+        for name, array in arrays.items():
+            param = own[name]
+            np.copyto(param.data, array, casting="same_kind")
+            note_in_place_write(param)
+        return IncompatibleKeys(missing, unexpected)
+
+    def check_state_dict(self, shapes: Mapping[str, Optional[tuple]], strict: bool = True,
+                         extra_problems: Sequence[str] = ()) -> Tuple[list, list]:
+        """RuntimeError listing every mismatch between `shapes` (name -> shape) and the parameters.
+
+        Used before anything is loaded, also by nn.load before it reads any
+        number from a file. Returns (missing_keys, unexpected_keys).
+        """
+        own = OrderedDict(self.named_parameters())
+        missing = [name for name in own if name not in shapes]
+        unexpected = [name for name in shapes if name not in own]
         problems = []
         if strict and missing:
             problems.append(f"missing keys {missing}")
         if strict and unexpected:
             problems.append(f"unexpected keys {unexpected}")
-        wrong = [
-            f"{name}: checkpoint {np.shape(state_dict[name])}, model {own[name].shape}"
-            for name in own
-            if name in state_dict and np.shape(state_dict[name]) != own[name].shape
-        ]
+        wrong = [f"{name}: checkpoint {tuple(shapes[name])}, model {own[name].shape}"
+                 for name in own if name in shapes and tuple(shapes[name]) != own[name].shape]
         if wrong:
             problems.append("shape mismatch for " + "; ".join(wrong))
+        if extra_problems:
+            problems.append("wrong values for " + "; ".join(extra_problems))
         if problems:
-            raise RuntimeError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems))
-        for name, param in own.items():
-            if name in state_dict:
-                np.copyto(param.data, np.asarray(state_dict[name]), casting="same_kind")
-        return IncompatibleKeys(missing, unexpected)
+            raise RuntimeError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems) +
+                               " (nothing was loaded)")
+        return missing, unexpected
 
     # ----- printing ---------------------------------------------------------------
     def extra_repr(self):
@@ -203,3 +233,11 @@ class Module:
             lines.append(f"  ({name}): {child}")
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ")" if not lines else head + "\n" + "\n".join(lines) + "\n)"
+
+
+def note_in_place_write(param):
+    """Tell autograd that `param`'s array was overwritten in place, so that a graph which saved the
+    old values refuses to backward (where the Tensor keeps a version counter)."""
+    bump = getattr(param, "bump_version", None)
+    if bump is not None:
+        bump()

@@ -57,10 +57,10 @@ def test_from_pretrained_is_trainable_trains_what_the_config_says(make_mlp, batc
 
 
 def test_load_adapter_is_frozen_and_set_adapter_makes_it_trainable(make_mlp, tmp_path):
-    trained(make_mlp(), HEAD).save_adapter(tmp_path)
+    trained(make_mlp(), HEAD).save_adapter(tmp_path / "head")
     target = get_peft_model(make_mlp(), LoraConfig(r=2, target_modules=["0"], modules_to_save=["4"]))
     with pytest.warns(UserWarning, match="biases are shared"):  # bias="all": see the tests below
-        target.load_adapter(tmp_path, "loaded")
+        target.load_adapter(tmp_path / "head", "loaded")
     assert target.peft_config["loaded"].inference_mode and not target.training  # PEFT: eval mode
     assert all(".loaded." not in name for name in trainable_names(target))
     target.set_adapter("loaded", inference_mode=True)
@@ -68,7 +68,9 @@ def test_load_adapter_is_frozen_and_set_adapter_makes_it_trainable(make_mlp, tmp
     target.set_adapter("loaded")  # as in PEFT, activating an adapter makes it trainable
     assert not target.peft_config["loaded"].inference_mode
     assert {"base_model.model.0.lora_A.loaded.weight", "base_model.model.4.modules_to_save.loaded.weight"} <= trainable_names(target)
-    target.load_adapter(tmp_path, "again", is_trainable=True)
+    # (a second adapter without biases: as in PEFT, only one adapter of a model may train biases)
+    trained(make_mlp(), LoraConfig(r=2, target_modules=["2"])).save_adapter(tmp_path / "plain")
+    target.load_adapter(tmp_path / "plain", "again", is_trainable=True)
     assert not target.peft_config["again"].inference_mode
 
 
@@ -111,7 +113,9 @@ def test_loading_a_bias_adapter_warns_and_overwrites_the_shared_biases(make_mlp,
     # the documented effect: the active adapter's outputs change, because its biases are the loaded ones
     assert not np.allclose(target(batch).data, before)
     np.testing.assert_array_equal(target.get_base_model()[0].base_layer.bias.data, source.get_base_model()[0].base_layer.bias.data)
-    # loading the same file again changes nothing, and so does not warn
+    # loading the same file again (in place of "b": one adapter with biases at a time, as in PEFT)
+    # changes nothing, and so does not warn
+    target.delete_adapter("b")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         target.load_adapter(tmp_path, "c")
@@ -125,3 +129,13 @@ def test_loading_without_biases_does_not_warn_nor_change_the_active_adapter(make
         warnings.simplefilter("error")
         target.load_adapter(tmp_path, "b")
     assert np.array_equal(target(batch).data, before)
+
+
+def test_a_load_warns_once_about_its_adapter(make_mlp, tmp_path):
+    """The rehearsal on a copy stays quiet: only the real build warns (here: r above the layer's size)."""
+    with pytest.warns(UserWarning, match="r=4 is larger than"):
+        trained(make_mlp(), LoraConfig(r=4, target_modules=["4"])).save_adapter(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        PeftModel.from_pretrained(make_mlp(), tmp_path)
+    assert [str(w.message)[:18] for w in caught] == ["r=4 is larger than"]
