@@ -78,21 +78,20 @@ def variational_bound(A, B):
 
 
 def proximal_nuclear_step(weight, reference, tau):
-    """W <- W0 + SVT(W - W0, tau), in place on the array `weight`; returns the update's singular values.
+    """(W0 + SVT(W - W0, tau), singular values kept): the proximal step on the update W - W0.
 
     weight W and reference W0: (out, in) arrays of the same shape. After an
     optimizer step of size eta on L, tau = eta * lambda makes the pair one
-    proximal gradient step on L(W) + lambda ||W - W0||_*. The result is
-    written back in W's own dtype; the returned singular values of the new
-    update (float64, largest first) say what rank it kept.
+    proximal gradient step on L(W) + lambda ||W - W0||_*. The new weight has
+    W's dtype (assign it to the parameter: `param.data = new_weight`); the
+    singular values of the new update (float64, largest first) say what
+    rank it kept.
     """
-    if not isinstance(weight, np.ndarray):
-        raise TypeError(f"weight must be a NumPy array (a parameter's .data), got {type(weight).__name__}")
     W, W0 = as_matrix("weight", weight), as_matrix("reference", reference)
     if W.shape != W0.shape:
         raise ValueError(f"weight and reference must have the same shape, got {W.shape} and {W0.shape}")
     tau = check_float("tau", tau, low=0.0)
     U, s, Vt = np.linalg.svd(W - W0, full_matrices=False)
     kept = np.maximum(s - tau, 0.0)
-    weight[...] = W0 + (U * kept) @ Vt
-    return kept
+    new_weight = (W0 + (U * kept) @ Vt).astype(np.asarray(weight).dtype, copy=False)
+    return new_weight, kept
