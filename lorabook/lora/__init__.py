@@ -15,6 +15,7 @@ Modules, read in this order:
     targets        which modules a config picks
     modules_to_save, model, peft_model    the model level
     saving         adapter files;  utils: counts and loralib's helpers
+    adalora        AdaLoRA: SVD-form adapters whose rank is reallocated while training
 
 LoraLinear is what PEFT calls peft.tuners.lora.Linear: it wraps a Linear
 layer that already exists (`LoraLinear(model[0], r=8)`), as get_peft_model
@@ -23,6 +24,7 @@ an nn.Linear subclass that builds its own weight; with lorabook you build
 the plain layer and wrap it. (No alias `lora.Linear` here, so that it cannot
 be mistaken for nn.Linear or for loralib's class.)
 """
+from .adalora import AdaLoraConfig, AdaLoraModel, AdaLoraPeftModel, RankAllocator, SVDLinear
 from .config import LoraConfig, lora_scaling
 from .functional import LoraLinearFunction, lora_linear
 from .layer import LoraLinear
@@ -38,4 +40,5 @@ __all__ = [
     "ModulesToSaveWrapper", "PeftModel", "get_peft_model", "get_peft_model_state_dict", "set_peft_model_state_dict",
     "save_adapter", "load_adapter", "read_adapter", "adaptable_modules", "get_nb_trainable_parameters",
     "format_trainable_parameters", "mark_only_lora_as_trainable", "lora_state_dict",
+    "AdaLoraConfig", "AdaLoraModel", "AdaLoraPeftModel", "RankAllocator", "SVDLinear",
 ]

@@ -119,7 +119,7 @@ class AdaLoraConfig:
             raise ValueError(f"peft_type must be 'ADALORA' for an AdaLoraConfig, got {_show(peft_type)}")
         known = {f.name for f in fields(cls)}
         extra = {key: values.pop(key) for key in list(values) if key not in known}
-        refused = sorted(key for key, value in extra.items() if value not in NEUTRAL.get(key, ()))
+        refused = sorted(key for key, value in extra.items() if key in NEUTRAL and value not in NEUTRAL[key])
         unknown = sorted(key for key in extra if key not in NEUTRAL and key not in IGNORED)
         if unknown or refused:
             bad = sorted(set(unknown) | set(refused))
