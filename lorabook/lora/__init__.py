@@ -15,6 +15,7 @@ Modules, read in this order:
     targets        which modules a config picks
     modules_to_save, model, peft_model    the model level
     saving         adapter files;  utils: counts and loralib's helpers
+    loraplus       create_loraplus_optimizer: B learns faster than A (LoRA+)
     adalora        AdaLoRA: SVD-form adapters whose rank is reallocated while training
 
 LoraLinear is what PEFT calls peft.tuners.lora.Linear: it wraps a Linear
@@ -28,6 +29,7 @@ from .adalora import AdaLoraConfig, AdaLoraModel, AdaLoraPeftModel, RankAllocato
 from .config import LoraConfig, lora_scaling
 from .functional import LoraLinearFunction, lora_linear
 from .layer import LoraLinear
+from .loraplus import create_loraplus_optimizer
 from .model import LoraModel
 from .modules_to_save import ModulesToSaveWrapper
 from .peft_model import PeftModel, get_peft_model
@@ -40,5 +42,5 @@ __all__ = [
     "ModulesToSaveWrapper", "PeftModel", "get_peft_model", "get_peft_model_state_dict", "set_peft_model_state_dict",
     "save_adapter", "load_adapter", "read_adapter", "adaptable_modules", "get_nb_trainable_parameters",
     "format_trainable_parameters", "mark_only_lora_as_trainable", "lora_state_dict",
-    "AdaLoraConfig", "AdaLoraModel", "AdaLoraPeftModel", "RankAllocator", "SVDLinear",
+    "create_loraplus_optimizer", "AdaLoraConfig", "AdaLoraModel", "AdaLoraPeftModel", "RankAllocator", "SVDLinear",
 ]
