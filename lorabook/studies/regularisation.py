@@ -135,6 +135,22 @@ def summarise(records, key, value="test_error"):
     return out
 
 
+def seed_verdict(name_a, errors_a, name_b, errors_b):
+    """A sentence on two methods' test errors over the same seeds, claiming only what the spread allows.
+
+    A claim ("A below B on every seed") needs max(errors_a) < min(errors_b):
+    the margin is min(errors_b) - max(errors_a). Otherwise the ranges overlap
+    and the sentence says so, with both ranges.
+    """
+    a, b = np.asarray(errors_a, dtype=float), np.asarray(errors_b, dtype=float)
+    ranges = f"{name_a} {a.min():.3f}-{a.max():.3f}, {name_b} {b.min():.3f}-{b.max():.3f} over {len(a)} seeds"
+    for low, high, low_name, high_name in ((a, b, name_a, name_b), (b, a, name_b, name_a)):
+        if low.max() < high.min():
+            return (f"{low_name} has the lower test error on every seed, by at least "
+                    f"{high.min() - low.max():.3f} ({ranges})")
+    return f"no claim: the ranges overlap ({ranges})"
+
+
 def best_settings(records, key):
     """{seed: (setting with the lowest test error, that error)} for each seed."""
     best = {}
