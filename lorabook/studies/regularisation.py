@@ -37,6 +37,8 @@ from lorabook.analysis import (
     variational_bound,
 )
 from lorabook.data import make_planted_rank_task, planted_test_error
+from lorabook.plots.regularisation import plot_lambda_view
+from lorabook.widgets import HEADLESS_NOTE, sliders_available
 
 PLANTED = dict(d_in=32, d_out=32, k=3, n=40, noise=0.5)
 LAMBDAS = tuple(float(v) for v in np.round(np.logspace(-4, 0, 9), 6))   # 1e-4 .. 1, four per decade / 2
@@ -191,3 +193,28 @@ def lambda_view(lam, seed=0, steps=2 * STEPS):
     record["true_singular_values"] = [float(s) for s in np.linalg.svd(task.true_update, compute_uv=False)]
     record["zero_error"] = planted_test_error(task, np.zeros_like(D))
     return record
+
+
+def show_lambda(lam, seed=0):
+    """Draw plot_lambda_view(lambda_view(lam)) and print its numbers in one line (a slider callback)."""
+    view = lambda_view(lam, seed=seed)
+    figure = plot_lambda_view(view)
+    print(f"lambda = {view['lam']:.3g}: test error {view['test_error']:.3f}, rank {view['rank']}, "
+          f"effective rank {view['effective_rank']:.2f}, ||D||_* = {view['nuclear_norm']:.2f}")
+    return figure
+
+
+def lambda_demo(seed=0):
+    """A log-scale lambda slider around show_lambda (lambda from 1e-4 to 1); a note when run headless."""
+    if not sliders_available():
+        print(HEADLESS_NOTE)
+        return None
+    import ipywidgets as widgets  # only where a browser shows the slider
+
+    slider = widgets.FloatLogSlider(value=0.01, base=10, min=-4, max=0, step=0.25, description="lambda",
+                                    continuous_update=False)
+
+    def redraw(lam):  # returns None, so Jupyter draws the figure once
+        show_lambda(lam, seed)
+
+    return widgets.interact(redraw, lam=slider)
