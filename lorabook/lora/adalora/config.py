@@ -58,7 +58,7 @@ class AdaLoraConfig:
     init_lora_weights: bool = True
     inference_mode: bool = False
     r: int = 8
-    modules_to_save: object = None  # lorabook's targets module reads it; AdaLoRA here saves no modules
+    modules_to_save: object = None  # PEFT's field; AdaLoRA here saves no modules (refused unless None)
 
     def __post_init__(self):
         self.init_r = check_int("init_r", self.init_r, low=1)

@@ -33,10 +33,27 @@ from ...autograd.tensor import Tensor
 from ...nn.layers import Linear
 from ...nn.module import Module
 from ...random import get_generator
-from ..targets import plan_injection
+from ..targets import adaptable_modules, describe_modules, is_target
 from .allocator import RankAllocator
 from .config import AdaLoraConfig
 from .layer import SVDLinear
+
+
+def find_targets(model, config):
+    """(name, Linear) for every module config.target_modules picks, by LoraConfig's rules; errors name the problem."""
+    if config.target_modules is None:
+        raise ValueError("AdaLoraConfig.target_modules is None: lorabook does not guess which layers to adapt. Pass "
+                         f"a list of names, a regular expression, or 'all-linear'. Modules: {describe_modules(model)}")
+    targets = [(name, module) for name, module in adaptable_modules(model)
+               if is_target(name, module, config.target_modules)]
+    if not targets:
+        raise ValueError(f"target_modules {config.target_modules!r} matches no module. "
+                         f"Modules: {describe_modules(model)}")
+    for name, module in targets:
+        if type(module) is not Linear:
+            raise TypeError(f"AdaLoRA adapts plain Linear layers; {name!r} is a {type(module).__name__} "
+                            f"(a model that already went through get_peft_model?)")
+    return targets
 
 
 class AdaLoraModel(Module):
@@ -52,17 +69,13 @@ class AdaLoraModel(Module):
             raise TypeError(f"model must be a lorabook.nn.Module, got {type(model).__name__}")
         if not isinstance(config, AdaLoraConfig):
             raise TypeError(f"config must be an AdaLoraConfig, got {_show(config)}")
-        plan = plan_injection(model, config)
-        for name, module in plan.targets:
-            if type(module) is not Linear:
-                raise TypeError(f"AdaLoRA adapts plain Linear layers; {name!r} is a {type(module).__name__} "
-                                f"(a model that already went through get_peft_model?)")
+        targets = find_targets(model, config)
         self.model = model
         self.active_adapter = adapter_name
         self.peft_config = {adapter_name: dataclasses.replace(config)}
         config = self.peft_config[adapter_name]
         rng = get_generator(generator)
-        for name, module in plan.targets:
+        for name, module in targets:
             layer = SVDLinear(module, adapter_name, r=config.init_r, lora_alpha=config.lora_alpha,
                               lora_dropout=config.lora_dropout, init_lora_weights=config.init_lora_weights,
                               generator=rng)

@@ -34,10 +34,9 @@ from safetensors.numpy import load_file, save_file
 from ..._checks import check_bool
 from ...nn.module import Module
 from ..utils import format_trainable_parameters, get_nb_trainable_parameters
-from ..targets import plan_injection
 from .allocator import RankAllocator
 from .config import AdaLoraConfig
-from .model import AdaLoraModel
+from .model import AdaLoraModel, find_targets
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
@@ -160,7 +159,7 @@ def _kept(rank_pattern, layer_name, adapter_name):
 def _expected_shapes(model, config):
     """PEFT key -> shape, from the model's target layers and the config's init_r and rank_pattern."""
     shapes = {}
-    for layer_name, module in plan_injection(model, config).targets:
+    for layer_name, module in find_targets(model, config):
         kept = _kept(config.rank_pattern, layer_name, "")
         rank = config.init_r if kept is None else int(kept.sum())
         out_f, in_f = module.weight.shape
