@@ -124,3 +124,11 @@ def test_path_figures_draw_the_records(paths):
     fig = plot_method_errors([{"method": "LoRA", "test_error": 0.2, "seed": 0},
                               {"method": "LoRA+", "test_error": 0.1, "seed": 0}])
     assert [p.get_height() for p in fig.axes[0].patches] == [0.2, 0.1]
+
+
+def test_the_slider_callback_and_its_headless_note(monkeypatch, capsys):
+    fig = reg.show_lambda(0.1)
+    assert "lambda = 0.1: test error" in capsys.readouterr().out and len(fig.axes) == 1
+    monkeypatch.setenv("LORABOOK_HEADLESS", "1")
+    assert reg.lambda_demo() is None
+    assert "sliders appear" in capsys.readouterr().out
