@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lorabook.lora import AdaLoraConfig, AdaLoraPeftModel, SVDLinear, get_peft_model
 from lorabook.nn import MLP, Linear
@@ -197,3 +199,23 @@ def test_config_from_dict_refuses_a_field_that_would_change_the_math():
         AdaLoraConfig.from_dict({**values, "use_rslora": True})
     with pytest.raises(ValueError, match=r"\['surprise'\]"):
         AdaLoraConfig.from_dict({**values, "surprise": 1})
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 5), n_in=st.integers(1, 6), n_out=st.integers(1, 6), r=st.integers(0, 5),
+       alpha=st.sampled_from([0, 1, 8]), seed=st.integers(0, 1000))
+def test_svd_linear_shapes_and_formula_for_any_sizes(batch, n_in, n_out, r, alpha, seed):
+    """Any sizes, r = 0 included (a layer that lost every triplet); lora_alpha <= 0 means scaling r, as in PEFT."""
+    rng = np.random.default_rng(seed)
+    base = Linear(n_in, n_out, generator=seed, dtype=np.float64)
+    layer = SVDLinear(base, r=r, lora_alpha=alpha, generator=seed)
+    for table in (layer.lora_A, layer.lora_E, layer.lora_B):
+        table["default"].data = rng.standard_normal(table["default"].shape)
+    x = rng.standard_normal((batch, n_in))
+    out = layer(x)
+    assert out.shape == (batch, n_out)
+    scaling = alpha if alpha > 0 else float(r)
+    A, E, B = (layer.lora_A["default"].data, layer.lora_E["default"].data, layer.lora_B["default"].data)
+    expected = x @ base.weight.data.T + base.bias.data + (x @ (A * E).T @ B.T) * scaling / (r + 1e-5)
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-12)
+    assert layer.get_delta_weight().shape == (n_out, n_in)
