@@ -69,3 +69,16 @@ def test_dora_beats_lora_r2_on_every_seed_when_dora_is_there():
     assert all(r["method"] == "DoRA" and r["trainable"] == lora[0]["trainable"] + 128 + 128 + 10 for r in dora)
     # notebook 07's verdict, at its margin (0.006 when measured against the lora branch's DoRA)
     assert max(r["test_error"] for r in dora) + 0.004 < min(r["test_error"] for r in lora)
+
+
+def test_a_huge_penalty_keeps_the_source_weight_exactly():
+    """Every proximal step thresholds the whole update away: W = W0 after training, the source model's error."""
+    split, source = rd.digits_problem()
+    record = rd.prox_finetune(1e6, seed=0, steps=5)
+    assert record["rank"] == 0 and record["effective_rank"] == 0.0
+    assert record["test_error"] == rd._test_error(source, split)
+
+
+def test_negative_lambda_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^lam must be in \[0.0, inf\), got -1.0"):
+        rd.prox_finetune(-1.0)
