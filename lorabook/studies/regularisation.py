@@ -36,7 +36,12 @@ from lorabook.analysis import (
     balanced_factors, effective_rank, nuclear_norm, reduced_rank_regression, singular_value_threshold,
     variational_bound,
 )
+from lorabook.autograd import Tensor
 from lorabook.data import make_planted_rank_task, planted_test_error
+from lorabook.lora import LoraConfig, get_peft_model
+from lorabook.nn import Linear, Sequential
+from lorabook.nn import functional as F
+from lorabook.optim import Adam
 from lorabook.plots.regularisation import plot_lambda_view
 from lorabook.widgets import HEADLESS_NOTE, sliders_available
 
@@ -89,6 +94,36 @@ def nuclear_regression(task, lam, steps=STEPS, start=None):
             Z = D_next + ((t - 1.0) / t_next) * (D_next - D)
             D, t = D_next, t_next
     return D
+
+
+def lora_weight_decay(task, lam, r=32, steps=3000, lr=3e-3, seed=0):
+    """LoRA of rank r on W0, trained with Adam(weight_decay=lam) on L: returns (delta W, A, B) as arrays.
+
+    Adam's weight decay adds lam * A and lam * B to the gradients, the gradient
+    of L + lam (||A||_F^2 + ||B||_F^2) / 2. By the variational identity its
+    optimum over the factors is the optimum of L + lam ||D||_* over updates of
+    rank <= r: with r = 32 (every rank allowed) the same D as nuclear_regression.
+    lora_alpha = r, so scaling = 1 and delta W = B A. Both factors start
+    random and small (0.1 x Kaiming-uniform): with B = 0 and weight decay, the
+    gradient of A would be 0 at the start and stay so.
+    """
+    lam = check_float("lam", lam, low=0.0)
+    d_out, d_in = task.base_weight.shape
+    layer = Linear(d_in, d_out, bias=False, dtype=np.float64)
+    layer.weight.data = task.base_weight.copy()
+    model = get_peft_model(Sequential(layer), LoraConfig(r=r, lora_alpha=r, target_modules=["0"],
+                                                         init_lora_weights=False), generator=seed)
+    lora = model.get_base_model()[0]
+    A, B = lora.lora_A["default"].weight, lora.lora_B["default"].weight
+    A.data, B.data = 0.1 * A.data, 0.1 * B.data
+    optimizer = Adam([A, B], lr=lr, weight_decay=lam)
+    X = Tensor(task.X_train)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(check_int("steps", steps, low=1)):
+            optimizer.zero_grad()
+            F.mse_loss(model(X), task.Y_train).backward()
+            optimizer.step()
+    return lora.get_delta_weight(), A.data.copy(), B.data.copy()
 
 
 def objective(task, D, lam):

@@ -132,3 +132,15 @@ def test_the_slider_callback_and_its_headless_note(monkeypatch, capsys):
     monkeypatch.setenv("LORABOOK_HEADLESS", "1")
     assert reg.lambda_demo() is None
     assert "sliders appear" in capsys.readouterr().out
+
+
+def test_lora_with_weight_decay_finds_the_nuclear_norm_solution():
+    """The identity at work: LoRA (r = 32) + Adam(weight_decay=lam) converges to argmin L + lam ||D||_*,
+    with balanced factors, so its own objective L + lam (||A||^2 + ||B||^2) / 2 equals L + lam ||D||_*."""
+    task = reg.planted_task(0)
+    D_lora, A, B = reg.lora_weight_decay(task, 0.01)
+    D_svt = reg.nuclear_regression(task, 0.01, steps=3000)
+    assert np.linalg.norm(D_lora - D_svt) < 1e-4 * np.linalg.norm(D_svt)
+    weight_decay_objective = np.mean((task.Y_train - task.X_train @ (task.base_weight + D_lora).T) ** 2) + \
+        0.01 * (np.sum(A**2) + np.sum(B**2)) / 2
+    assert weight_decay_objective == pytest.approx(reg.objective(task, D_svt, 0.01), rel=1e-6)
