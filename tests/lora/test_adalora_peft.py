@@ -126,3 +126,8 @@ def test_lorabook_writes_the_file_peft_wrote(tmp_path):
     for key in ("peft_type", "init_r", "target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2", "orth_reg_weight",
                 "total_step", "lora_alpha", "rank_pattern", "target_modules", "inference_mode", "r"):
         assert my_config[key] == peft_config[key], key
+
+
+def test_trainable_and_all_parameter_counts_are_peft_counts():
+    """ranknum counts among all parameters, not among the trainable ones, as in PEFT."""
+    assert build().get_nb_trainable_parameters() == (RECORD["trainable_params"], RECORD["all_params"])
