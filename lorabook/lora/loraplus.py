@@ -33,7 +33,8 @@ from ..optim import Optimizer
 
 
 def loraplus_groups(model):
-    """{"groupA": {name: param}, "embedding": {}, "groupB": {...}, "groupB_no_decay": {...}}, trainable parameters only."""
+    """The trainable parameters sorted as PEFT does: {"groupA": {name: param}, "embedding": {},
+    "groupB": {...}, "groupB_no_decay": {...}}."""
     groups = {"groupA": {}, "embedding": {}, "groupB": {}, "groupB_no_decay": {}}
     for name, param in model.named_parameters():
         if not param.requires_grad:

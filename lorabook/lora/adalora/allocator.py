@@ -119,12 +119,16 @@ class RankAllocator:
         for name, param in model.named_parameters():
             if f"lora_E.{self.adapter_name}" in name:
                 masked = scores[name] <= threshold
-                param.data = np.where(masked[:, None], 0.0, param.data).astype(param.dtype)  # a new array: no graph sees it
+                # a new array rather than an in-place write: no saved graph input changes under it
+                param.data = np.where(masked[:, None], 0.0, param.data).astype(param.dtype)
                 rank_pattern[name] = [bool(keep) for keep in ~masked]
         return rank_pattern
 
     def update_and_allocate(self, model, global_step, force_mask=False):
-        """Update the scores (before the final phase) and mask to the budget when it is time; (budget, rank_pattern or None)."""
+        """Update the scores (before the final phase), mask to the budget when it is time.
+
+        Returns (budget, rank_pattern or None when nothing was masked).
+        """
         if global_step < self.peft_config.total_step - self.peft_config.tfinal:
             self.update_ipt(model)
         budget, mask_now = self.budget_schedule(global_step)

@@ -91,7 +91,8 @@ class AdaLoraConfig:
             warnings.warn("AdaLoraConfig: r is not used by AdaLoRA and is ignored; the starting rank is init_r",
                           stacklevel=3)
         if self.modules_to_save is not None:
-            raise ValueError(f"modules_to_save is not supported with AdaLoRA in lorabook; got {_show(self.modules_to_save)}")
+            raise ValueError(f"modules_to_save is not supported with AdaLoRA in lorabook; "
+                             f"got {_show(self.modules_to_save)}")
         self.rank_pattern = _check_rank_pattern(self.rank_pattern)
 
     def scaling(self):
@@ -101,7 +102,8 @@ class AdaLoraConfig:
     def to_dict(self):
         """The fields as JSON-ready values, plus "peft_type": "ADALORA" (PEFT's keys)."""
         values = asdict(self)
-        values["rank_pattern"] = None if self.rank_pattern is None else {k: list(v) for k, v in self.rank_pattern.items()}
+        if self.rank_pattern is not None:
+            values["rank_pattern"] = {key: list(kept) for key, kept in self.rank_pattern.items()}
         return {"peft_type": "ADALORA", **values}
 
     @classmethod

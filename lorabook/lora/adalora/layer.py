@@ -151,7 +151,8 @@ class SVDLinear(Module):
         if safe_merge and not np.all(np.isfinite(merged)):
             raise ValueError(f"safe_merge: merging adapter {self.active_adapter!r} would put NaN or inf into the "
                              f"base weight; nothing was merged")
-        self.base_layer.weight.data = merged.astype(self.base_layer.weight.dtype)  # a new array, never an in-place write
+        # a new array, never an in-place write: a graph that saved the old weight stays right
+        self.base_layer.weight.data = merged.astype(self.base_layer.weight.dtype)
         self.merged_adapters.append(self.active_adapter)
 
     def unmerge(self):
