@@ -29,7 +29,8 @@ import shutil
 import tempfile
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from ..._checks import check_bool
 from ...nn.module import Module
@@ -106,9 +107,8 @@ class AdaLoraPeftModel(Module):
         values["inference_mode"] = True  # as PEFT writes it
         if config.rank_pattern is not None:
             values["rank_pattern"] = {key.replace(f".{name}", ""): kept for key, kept in config.rank_pattern.items()}
-        files = {CONFIG_NAME: json.dumps(values, indent=2, sort_keys=True).encode(),
-                 WEIGHTS_NAME: None}
-        _write_folder(os.fspath(save_directory), files, self.adapter_arrays())
+        config_text = json.dumps(values, indent=2, sort_keys=True).encode()
+        _write_folder(os.fspath(save_directory), config_text, self.adapter_arrays())
         return os.fspath(save_directory)
 
     @classmethod
@@ -123,13 +123,7 @@ class AdaLoraPeftModel(Module):
         with open(os.path.join(path, CONFIG_NAME), encoding="utf-8") as file:
             config = AdaLoraConfig.from_dict(json.load(file))
         config = dataclasses.replace(config, inference_mode=not is_trainable)
-        arrays = load_file(os.path.join(path, WEIGHTS_NAME))
-        expected = _expected_shapes(model, config)
-        problems = sorted(set(expected) ^ set(arrays)) + [
-            f"{key}: file {arrays[key].shape}, model {shape}" for key, shape in expected.items()
-            if key in arrays and arrays[key].shape != shape]
-        if problems:
-            raise ValueError(f"adapter in {path!r} does not fit the model: {problems}")
+        arrays = _read_checked(os.path.join(path, WEIGHTS_NAME), _expected_shapes(model, config))
         peft_model = cls(model, config, adapter_name, generator=np.random.default_rng(0))
         for layer_name, layer in peft_model.base_model.svd_layers():
             rank = arrays[f"{PREFIX}{layer_name}.lora_A"].shape[0]
@@ -169,14 +163,26 @@ def _expected_shapes(model, config):
     return shapes
 
 
-def _write_folder(folder, files, arrays):
+def _read_checked(file_path, expected):
+    """The arrays of a safetensors file, read only after its header's keys and shapes match `expected`."""
+    with safe_open(file_path, framework="numpy") as file:
+        found = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
+        problems = sorted(set(expected) ^ set(found)) + [
+            f"{key}: file {found[key]}, model {shape}" for key, shape in expected.items()
+            if key in found and found[key] != shape]
+        if problems:
+            raise ValueError(f"adapter in {os.path.dirname(file_path)!r} does not fit the model: {problems}")
+        return {key: file.get_tensor(key) for key in expected}
+
+
+def _write_folder(folder, config_text, arrays):
     """Write the config and the safetensors file into a new folder beside `folder`, then swap it in."""
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix=".tmp-adalora-")
     try:
         with open(os.path.join(staging, CONFIG_NAME), "wb") as file:
-            file.write(files[CONFIG_NAME])
+            file.write(config_text)
         save_file(arrays, os.path.join(staging, WEIGHTS_NAME))
         old = None
         if os.path.exists(folder):
