@@ -32,18 +32,19 @@ restricted to rank r.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_float
 from lorabook.analysis._validate import as_matrix
 
 
-def nuclear_norm(M):
+def nuclear_norm(M: ArrayLike) -> float:
     """||M||_* = sum of the singular values of M (m, n), as a float (float64 arithmetic)."""
     M = as_matrix("M", M)
     return float(np.linalg.svd(M, compute_uv=False).sum())
 
 
-def singular_value_threshold(M, tau):
+def singular_value_threshold(M: ArrayLike, tau: float) -> np.ndarray:
     """SVT(M, tau) = U diag(max(s - tau, 0)) V^T, shape (m, n), float64.
 
     The proximal map of tau ||.||_*: argmin over X of tau ||X||_* + ||X - M||_F^2 / 2.
@@ -55,7 +56,7 @@ def singular_value_threshold(M, tau):
     return (U * np.maximum(s - tau, 0.0)) @ Vt
 
 
-def balanced_factors(M, tol=1e-12):
+def balanced_factors(M: ArrayLike, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
     """(B, A) with B @ A = M and ||A||_F^2 = ||B||_F^2 = ||M||_*, shapes (m, k) and (k, n).
 
     B = U_k S_k^1/2 and A = S_k^1/2 V_k^T over the k singular values above
@@ -69,7 +70,7 @@ def balanced_factors(M, tol=1e-12):
     return U[:, :k] * root, root[:, None] * Vt[:k]
 
 
-def variational_bound(A, B):
+def variational_bound(A: ArrayLike, B: ArrayLike) -> float:
     """(||A||_F^2 + ||B||_F^2) / 2 for LoRA's factors A (r, in), B (out, r); always >= ||B @ A||_*."""
     A, B = as_matrix("A", A), as_matrix("B", B)
     if B.shape[1] != A.shape[0]:
@@ -77,7 +78,7 @@ def variational_bound(A, B):
     return float((np.sum(A * A) + np.sum(B * B)) / 2.0)
 
 
-def proximal_nuclear_step(weight, reference, tau):
+def proximal_nuclear_step(weight: ArrayLike, reference: ArrayLike, tau: float) -> tuple[np.ndarray, np.ndarray]:
     """(W0 + SVT(W - W0, tau), singular values kept): the proximal step on the update W - W0.
 
     weight W and reference W0: (out, in) arrays of the same shape. After an

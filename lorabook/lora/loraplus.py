@@ -32,7 +32,7 @@ from ..nn.module import Module
 from ..optim import Optimizer
 
 
-def loraplus_groups(model):
+def loraplus_groups(model: Module) -> dict[str, dict]:
     """The trainable parameters sorted as PEFT does: {"groupA": {name: param}, "embedding": {},
     "groupB": {...}, "groupB_no_decay": {...}}."""
     groups = {"groupA": {}, "embedding": {}, "groupB": {}, "groupB_no_decay": {}}
@@ -46,7 +46,8 @@ def loraplus_groups(model):
     return groups
 
 
-def create_loraplus_optimizer(model, optimizer_cls, *, lr, loraplus_lr_ratio, **kwargs):
+def create_loraplus_optimizer(model: Module, optimizer_cls: type[Optimizer], *, lr: float, loraplus_lr_ratio: float,
+                              **kwargs) -> Optimizer:
     """An `optimizer_cls` (Adam, AdamW, SGD) over `model`'s trainable parameters in LoRA+'s four groups.
 
     lr: A's learning rate. loraplus_lr_ratio: B's rate over A's, > 0 (LoRA+ means >= 1).

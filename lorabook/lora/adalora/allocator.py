@@ -56,7 +56,7 @@ class RankAllocator:
         self.name_set = sorted(layers)
         self.target_bgt = self.peft_config.target_r * len(self.name_set)
 
-    def budget_schedule(self, step):
+    def budget_schedule(self, step: int) -> tuple[int, bool]:
         """(budget, mask now?) at `step`: init_bgt until tinit, then a cubic fall to target_bgt.
 
             b(t) = int((init_bgt - target_bgt) * (1 - (t - tinit) / (total_step - tfinal - tinit))^3 + target_bgt)

@@ -102,7 +102,7 @@ class AdaLoraModel(Module):
                 table[self.active_adapter].requires_grad = True
 
     # ----- AdaLoRA's two additions to the training loop ----------------------------------
-    def orth_regularization(self):
+    def orth_regularization(self) -> Tensor:
         """orth_reg_weight * mean over adapted A, B of ||A A^T - I||_F, ||B^T B - I||_F, a 0-d Tensor in the graph."""
         weight = self.peft_config[self.trainable_adapter_name].orth_reg_weight
         terms = []
@@ -119,7 +119,7 @@ class AdaLoraModel(Module):
             total = total + term
         return total * (weight / len(terms))
 
-    def update_and_allocate(self, global_step):
+    def update_and_allocate(self, global_step: int) -> None:
         """Update importance and mask triplets for `global_step`, as PEFT's AdaLoraModel.update_and_allocate.
 
         Call it at every step after loss.backward() and optimizer.step(), before zero_grad():
@@ -143,7 +143,7 @@ class AdaLoraModel(Module):
         else:
             self.rankallocator.mask_using_rank_pattern(self.model, config.rank_pattern)
 
-    def layer_ranks(self):
+    def layer_ranks(self) -> dict[str, int]:
         """{layer name: triplets kept}, read off rank_pattern (init_r everywhere before the first mask)."""
         config = self.peft_config[self.active_adapter]
         ranks = {}
