@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import _show, check_int, make_rng
+from ._checks import _show, check_bool, check_data, check_int, first_non_finite
 from .autograd import Tensor, no_grad
+from .random import get_generator
 
 
 class TrainingDivergedError(RuntimeError):
@@ -89,22 +90,6 @@ class History:
 
 
 # ----- argument checks ---------------------------------------------------------------
-def _check_data(name, data):
-    """(X, y) from a pair of arrays with the same number of rows."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{name} must be an (X, y) pair of arrays, got {_show(data)}")
-    X, y = (np.asarray(getattr(part, "data", part)) for part in data)
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"{name}: X and y must be arrays with one row per example, got shapes {X.shape} and {y.shape}")
-    if len(X) != len(y):
-        raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}; they must have one row per example")
-    if len(X) == 0:
-        raise ValueError(f"{name} is empty: X and y have 0 rows")
-    if X.dtype.kind not in "fiub":
-        raise TypeError(f"{name}: X must hold numbers, got dtype {X.dtype}")
-    return X, y
-
-
 def _check_model(model):
     if not callable(model) or not hasattr(model, "modules"):
         raise TypeError(f"model must be a lorabook.nn.Module, got {_show(model)}")
@@ -137,9 +122,26 @@ def _batches(n, batch_size):
 
 
 # ----- evaluation ---------------------------------------------------------------------
-def _forward_batched(model, X, batch_size):
+def _as_model_input(name, X, model):
+    """X in the model's parameter dtype. NaN, infinite entries, and entries too large for that
+    dtype (1e300 would become inf in float32) are refused, naming the first one."""
+    dtype = _input_dtype(model)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below, by index
+        cast = X.astype(dtype, copy=False)
+    index = first_non_finite(cast) if cast.dtype.kind == "f" else None
+    if index is not None:
+        where = f"{name}[{', '.join(str(i) for i in index)}]"
+        value = X[index]
+        if np.isfinite(value):
+            raise ValueError(f"{where} is {value}, too large for the model's {dtype} "
+                             f"(largest {np.finfo(dtype).max:.4g}); rescale the inputs")
+        raise ValueError(f"{where} is {value}; inputs must be finite")
+    return cast
+
+
+def _forward_batched(model, X, batch_size, name="X"):
     """model(X) in slices of batch_size rows, eval mode and no_grad; yields (start, stop, output array)."""
-    X = X.astype(_input_dtype(model), copy=False)
+    X = _as_model_input(name, X, model)
     modes = _modes(model)
     model.eval()
     try:
@@ -150,6 +152,19 @@ def _forward_batched(model, X, batch_size):
         _restore(modes)
 
 
+def _loss_value(loss):
+    """The float value of what loss_fn returned, which must be a one-element Tensor (backward starts there)."""
+    if not isinstance(loss, Tensor):
+        raise TypeError(
+            f"loss_fn must return the batch's mean loss as a scalar Tensor computed from the model's output "
+            f"(e.g. F.cross_entropy(output, targets)), so that backward can run through it; it returned "
+            f"{_show(loss)} of type {type(loss).__name__}")
+    if loss.size != 1:
+        raise ValueError(f"loss_fn must return the batch's mean loss as a scalar Tensor, got a Tensor of shape "
+                         f"{loss.shape}: take its .mean()")
+    return loss.item()
+
+
 def evaluate(model, data, loss_fn=None, batch_size=1024):
     """Mean loss and accuracy of `model` on data = (X, y), in eval mode without a graph.
 
@@ -158,16 +173,16 @@ def evaluate(model, data, loss_fn=None, batch_size=1024):
     by batch size, i.e. the mean over all examples.
     """
     _check_model(model)
-    X, y = _check_data("data", data)
+    X, y = check_data("data", data)
     batch_size = check_int("batch_size", batch_size, low=1)
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (e.g. F.cross_entropy) or None, got {_show(loss_fn)}")
     total_loss, correct, classes = 0.0, 0, _is_class_labels(y)
-    for start, stop, output in _forward_batched(model, X, batch_size):
+    for start, stop, output in _forward_batched(model, X, batch_size, name="data: X"):
         targets = y[start:stop]
         if loss_fn is not None:
             with no_grad():
-                total_loss += loss_fn(Tensor(output), targets).item() * (stop - start)
+                total_loss += _loss_value(loss_fn(Tensor(output), targets)) * (stop - start)
         if classes:
             correct += _count_correct(output, targets)
     return {
@@ -198,30 +213,58 @@ def predict(model, X, batch_size=1024):
 
 def accuracy(model, X, y, batch_size=1024):
     """Fraction of rows of X whose predicted class equals the label in y."""
-    X, y = _check_data("(X, y)", (X, y))
+    X, y = check_data("(X, y)", (X, y))
     if not _is_class_labels(y):
         raise TypeError(f"y must be integer class labels of shape (N,), got shape {y.shape} and dtype {y.dtype}")
     return float(np.mean(predict(model, X, batch_size) == y))
 
 
 # ----- training -----------------------------------------------------------------------
-def _diverged(epoch, epochs, step, steps, loss, optimizer, history):
+def _learning_rate_hint(optimizer):
     lr = getattr(optimizer, "param_groups", [{}])[0].get("lr")
     hint = f" (it is {lr:g} now)" if lr is not None else ""
+    return f"The updates are too large: try a lower learning rate{hint}, e.g. 10 times smaller, or normalise the inputs."
+
+
+def _diverged(epoch, epochs, step, steps, loss, optimizer, history):
     return TrainingDivergedError(
         f"training diverged: the loss became {loss} at epoch {epoch} of {epochs}, step {step} of "
-        f"{steps} in that epoch. The updates are too large: try a lower learning rate{hint}, "
-        f"e.g. 10 times smaller, or normalise the inputs.",
+        f"{steps} in that epoch. {_learning_rate_hint(optimizer)}",
         epoch, step, loss, history,
     )
 
 
-def _progress_bar(enabled, total):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm  # imported here: only needed when a bar is shown
+def _check_finite_parameters(model, epoch, epochs, steps, loss, optimizer, history):
+    """Non-finite weights give NaN for every later input: stop at the end of the epoch that made them.
 
-    return tqdm(total=total, unit="step", desc="training", leave=True)
+    (The loss of the last step can still be finite: it was computed before that step's update.)
+    """
+    for name, param in model.named_parameters():
+        index = first_non_finite(param.data)
+        if index is not None:
+            where = ", ".join(str(i) for i in index)
+            raise TrainingDivergedError(
+                f"training diverged: parameter {name}[{where}] is {param.data[index]} at the end of epoch "
+                f"{epoch} of {epochs}. {_learning_rate_hint(optimizer)}",
+                epoch, steps, loss, history,
+            )
+
+
+def progress_bar(enabled, total, description, unit="step"):
+    """A tqdm bar of `total` units (in a terminal or a notebook); a silent one when enabled is False.
+
+    The one progress bar of the package: `fit` counts steps with it, the
+    experiments count runs (unit="run"). Use it as a context manager, so
+    that it is closed even when training fails:
+
+        with progress_bar(progress, len(runs), "adaptation runs", unit="run") as bar:
+            ...; bar.update(1)
+    """
+    enabled = check_bool("progress", enabled)
+    total = check_int("total", total, low=0)
+    from tqdm.auto import tqdm  # imported here, not with the package: `import lorabook` stays quick
+
+    return tqdm(total=total, desc=description, unit=unit, disable=not enabled, leave=True)
 
 
 def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None, seed=0, progress=True):
@@ -235,23 +278,30 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
 
     The model trains in train() mode and is evaluated in eval() mode without
     a graph; afterwards every submodule is back in the mode it had before.
-    A NaN or infinite loss raises TrainingDivergedError naming epoch and step.
+
+    Bad data is refused before the first step: a NaN or infinite entry (or
+    one too large for the model's dtype) raises ValueError naming the array
+    and its first bad index. Training stops with TrainingDivergedError, naming
+    epoch and step, when a training loss or a validation loss is NaN or
+    infinite, or when a parameter is at the end of an epoch: `fit` never
+    returns a model with non-finite weights.
     """
     _check_model(model)
-    X, y = _check_data("train_data", train_data)
+    X, y = check_data("train_data", train_data)
     if val_data is not None:
-        val_data = _check_data("val_data", val_data)
+        val_data = check_data("val_data", val_data)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, e.g. lorabook.nn.functional.cross_entropy, got {_show(loss_fn)}")
     if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
         raise TypeError(f"optimizer must have step() and zero_grad() (e.g. lorabook.optim.Adam), got {_show(optimizer)}")
     epochs = check_int("epochs", epochs, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be True or False, got {_show(progress)}")
-    rng = make_rng(seed)
+    progress = check_bool("progress", progress)
+    rng = get_generator(seed, "seed")
 
-    X = X.astype(_input_dtype(model), copy=False)
+    X = _as_model_input("train_data: X", X, model)
+    if val_data is not None:
+        _as_model_input("val_data: X", val_data[0], model)  # checked now, not after the first epoch
     classes = _is_class_labels(y)
     history = History(
         train_accuracy=[] if classes else None,
@@ -261,11 +311,11 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
     n = len(X)
     batches = _batches(n, batch_size)
     modes = _modes(model)
-    bar = _progress_bar(bool(progress), epochs * len(batches))
     start_time = time.perf_counter()
     try:
-        # Overflow warnings would only repeat, less clearly, what the divergence check reports.
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Overflow warnings would only repeat, less clearly, what the divergence checks report.
+        with progress_bar(progress, epochs * len(batches), "training") as bar, \
+                np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, epochs + 1):
                 model.train()
                 order = rng.permutation(n)
@@ -276,7 +326,7 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
                     optimizer.zero_grad()
                     output = model(Tensor(X_epoch[start:stop]))
                     loss = loss_fn(output, targets)
-                    loss_value = loss.item()
+                    loss_value = _loss_value(loss)
                     if not math.isfinite(loss_value):
                         raise _diverged(epoch, epochs, step, len(batches), loss_value, optimizer, history)
                     loss.backward()
@@ -286,34 +336,38 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
                         if not _are_class_scores(output.data):
                             classes, history.train_accuracy = False, None
                         correct += _count_correct(output.data, targets)
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
                     # Let this step's graph go now, not when the next step reassigns the
                     # names: otherwise two steps' activations are alive at once.
                     del output, loss
-                _record_epoch(history, epoch, loss_sum / n, correct / n, model, val_data, loss_fn)
+                _check_finite_parameters(model, epoch, epochs, len(batches), loss_value, optimizer, history)
+                val = evaluate(model, val_data, loss_fn) if val_data is not None else None
+                if val is not None and not math.isfinite(val["loss"]):
+                    raise TrainingDivergedError(
+                        f"training diverged: the validation loss became {val['loss']} at the end of epoch "
+                        f"{epoch} of {epochs}. {_learning_rate_hint(optimizer)}",
+                        epoch, len(batches), val["loss"], history,
+                    )
+                _record_epoch(history, epoch, loss_sum / n, correct / n, val)
                 history.time.append(time.perf_counter() - start_time)
-                if bar is not None:
-                    bar.set_postfix_str(_postfix(history), refresh=False)
+                bar.set_postfix_str(_postfix(history), refresh=False)
     finally:
-        if bar is not None:
-            bar.close()
         _restore(modes)
     return history
 
 
-def _record_epoch(history, epoch, train_loss, train_accuracy, model, val_data, loss_fn):
+def _record_epoch(history, epoch, train_loss, train_accuracy, val):
+    """Append one epoch's numbers; val is evaluate's result on val_data, or None."""
     history.epochs.append(epoch)
     history.train_loss.append(train_loss)
     if history.train_accuracy is not None:
         history.train_accuracy.append(train_accuracy)
-    if val_data is not None:
-        result = evaluate(model, val_data, loss_fn)
-        history.val_loss.append(result["loss"])
-        if result["accuracy"] is None:
+    if val is not None:
+        history.val_loss.append(val["loss"])
+        if val["accuracy"] is None:
             history.val_accuracy = None
         elif history.val_accuracy is not None:
-            history.val_accuracy.append(result["accuracy"])
+            history.val_accuracy.append(val["accuracy"])
 
 
 def _postfix(history):

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lorabook._checks import check_int, make_rng
+from lorabook._checks import check_int
+from lorabook.random import get_generator
 from lorabook.analysis._validate import as_matrix, check_rank
 
 # Added to both numerator and denominator of each update. This keeps 0 / 0
@@ -46,7 +47,7 @@ def nmf(V, k, iters=200, seed=0, return_errors=False):
         )
     k = check_rank("k", k, V.shape)
     iters = check_int("iters", iters, low=1)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
 
     scale = np.sqrt(V.mean() / k)
     W = rng.uniform(0.0, scale, size=(V.shape[0], k))

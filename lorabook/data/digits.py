@@ -17,6 +17,7 @@ import importlib.resources
 
 import numpy as np
 
+from lorabook._checks import check_bool
 from lorabook.data._arrays import float_dtype
 
 DIGITS_IMAGE_SHAPE = (8, 8)
@@ -56,8 +57,7 @@ def load_digits(normalize=True, dtype=np.float32):
     Data: E. Alpaydin and C. Kaynak (1998), UCI "Optical Recognition of
     Handwritten Digits" (test set), CC BY 4.0, doi:10.24432/C50P49.
     """
-    if not isinstance(normalize, (bool, np.bool_)):
-        raise TypeError(f"normalize must be True or False, got {normalize!r}")
+    normalize = check_bool("normalize", normalize)
     dtype = float_dtype(dtype)
     pixels, labels = _read_digits()
     X = pixels.astype(dtype)

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lorabook._checks import check_float, check_int, check_matrix, make_rng
+from lorabook._checks import check_float, check_int, check_matrix
+from lorabook.random import get_generator
 from lorabook.data._arrays import float_dtype
 
 
@@ -119,7 +120,7 @@ def make_planted_rank_task(d_in, d_out, k, n, noise, seed=0, n_test=1000, dtype=
     noise = check_float("noise", noise, low=0.0)
     n_test = check_int("n_test", n_test, low=1)
     dtype = float_dtype(dtype)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
 
     base_weight = rng.standard_normal((d_out, d_in)) / np.sqrt(d_in)
     true_update = _update_of_rank_exactly(d_out, d_in, k, rng)

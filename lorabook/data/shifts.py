@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from lorabook._checks import _show, check_choice, check_float, check_matrix, make_rng
+from lorabook._checks import _show, check_choice, check_float, check_matrix
+from lorabook.random import get_generator
 from lorabook.data._arrays import as_data
 from lorabook.data.tasks import rotation_matrix
 
@@ -160,7 +161,7 @@ def gaussian_noise(X, std, seed=0):
     """
     std = check_float("std", std, low=0.0)
     X = as_data("X", X)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     noise = rng.standard_normal(X.shape)
     return (X + std * noise).astype(X.dtype, copy=False)
 
@@ -176,7 +177,7 @@ def random_affine(dim, strength, seed=0, scale=1.0):
     """
     strength = check_float("strength", strength, low=0.0)
     scale = check_float("scale", scale, low=0.0)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     G = rng.standard_normal((dim, dim))
     g = rng.standard_normal(dim)
     return np.eye(dim) + strength * G / np.sqrt(dim), strength * scale * g

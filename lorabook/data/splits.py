@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lorabook._checks import check_choice, check_float, check_int, make_rng
+from lorabook._checks import check_choice, check_float, check_int
+from lorabook.random import get_generator
 from lorabook.data._arrays import as_data, as_labels
 from lorabook.data.shifts import SHIFTS, apply_shift
 
@@ -56,7 +57,7 @@ def split_indices(y, n_first, seed=0, stratify=True):
     y = np.asarray(y)
     n = y.shape[0]
     n_first = check_int("n_first", n_first, low=0, high=n)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     if not stratify:
         order = rng.permutation(n)
         return order[:n_first].astype(np.int64), order[n_first:].astype(np.int64)
@@ -155,7 +156,7 @@ def make_domain_split(
     check_choice("shift", shift, tuple(SHIFTS))
     # One seed, four independent streams, so that changing the label budget
     # leaves the domains and the shifted images exactly as they were.
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     pool_seed, source_seed, shift_seed, budget_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=4))
 
     n = X.shape[0]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lorabook._checks import check_float, check_int, check_matrix, make_rng
+from lorabook._checks import check_float, check_int, check_matrix
+from lorabook.random import get_generator
 from lorabook.data._arrays import float_dtype
 
 # The noise-free moons fill the box x in [-1, 2], y in [-0.5, 1]; its middle is
@@ -53,7 +54,7 @@ def make_moons(n, noise=0.1, rotation_deg=0.0, seed=0, dtype=np.float32):
     noise = check_float("noise", noise, low=0.0)
     rotation = rotation_matrix(check_float("rotation_deg", rotation_deg))
     dtype = float_dtype(dtype)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
 
     n_upper, n_lower = _balanced_sizes(n, 2)
     t_upper = rng.uniform(0.0, np.pi, size=n_upper)
@@ -83,7 +84,7 @@ def make_blobs(n, centers=3, dim=2, std=1.0, seed=0, center_box=(-10.0, 10.0), d
     dim = check_int("dim", dim, low=1)
     std = check_float("std", std, low=0.0)
     dtype = float_dtype(dtype)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
 
     if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
         n_classes = check_int("centers", centers, low=1)
