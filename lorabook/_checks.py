@@ -122,7 +122,8 @@ def check_data(name, data, labels=False, x_ndim=None):
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{name} must be an (X, y) pair of arrays, got {_show(data)}")
     try:
-        X, y = (np.asarray(getattr(part, "data", part)) for part in data)
+        # A Tensor's array is its .data (an ndarray's .data is a raw buffer: take the array itself)
+        X, y = (np.asarray(part if isinstance(part, np.ndarray) else getattr(part, "data", part)) for part in data)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be an (X, y) pair of arrays of numbers, got {_show(data)}") from err
     if X.ndim == 0 or y.ndim == 0:

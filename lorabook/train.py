@@ -203,7 +203,7 @@ def _count_correct(scores, targets):
 def predict(model, X, batch_size=1024):
     """Predicted class of each row of X: argmax of model(X) over the last axis, (N,) int64."""
     _check_model(model)
-    X = np.asarray(getattr(X, "data", X))
+    X = np.asarray(X.data if isinstance(X, Tensor) else X)
     batch_size = check_int("batch_size", batch_size, low=1)
     if X.ndim == 0 or len(X) == 0:
         raise ValueError(f"X must hold at least one row, got shape {X.shape}")
@@ -282,9 +282,10 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
     Bad data is refused before the first step: a NaN or infinite entry (or
     one too large for the model's dtype) raises ValueError naming the array
     and its first bad index. Training stops with TrainingDivergedError, naming
-    epoch and step, when a training loss or a validation loss is NaN or
-    infinite, or when a parameter is at the end of an epoch: `fit` never
-    returns a model with non-finite weights.
+    epoch and step, when a training loss is NaN or infinite, and at the end
+    of an epoch when a parameter is, or the loss after the epoch's updates
+    (on val_data, else on the last batch): `fit` never returns a model whose
+    weights or outputs are non-finite.
     """
     _check_model(model)
     X, y = check_data("train_data", train_data)
@@ -342,11 +343,15 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
                     del output, loss
                 _check_finite_parameters(model, epoch, epochs, len(batches), loss_value, optimizer, history)
                 val = evaluate(model, val_data, loss_fn) if val_data is not None else None
-                if val is not None and not math.isfinite(val["loss"]):
+                # Finite weights can still give non-finite outputs (1e36 * x overflows float32), so the
+                # model is also run once: on val_data, or else on the epoch's last batch.
+                after = val if val is not None else evaluate(model, (X_epoch[start:stop], targets), loss_fn)
+                if not math.isfinite(after["loss"]):
+                    measured = "validation loss" if val is not None else "loss on the epoch's last batch"
                     raise TrainingDivergedError(
-                        f"training diverged: the validation loss became {val['loss']} at the end of epoch "
+                        f"training diverged: the {measured} became {after['loss']} at the end of epoch "
                         f"{epoch} of {epochs}. {_learning_rate_hint(optimizer)}",
-                        epoch, len(batches), val["loss"], history,
+                        epoch, len(batches), after["loss"], history,
                     )
                 _record_epoch(history, epoch, loss_sum / n, correct / n, val)
                 history.time.append(time.perf_counter() - start_time)

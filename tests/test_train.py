@@ -86,6 +86,95 @@ def test_non_finite_loss_stops_with_epoch_and_step_named():
     assert model.training is False  # the caller's mode is restored even after an error
 
 
+@pytest.mark.parametrize(
+    "where, pattern",
+    [
+        ("train X", r"^train_data: X\[17, 2\] is nan"),
+        ("train y", r"^train_data: y\[5, 0\] is inf"),
+        ("val X", r"^val_data: X\[3, 1\] is -inf"),
+    ],
+)
+def test_non_finite_data_is_named_with_its_first_bad_index_before_training(where, pattern):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4)).astype(np.float32)
+    Y = rng.standard_normal((40, 1)).astype(np.float32)
+    X_val, Y_val = X[:10].copy(), Y[:10].copy()
+    if where == "train X":
+        X[17, 2] = X[30, 0] = np.nan  # the first one is named
+    elif where == "train y":
+        Y[5, 0] = np.inf
+    else:
+        X_val[3, 1] = -np.inf
+    model = nn.Linear(4, 1, generator=0)
+    before = model.weight.data.copy()
+    with pytest.raises(ValueError, match=pattern):
+        fit(model, (X, Y), F.mse_loss, optim.SGD(model.parameters(), lr=0.1), epochs=2, batch_size=8,
+            val_data=(X_val, Y_val), progress=False)
+    np.testing.assert_array_equal(model.weight.data, before)  # refused before the first step
+
+
+def test_inputs_too_large_for_the_model_dtype_are_refused_not_turned_into_inf():
+    X, y = small_classification(20)
+    X = X.astype(np.float64)
+    X[4, 1] = 1e300  # finite in float64, inf in the model's float32
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(ValueError, match=r"train_data: X\[4, 1\] is 1e\+300, too large for the model's float32"):
+        fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=4,
+            progress=False)
+
+
+@pytest.mark.parametrize("with_val_data", [True, False])
+def test_a_model_whose_outputs_overflow_is_never_returned(with_val_data):
+    # lr = 1e36 keeps every weight finite in float32 (its largest is 3.4e38), but the outputs overflow:
+    # the epoch's only step had a finite loss, so the check after the epoch must catch it.
+    X, y = small_classification(40)
+    model = nn.MLP([4, 8, 3], generator=0)
+    val_data = (X, y) if with_val_data else None
+    with pytest.raises(TrainingDivergedError) as caught:
+        fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=1e36), epochs=3, batch_size=40,
+            val_data=val_data, progress=False)
+    error = caught.value
+    assert (error.epoch, error.step) == (1, 1) and not np.isfinite(error.loss)
+    assert ("validation loss" if with_val_data else "last batch") in str(error)
+    assert "1e+36" in str(error) and error.history.epochs == []
+
+
+class BreakingSGD(optim.SGD):
+    """SGD that writes an infinity into the first weight on its fourth step (a bug a student might write)."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+        self.steps = 0
+
+    def step(self):
+        super().step()
+        self.steps += 1
+        if self.steps == 4:  # the last step of epoch 2, so no loss sees it
+            self.param_groups[0]["params"][0].data[1, 2] = np.inf
+
+
+def test_non_finite_parameters_stop_training_at_the_end_of_the_epoch():
+    X, y = small_classification(40)
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(TrainingDivergedError, match=r"parameter 0\.weight\[1, 2\] is inf at the end of epoch 2 of 4"):
+        fit(model, (X, y), F.cross_entropy, BreakingSGD(model.parameters(), lr=0.1), epochs=4, batch_size=20,
+            progress=False)
+
+
+def test_a_loss_fn_returning_a_float_gets_an_error_about_the_loss():
+    X, y = small_classification(20)
+    model = nn.MLP([4, 8, 3], generator=0)
+
+    def float_loss(output, targets):
+        return float(F.cross_entropy(output, targets).item())
+
+    with pytest.raises(TypeError, match=r"loss_fn must return the batch's mean loss as a scalar Tensor.*returned \d\.\d+ of type float"):
+        fit(model, (X, y), float_loss, optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=4, progress=False)
+    with pytest.raises(ValueError, match=r"shape \(4,\): take its \.mean\(\)"):
+        fit(model, (X, y), lambda out, t: (out * out).sum(axis=1), optim.SGD(model.parameters(), lr=0.1), epochs=1,
+            batch_size=4, progress=False)
+
+
 # ----- modes ----------------------------------------------------------------------------
 class ModeRecorder(nn.Module):
     """Linear layer that records whether it ran in training mode and with a graph."""
