@@ -48,7 +48,7 @@ import numpy as np
 from scipy import integrate, optimize
 
 from lorabook._checks import check_float
-from lorabook.analysis._validate import as_matrix
+from lorabook.analysis._validate import as_matrix, scale_out
 
 
 def lambda_star(beta):
@@ -93,16 +93,21 @@ def omega_approx(beta):
     return 0.56 * beta**3 - 0.95 * beta**2 + 1.82 * beta + 1.43
 
 
-def _singular_values_and_eps(M):
-    """M's singular values (as float64) and the eps of M's own floating dtype (float64's otherwise).
+def _scaled_spectrum(M):
+    """(shape, s, exponent, eps): the singular values s of M / 2**exponent (largest entry in [0.5, 1)),
+    and the eps of M's own floating dtype (float64's otherwise).
 
-    float32 data carry only float32 resolution even after conversion, so
-    their rounding floor is float32's.
+    Working on the exactly scaled matrix keeps the SVD from overflowing on huge
+    entries; every threshold here is a multiple of s or of sigma, so comparing
+    s with tau / 2**exponent gives the rank of M itself. float32 data carry
+    only float32 resolution even after conversion, so their rounding floor is
+    float32's.
     """
     dtype = np.asarray(M).dtype
     eps = np.finfo(dtype if np.issubdtype(dtype, np.floating) else np.float64).eps
     M = as_matrix("M", M)
-    return M.shape, np.linalg.svd(M, compute_uv=False), float(eps)
+    scaled, exponent = scale_out(M)
+    return M.shape, np.linalg.svd(scaled, compute_uv=False), exponent, float(eps)
 
 
 def _rounding_floor(shape, s, eps):
@@ -110,12 +115,14 @@ def _rounding_floor(shape, s, eps):
     return float(s[0]) * max(shape) * eps
 
 
-def _threshold(shape, s, eps, sigma):
+def _threshold(shape, s, exponent, eps, sigma):
+    """The threshold in the units of s, i.e. for M / 2**exponent."""
     short, long = sorted(shape)
     beta = short / long
     if sigma is not None:
         sigma = check_float("sigma", sigma, low=0.0, low_open=True)
-        tau = lambda_star(beta) * np.sqrt(long) * sigma
+        with np.errstate(over="ignore"):  # a sigma far above M's entries: an infinite threshold keeps nothing
+            tau = np.ldexp(lambda_star(beta) * np.sqrt(long) * sigma, -exponent)
     else:
         tau = omega(beta) * float(np.median(s))
     return max(float(tau), _rounding_floor(shape, s, eps))
@@ -127,7 +134,8 @@ def rank_tolerance(M):
     Singular values at or below it are rounding error (module doc); eps is
     that of M's floating dtype, float64's for anything else.
     """
-    return _rounding_floor(*_singular_values_and_eps(M))
+    shape, s, exponent, eps = _scaled_spectrum(M)
+    return float(np.ldexp(_rounding_floor(shape, s, eps), exponent))
 
 
 def hard_threshold(M, sigma=None):
@@ -137,7 +145,9 @@ def hard_threshold(M, sigma=None):
     median singular value without, but never below rank_tolerance(M) (the
     floor that keeps rounding error out of a noise-free matrix's rank).
     """
-    return _threshold(*_singular_values_and_eps(M), sigma)
+    shape, s, exponent, eps = _scaled_spectrum(M)
+    with np.errstate(over="ignore"):  # tau beyond float64 (huge sigma) is inf: nothing is kept
+        return float(np.ldexp(_threshold(shape, s, exponent, eps, sigma), exponent))
 
 
 def suggest_rank(M, sigma=None):
@@ -152,6 +162,8 @@ def suggest_rank(M, sigma=None):
     all-zero matrix gets 0, and a noise-free matrix of exact rank k (below
     about min(m, n) / 2) gets k, as numpy.linalg.matrix_rank would, because
     the threshold never drops below the rounding-error tolerance (module doc).
+    M must have at least one row and one column; its scale does not matter
+    (suggest_rank(c * M, c * sigma) == suggest_rank(M, sigma) for any c > 0).
     """
-    shape, s, eps = _singular_values_and_eps(M)
-    return int(np.count_nonzero(s > _threshold(shape, s, eps, sigma)))
+    shape, s, exponent, eps = _scaled_spectrum(M)
+    return int(np.count_nonzero(s > _threshold(shape, s, exponent, eps, sigma)))

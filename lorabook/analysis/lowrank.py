@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lorabook.analysis._validate import as_matrix, check_rank
+from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale_out
 
 
 def top_singular_triplets(W, r, name="W", rank_name="r"):
@@ -21,11 +21,15 @@ def top_singular_triplets(W, r, name="W", rank_name="r"):
 
     U_r is (m, r) with orthonormal columns, s_r (r,) is non-increasing and
     Vt_r is (r, n) with orthonormal rows, so U_r @ diag(s_r) @ Vt_r = W_r.
+    The SVD runs on W scaled exactly to entries of size about 1, so huge
+    entries cannot overflow inside it; singular values beyond float64's range
+    are refused.
     """
     W = as_matrix(name, W)
     r = check_rank(rank_name, r, W.shape)
-    U, s, Vt = np.linalg.svd(W, full_matrices=False)
-    return U[:, :r], s[:r], Vt[:r, :]
+    scaled, exponent = scale_out(W)
+    U, s, Vt = np.linalg.svd(scaled, full_matrices=False)
+    return U[:, :r], scale_back(name, s[:r], exponent, f"singular values of {name}"), Vt[:r, :]
 
 
 def low_rank_approx(W, r):

@@ -21,12 +21,14 @@ import numpy as np
 
 from lorabook._checks import check_int
 from lorabook.random import get_generator
-from lorabook.analysis._validate import as_matrix, check_rank
+from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale_out
 
 # Added to both numerator and denominator of each update. This keeps 0 / 0
 # away (a zero row of V, say) and keeps the guarantee: (a + eps) / (b + eps)
 # is exactly the multiplicative step of a slightly looser upper bound, which
 # still touches the error at the current point, so the error still never rises.
+# The updates run on V scaled to a largest entry in [0.5, 1), so this is
+# small next to the data whatever V's units are.
 _EPS = 1e-12
 
 
@@ -38,6 +40,8 @@ def nmf(V, k, iters=200, seed=0, return_errors=False):
     Returns (W, H), or (W, H, errors) with return_errors=True, where errors
     (iters + 1,) holds ||V - W H||_F before the first round and after each:
     non-increasing, up to floating-point rounding (relative ~1e-15).
+    Any scale of V works (the updates run on V scaled exactly by a power of
+    two), except that errors beyond float64's range are refused.
     """
     V = as_matrix("V", V)
     if np.any(V < 0):
@@ -49,6 +53,9 @@ def nmf(V, k, iters=200, seed=0, return_errors=False):
     iters = check_int("iters", iters, low=1)
     rng = get_generator(seed, "seed")
 
+    # Factor V / 2**e, whose largest entry is in [0.5, 1): exact, and the products in the updates
+    # (of size V^1.5) can then neither overflow for huge V nor underflow below _EPS for tiny V.
+    V, exponent = scale_out(V)
     scale = np.sqrt(V.mean() / k)
     W = rng.uniform(0.0, scale, size=(V.shape[0], k))
     H = rng.uniform(0.0, scale, size=(k, V.shape[1]))
@@ -58,6 +65,8 @@ def nmf(V, k, iters=200, seed=0, return_errors=False):
         W *= (V @ H.T + _EPS) / (W @ (H @ H.T) + _EPS)
         if return_errors:
             errors.append(np.linalg.norm(V - W @ H))
+    # Give each factor half of the power of two back (exact): W H is then V's scale again.
+    W, H = np.ldexp(W, exponent // 2), np.ldexp(H, exponent - exponent // 2)
     if return_errors:
-        return W, H, np.array(errors)
+        return W, H, scale_back("V", np.array(errors), exponent, "errors ||V - W H||_F")
     return W, H

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lorabook._checks import check_choice, check_float, check_same_shape
-from lorabook.analysis._validate import as_matrix, check_rank
+from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale_out
 from lorabook.analysis.lowrank import svd_factors, top_singular_triplets
 
 
@@ -36,10 +36,13 @@ def amplification_factor(delta_W, W, r):
     check_same_shape("delta_W", delta_W, "W", W)
     r = check_rank("r", r, delta_W.shape)
     U_r, _, Vt_r = top_singular_triplets(delta_W, r, name="delta_W")
-    projected = np.linalg.norm(U_r.T @ W @ Vt_r.T)
+    # Norms of the exactly scaled matrices (entries below 1) cannot overflow; the powers of two come back at the end.
+    (delta_scaled, delta_exponent), (W_scaled, W_exponent) = scale_out(delta_W), scale_out(W)
+    projected = np.linalg.norm(U_r.T @ W_scaled @ Vt_r.T)
     if projected == 0.0:
         return float("inf")
-    return float(np.linalg.norm(delta_W) / projected)
+    with np.errstate(over="ignore"):  # a ratio beyond float64's range is inf, as for a zero projection
+        return float(np.ldexp(np.linalg.norm(delta_scaled) / projected, delta_exponent - W_exponent))
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,8 +104,10 @@ def intruder_dimensions(W0, W, k=10, eps=0.5, side="left"):
     eps = check_float("eps", eps, low=0.0, high=1.0, low_open=True)
     check_choice("side", side, ("left", "right"))
 
-    U0, _, Vt0 = np.linalg.svd(W0, full_matrices=False)
-    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    U0, _, Vt0 = np.linalg.svd(scale_out(W0)[0], full_matrices=False)  # scaled: see _validate.scale_out
+    W_scaled, exponent = scale_out(W)
+    U, s, Vt = np.linalg.svd(W_scaled, full_matrices=False)
+    s = scale_back("W", s, exponent, "singular values of W")
     if side == "left":
         old, new = U0, U[:, :k]
     else:
