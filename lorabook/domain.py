@@ -15,7 +15,6 @@ trained on the transformed source and then applied to the target.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from lorabook._checks import check_float, check_int, check_matrix
 
@@ -97,6 +96,8 @@ def _spd_power(C, power):
     by construction (scipy.linalg.sqrtm on a general matrix can return tiny
     imaginary parts and a slightly asymmetric result).
     """
+    import scipy.linalg  # imported here: SciPy takes a while to load, and only CORAL needs it
+
     eigenvalues, eigenvectors = scipy.linalg.eigh(C)
     return (eigenvectors * eigenvalues**power) @ eigenvectors.T
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import integrate, optimize
 
 from lorabook._checks import check_float
 from lorabook.analysis._validate import as_matrix, scale_out
@@ -59,6 +58,8 @@ def lambda_star(beta):
 
 @functools.lru_cache(maxsize=256)
 def _marchenko_pastur_median(beta):
+    from scipy import integrate, optimize  # imported here: SciPy takes a while to load
+
     low, high = (1 - np.sqrt(beta)) ** 2, (1 + np.sqrt(beta)) ** 2
 
     def density(x):

@@ -19,11 +19,10 @@ to the functions.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from lorabook._checks import _show, check_choice, check_float, check_matrix
 from lorabook.random import get_generator
-from lorabook.data._arrays import as_data
+from lorabook.data._arrays import as_data, finite_result
 from lorabook.data.tasks import rotation_matrix
 
 PIXEL_RANGE = (0.0, 1.0)
@@ -65,16 +64,20 @@ def rotate(X, degrees, image_shape=None, center=None):
     images = _as_images(X, image_shape)
     if degrees % 360.0 == 0.0:
         return X.copy()
-    turned = ndimage.rotate(images, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
-    return turned.reshape(X.shape).astype(X.dtype, copy=False)
+    from scipy import ndimage  # imported here: SciPy takes a while to load, and only image rotation needs it
+
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        turned = ndimage.rotate(images, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
+    return finite_result("rotate", turned.reshape(X.shape), X.dtype)
 
 
 def _rotate_points(X, degrees, center):
     centre = np.zeros(2) if center is None else np.asarray(center, dtype=np.float64)
     if centre.shape != (2,) or not np.all(np.isfinite(centre)):
         raise ValueError(f"center must be a finite point (x, y) of shape (2,), got {center!r}")
-    turned = (X - centre) @ rotation_matrix(degrees).T + centre
-    return turned.astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        turned = (X - centre) @ rotation_matrix(degrees).T + centre
+    return finite_result("rotate", turned, X.dtype)
 
 
 def _as_images(X, image_shape):
@@ -110,8 +113,9 @@ def invert(X, max_value=1.0, strength=1.0):
     max_value = check_float("max_value", max_value)
     strength = check_float("strength", strength, low=0.0, high=1.0)
     X = as_data("X", X)
-    inverted = (1.0 - strength) * X + strength * (max_value - X)
-    return inverted.astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        inverted = (1.0 - strength) * X + strength * (max_value - X)
+    return finite_result("invert", inverted, X.dtype)
 
 
 def contrast(X, factor, value_range=PIXEL_RANGE):
@@ -126,8 +130,11 @@ def contrast(X, factor, value_range=PIXEL_RANGE):
     factor = check_float("factor", factor, low=0.0, low_open=True)
     X = as_data("X", X)
     per_example_axes = tuple(range(1, X.ndim))
-    mean = X.mean(axis=per_example_axes, keepdims=True)
-    return _clip(mean + factor * (X - mean), value_range).astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        mean = X.mean(axis=per_example_axes, keepdims=True)
+        stretched = mean + factor * (X - mean)
+    # An overflow beyond value_range clips to its bound, the right answer; without a range it is refused.
+    return finite_result("contrast", _clip(stretched, value_range), X.dtype)
 
 
 def brightness(X, delta, value_range=PIXEL_RANGE):
@@ -138,7 +145,10 @@ def brightness(X, delta, value_range=PIXEL_RANGE):
     """
     delta = check_float("delta", delta)
     X = as_data("X", X)
-    return _clip(X + delta, value_range).astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        moved = X + delta
+    # An overflow beyond value_range clips to its bound, the right answer; without a range it is refused.
+    return finite_result("brightness", _clip(moved, value_range), X.dtype)
 
 
 def _clip(X, value_range):
@@ -163,7 +173,9 @@ def gaussian_noise(X, std, seed=0):
     X = as_data("X", X)
     rng = get_generator(seed, "seed")
     noise = rng.standard_normal(X.shape)
-    return (X + std * noise).astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        noisy = X + std * noise
+    return finite_result("gaussian_noise", noisy, X.dtype)
 
 
 def random_affine(dim, strength, seed=0, scale=1.0):
@@ -202,7 +214,9 @@ def affine(X, matrix=None, shift=None, strength=None, seed=0):
     if A.shape != (dim, dim):
         raise ValueError(f"matrix must have shape ({dim}, {dim}) to act on X of shape {X.shape}, got {A.shape}")
     b = np.zeros(dim) if shift is None else _shift_vector(shift, dim)
-    return (X @ A.T + b).astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        moved = X @ A.T + b
+    return finite_result("affine", moved, X.dtype)
 
 
 def _shift_vector(shift, dim):
