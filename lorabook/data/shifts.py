@@ -66,9 +66,9 @@ def rotate(X, degrees, image_shape=None, center=None):
         return X.copy()
     from scipy import ndimage  # imported here: SciPy takes a while to load, and only image rotation needs it
 
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
-        turned = ndimage.rotate(images, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
-    return finite_result("rotate", turned.reshape(X.shape), X.dtype)
+    # Bilinear interpolation mixes pixels with weights summing to 1: no new value can overflow.
+    turned = ndimage.rotate(images, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
+    return turned.reshape(X.shape).astype(X.dtype, copy=False)
 
 
 def _rotate_points(X, degrees, center):
