@@ -15,6 +15,7 @@ trained on the transformed source and then applied to the target.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_float, check_int, check_matrix
 
@@ -38,7 +39,7 @@ def _result_dtype(Xs, Xt):
     return np.result_type(np.asarray(Xs).dtype, np.asarray(Xt).dtype, np.float32)
 
 
-def pca_basis(X, d):
+def pca_basis(X: ArrayLike, d: int) -> np.ndarray:
     """The top-d principal directions of X as columns: shape (features, d).
 
     They are the first d right singular vectors of the centred data
@@ -51,7 +52,7 @@ def pca_basis(X, d):
     return Vt[:d].T
 
 
-def subspace_alignment(Xs, Xt, d):
+def subspace_alignment(Xs: ArrayLike, Xt: ArrayLike, d: int) -> tuple[np.ndarray, np.ndarray]:
     """Subspace Alignment (Fernando et al. 2013).
 
     Ps, Pt (features, d) are the PCA bases of the centred source and target.
@@ -102,7 +103,7 @@ def _spd_power(C, power):
     return (eigenvectors * eigenvalues**power) @ eigenvectors.T
 
 
-def coral(Xs, Xt, eps=1.0, match_means=False):
+def coral(Xs: ArrayLike, Xt: ArrayLike, eps: float = 1.0, match_means: bool = False) -> np.ndarray:
     """CORAL, CORrelation ALignment (Sun, Feng and Saenko 2016).
 
     Whiten the source with its own covariance, recolour it with the target's:

@@ -15,8 +15,12 @@ module (the argument checks included) can import it.
 from __future__ import annotations
 
 import numbers
+from typing import Union
 
 import numpy as np
+
+Seed = Union[int, np.random.Generator, None]
+"""What a `seed=` or `generator=` argument takes: an int >= 0, a Generator, or None (the default one)."""
 
 _default_generator = np.random.default_rng(0)
 
@@ -42,7 +46,7 @@ def default_generator() -> np.random.Generator:
     return _default_generator
 
 
-def get_generator(generator: int | np.random.Generator | None = None, name: str = "generator") -> np.random.Generator:
+def get_generator(generator: Seed = None, name: str = "generator") -> np.random.Generator:
     """A `numpy.random.Generator` from what the caller passed as `name`.
 
     A Generator is used as it is (so its stream continues), an int >= 0

@@ -26,12 +26,24 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._checks import _show, check_bool, check_data, check_int, first_non_finite
 from .autograd import Tensor, no_grad
-from .random import get_generator
+from .nn import Module
+from .optim import Optimizer
+from .random import Seed, get_generator
+
+if TYPE_CHECKING:  # for the annotation only: tqdm itself is imported when a bar is made
+    from tqdm.auto import tqdm
+
+Data = Tuple[ArrayLike, ArrayLike]
+"""An (X, y) pair with one row per example: NumPy arrays, Tensors or anything np.asarray takes."""
+LossFn = Callable[[Tensor, np.ndarray], Tensor]
+"""loss_fn(output, targets) -> the batch's mean loss as a scalar Tensor, e.g. F.cross_entropy."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -64,12 +76,12 @@ class History:
     epochs: list = field(default_factory=list)
     time: list = field(default_factory=list, compare=False)
 
-    def final(self):
+    def final(self) -> dict[str, float]:
         """The last epoch's numbers as a dict (entries that were not measured are left out)."""
         names = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
         return {name: getattr(self, name)[-1] for name in names if getattr(self, name)}
 
-    def summary(self):
+    def summary(self) -> str:
         """A small table, one row per epoch, for printing."""
         columns = [(name, values) for name, values in self._metrics() if values is not None]
         header = f"{'epoch':>5} " + " ".join(f"{name:>14}" for name, _ in columns) + f" {'time (s)':>9}"
@@ -165,7 +177,8 @@ def _loss_value(loss):
     return loss.item()
 
 
-def evaluate(model, data, loss_fn=None, batch_size=1024):
+def evaluate(model: Module, data: Data, loss_fn: LossFn | None = None, batch_size: int = 1024,
+             ) -> dict[str, float | None]:
     """Mean loss and accuracy of `model` on data = (X, y), in eval mode without a graph.
 
     Returns {"loss": float or None (no loss_fn), "accuracy": float or None
@@ -200,7 +213,7 @@ def _count_correct(scores, targets):
     return int(np.count_nonzero(scores.argmax(axis=1) == targets)) if _are_class_scores(scores) else 0
 
 
-def predict(model, X, batch_size=1024):
+def predict(model: Module, X: ArrayLike, batch_size: int = 1024) -> np.ndarray:
     """Predicted class of each row of X: argmax of model(X) over the last axis, (N,) int64."""
     _check_model(model)
     X = np.asarray(X.data if isinstance(X, Tensor) else X)
@@ -211,7 +224,7 @@ def predict(model, X, batch_size=1024):
     return np.concatenate(parts).astype(np.int64)
 
 
-def accuracy(model, X, y, batch_size=1024):
+def accuracy(model: Module, X: ArrayLike, y: ArrayLike, batch_size: int = 1024) -> float:
     """Fraction of rows of X whose predicted class equals the label in y."""
     X, y = check_data("(X, y)", (X, y))
     if not _is_class_labels(y):
@@ -250,7 +263,7 @@ def _check_finite_parameters(model, epoch, epochs, steps, loss, optimizer, histo
             )
 
 
-def progress_bar(enabled, total, description, unit="step"):
+def progress_bar(enabled: bool, total: int, description: str, unit: str = "step") -> tqdm:
     """A tqdm bar of `total` units (in a terminal or a notebook); a silent one when enabled is False.
 
     The one progress bar of the package: `fit` counts steps with it, the
@@ -267,7 +280,8 @@ def progress_bar(enabled, total, description, unit="step"):
     return tqdm(total=total, desc=description, unit=unit, disable=not enabled, leave=True)
 
 
-def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None, seed=0, progress=True):
+def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, epochs: int, batch_size: int,
+        val_data: Data | None = None, seed: Seed = 0, progress: bool = True) -> History:
     """Train `model` with mini-batches drawn from train_data; returns a `History`.
 
     train_data, val_data: (X, y) pairs of arrays with one row per example.

@@ -45,12 +45,13 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_float
 from lorabook.analysis._validate import as_matrix, scale_out
 
 
-def lambda_star(beta):
+def lambda_star(beta: float) -> float:
     """Optimal threshold coefficient for known noise: lambda*(beta), beta in (0, 1]."""
     beta = check_float("beta", beta, low=0.0, high=1.0, low_open=True)
     return float(np.sqrt(2 * (beta + 1) + 8 * beta / ((beta + 1) + np.sqrt(beta**2 + 14 * beta + 1))))
@@ -73,7 +74,7 @@ def _marchenko_pastur_median(beta):
     return float(optimize.brentq(cdf_minus_half, low, high, xtol=1e-13))
 
 
-def marchenko_pastur_median(beta):
+def marchenko_pastur_median(beta: float) -> float:
     """mu_beta: median of the Marchenko-Pastur law of ratio beta in (0, 1] (variance 1).
 
     The law is that of the eigenvalues of Z Z^T / n for Z (m, n) of unit-variance
@@ -83,12 +84,12 @@ def marchenko_pastur_median(beta):
     return _marchenko_pastur_median(beta)
 
 
-def omega(beta):
+def omega(beta: float) -> float:
     """Optimal threshold coefficient for unknown noise: lambda*(beta) / sqrt(mu_beta)."""
     return lambda_star(beta) / np.sqrt(marchenko_pastur_median(beta))
 
 
-def omega_approx(beta):
+def omega_approx(beta: float) -> float:
     """The paper's cubic fit to omega(beta): 0.56 b^3 - 0.95 b^2 + 1.82 b + 1.43."""
     beta = check_float("beta", beta, low=0.0, high=1.0, low_open=True)
     return 0.56 * beta**3 - 0.95 * beta**2 + 1.82 * beta + 1.43
@@ -129,7 +130,7 @@ def _threshold(shape, s, exponent, eps, sigma):
     return max(float(tau), _rounding_floor(shape, s, eps))
 
 
-def rank_tolerance(M):
+def rank_tolerance(M: ArrayLike) -> float:
     """numpy.linalg.matrix_rank's tolerance s_1 * max(m, n) * eps for M (m, n).
 
     Singular values at or below it are rounding error (module doc); eps is
@@ -139,7 +140,7 @@ def rank_tolerance(M):
     return float(np.ldexp(_rounding_floor(shape, s, eps), exponent))
 
 
-def hard_threshold(M, sigma=None):
+def hard_threshold(M: ArrayLike, sigma: float | None = None) -> float:
     """The Gavish-Donoho threshold tau for the singular values of M (m, n), see module doc.
 
     tau = lambda*(beta) sqrt(max(m, n)) sigma with sigma known, omega(beta) *
@@ -151,7 +152,7 @@ def hard_threshold(M, sigma=None):
         return float(np.ldexp(_threshold(shape, s, exponent, eps, sigma), exponent))
 
 
-def suggest_rank(M, sigma=None):
+def suggest_rank(M: ArrayLike, sigma: float | None = None) -> int:
     """Number of singular values of M (m, n) strictly above hard_threshold(M, sigma).
 
     sigma: the noise standard deviation per entry, if known (> 0). With

@@ -18,10 +18,11 @@ are non-negative and can only add up, so they tend to come out as parts
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_int
-from lorabook.random import get_generator
 from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale_out
+from lorabook.random import Seed, get_generator
 
 # Added to both numerator and denominator of each update. This keeps 0 / 0
 # away (a zero row of V, say) and keeps the guarantee: (a + eps) / (b + eps)
@@ -32,7 +33,8 @@ from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale
 _EPS = 1e-12
 
 
-def nmf(V, k, iters=200, seed=0, return_errors=False):
+def nmf(V: ArrayLike, k: int, iters: int = 200, seed: Seed = 0, return_errors: bool = False,
+        ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Factor V (m, n) >= 0 as W (m, k) @ H (k, n), both >= 0, in `iters` rounds.
 
     k in 1..min(m, n). W and H start uniform in [0, sqrt(mean(V) / k)) from

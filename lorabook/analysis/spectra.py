@@ -19,6 +19,7 @@ scaled (exactly, by a power of two) to entries of size about 1, so that
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_float
 from lorabook.analysis._validate import as_matrix, check_not_zero, scale_back, scale_out
@@ -28,7 +29,7 @@ from lorabook.analysis._validate import as_matrix, check_not_zero, scale_back, s
 _ENERGY_SLACK = 1e-12
 
 
-def singular_values(W):
+def singular_values(W: ArrayLike) -> np.ndarray:
     """Singular values of W (m, n), largest first: float64 array of length min(m, n).
 
     Refused (ValueError) if the largest one exceeds float64's range, which a
@@ -47,7 +48,7 @@ def _relative_singular_values(W):
     return s / s[0]
 
 
-def energy_curve(W):
+def energy_curve(W: ArrayLike) -> np.ndarray:
     """Cumulative fraction of squared singular values, e_k for k = 1..min(m, n).
 
     Non-decreasing, and the last entry is exactly 1.0. Raises for the zero
@@ -58,7 +59,7 @@ def energy_curve(W):
     return cumulative / cumulative[-1]
 
 
-def energy_rank(W, tau=0.9):
+def energy_rank(W: ArrayLike, tau: float = 0.9) -> int:
     """Smallest k whose top-k singular values hold a fraction tau of ||W||_F^2.
 
     tau must be in (0, 1]; tau = 1 gives the numerical rank of W (up to rounding).
@@ -68,7 +69,7 @@ def energy_rank(W, tau=0.9):
     return int(np.searchsorted(curve, tau - _ENERGY_SLACK, side="left")) + 1
 
 
-def effective_rank(W):
+def effective_rank(W: ArrayLike) -> float:
     """Roy and Vetterli's effective rank: exp of the entropy of s / sum(s).
 
     A real number between 1 (one dominant direction) and min(m, n) (all
@@ -80,6 +81,6 @@ def effective_rank(W):
     return float(np.exp(-np.sum(q * np.log(q))))
 
 
-def stable_rank(W):
+def stable_rank(W: ArrayLike) -> float:
     """||W||_F^2 / ||W||_2^2 = sum of s_i^2 over s_1^2; between 1 and rank(W)."""
     return float(np.sum(_relative_singular_values(W) ** 2))

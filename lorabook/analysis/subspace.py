@@ -29,6 +29,7 @@ an i or j above the rank (numpy.linalg.matrix_rank's).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_int
 from lorabook.analysis._validate import as_matrix, check_not_zero, numerical_rank, scale_out
@@ -64,7 +65,7 @@ def _two_lora_As(A1, A2):
     return A1, A2
 
 
-def subspace_similarity_grid(A1, A2):
+def subspace_similarity_grid(A1: ArrayLike, A2: ArrayLike) -> np.ndarray:
     """phi(A1, A2, i, j) for every i in 1..r1 and j in 1..r2, as an (r1, r2) array.
 
     A1 (r1, in), A2 (r2, in): the LoRA A matrices of two runs, not all zero
@@ -84,7 +85,7 @@ def subspace_similarity_grid(A1, A2):
     return overlap / np.minimum(i, j)
 
 
-def subspace_similarity(A1, A2, i, j):
+def subspace_similarity(A1: ArrayLike, A2: ArrayLike, i: int, j: int) -> float:
     """phi(A1, A2, i, j) = ||V1_i^T V2_j||_F^2 / min(i, j) (see the module doc).
 
     i in 1..rank(A1), j in 1..rank(A2) (at most min(A.shape); an all-zero A
@@ -98,7 +99,7 @@ def subspace_similarity(A1, A2, i, j):
     return float(np.sum((V1[:, :i].T @ V2[:, :j]) ** 2) / min(i, j))
 
 
-def random_subspace_baseline(i, j, d):
+def random_subspace_baseline(i: int, j: int, d: int) -> float:
     """Expected phi for random i- and j-dimensional subspaces of R^d: max(i, j) / d."""
     d = check_int("d", d, low=1)
     i = check_int("i", i, low=1, high=d)
@@ -106,7 +107,7 @@ def random_subspace_baseline(i, j, d):
     return max(i, j) / d
 
 
-def principal_angles(U, V):
+def principal_angles(U: ArrayLike, V: ArrayLike) -> np.ndarray:
     """Principal angles (radians, smallest first) between the column spaces of U and V.
 
     U (d, p), V (d, q), any bases (not necessarily orthonormal). Returns

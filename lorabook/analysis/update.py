@@ -15,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_choice, check_float, check_same_shape
 from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale_out
 from lorabook.analysis.lowrank import svd_factors, top_singular_triplets
 
 
-def amplification_factor(delta_W, W, r):
+def amplification_factor(delta_W: ArrayLike, W: ArrayLike, r: int) -> float:
     """||delta_W||_F / ||U_r^T W V_r||_F, U_r and V_r the top-r singular vectors of delta_W.
 
     delta_W and W: same shape (out, in); r in 1..min(out, in), normally the
@@ -84,7 +85,8 @@ class IntruderDimensions:
         return "\n".join([head + (":" if rows else "")] + rows)
 
 
-def intruder_dimensions(W0, W, k=10, eps=0.5, side="left"):
+def intruder_dimensions(W0: ArrayLike, W: ArrayLike, k: int = 10, eps: float = 0.5, side: str = "left",
+                        ) -> IntruderDimensions:
     """Singular vectors among the top k of W whose best |cos| to any singular vector of W0 is < eps.
 
     W0: the pre-trained matrix, W: the fine-tuned one, same shape (out, in).
@@ -126,7 +128,7 @@ def intruder_dimensions(W0, W, k=10, eps=0.5, side="left"):
     )
 
 
-def extract_lora(W_finetuned, W_base, r):
+def extract_lora(W_finetuned: ArrayLike, W_base: ArrayLike, r: int) -> tuple[np.ndarray, np.ndarray]:
     """The best rank-r LoRA factors (lora_B, lora_A) of delta W = W_finetuned - W_base.
 
     Both weights (out, in); r in 1..min(out, in). Returns lora_B (out, r) and

@@ -16,6 +16,7 @@ import gzip
 import importlib.resources
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from lorabook._checks import check_bool
 from lorabook.data._arrays import float_dtype
@@ -42,7 +43,7 @@ def _read_digits():
     return pixels, labels
 
 
-def load_digits(normalize=True, dtype=np.float32):
+def load_digits(normalize: bool = True, dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """The 1,797 8x8 digit images as (X, y).
 
     X has shape (1797, 64): each row is an 8x8 image read row by row, so

@@ -41,10 +41,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from lorabook._checks import check_float, check_int, check_matrix
-from lorabook.random import get_generator
 from lorabook.data._arrays import float_dtype
+from lorabook.random import Seed, get_generator
 
 
 @dataclass
@@ -102,7 +103,8 @@ def _update_of_rank_exactly(d_out, d_in, k, rng):
     return update
 
 
-def make_planted_rank_task(d_in, d_out, k, n, noise, seed=0, n_test=1000, dtype=np.float32):
+def make_planted_rank_task(d_in: int, d_out: int, k: int, n: int, noise: float, seed: Seed = 0, n_test: int = 1000,
+                           dtype: DTypeLike = np.float32) -> PlantedRankTask:
     """Draw a planted-rank regression task (see the module docstring).
 
     d_in, d_out: input and output sizes; k: rank of the planted update,
@@ -141,7 +143,7 @@ def make_planted_rank_task(d_in, d_out, k, n, noise, seed=0, n_test=1000, dtype=
     )
 
 
-def planted_test_error(task, delta_W):
+def planted_test_error(task: PlantedRankTask, delta_W: ArrayLike) -> float:
     """Test error of a learned update `delta_W` (d_out, d_in) on `task`.
 
     mean over the n_test rows and d_out outputs of

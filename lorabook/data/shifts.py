@@ -19,16 +19,18 @@ to the functions.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import _show, check_choice, check_float, check_matrix
-from lorabook.random import get_generator
 from lorabook.data._arrays import as_data, finite_result
 from lorabook.data.tasks import rotation_matrix
+from lorabook.random import Seed, get_generator
 
 PIXEL_RANGE = (0.0, 1.0)
 
 
-def rotate(X, degrees, image_shape=None, center=None):
+def rotate(X: ArrayLike, degrees: float, image_shape: tuple[int, int] | None = None,
+           center: ArrayLike | None = None) -> np.ndarray:
     """Turn every example counter-clockwise by `degrees`.
 
     Two kinds of data, chosen explicitly and never guessed:
@@ -101,7 +103,7 @@ def _as_images(X, image_shape):
     return X.reshape(X.shape[0], height, width)
 
 
-def invert(X, max_value=1.0, strength=1.0):
+def invert(X: ArrayLike, max_value: float = 1.0, strength: float = 1.0) -> np.ndarray:
     """Photographic negative: ``max_value - X`` (at the default strength 1).
 
     `strength` in [0, 1] blends original and negative,
@@ -118,7 +120,7 @@ def invert(X, max_value=1.0, strength=1.0):
     return finite_result("invert", inverted, X.dtype)
 
 
-def contrast(X, factor, value_range=PIXEL_RANGE):
+def contrast(X: ArrayLike, factor: float, value_range: tuple[float, float] | None = PIXEL_RANGE) -> np.ndarray:
     """Scale each image's deviation from its own mean: ``m + factor * (x - m)``.
 
     m is the mean of one example (a row of (n, features), an image of
@@ -137,7 +139,7 @@ def contrast(X, factor, value_range=PIXEL_RANGE):
     return finite_result("contrast", _clip(stretched, value_range), X.dtype)
 
 
-def brightness(X, delta, value_range=PIXEL_RANGE):
+def brightness(X: ArrayLike, delta: float, value_range: tuple[float, float] | None = PIXEL_RANGE) -> np.ndarray:
     """Add `delta` to every value, then clip to `value_range` (None: no clip).
 
     delta may be any finite number; 0 is the identity (for data inside the
@@ -163,7 +165,7 @@ def _clip(X, value_range):
     return np.clip(X, low, high)
 
 
-def gaussian_noise(X, std, seed=0):
+def gaussian_noise(X: ArrayLike, std: float, seed: Seed = 0) -> np.ndarray:
     """Sensor noise: ``X + std * N(0, 1)``, drawn independently for every value.
 
     std must be >= 0 (0 returns a copy). Not clipped, so the noise stays
@@ -178,7 +180,7 @@ def gaussian_noise(X, std, seed=0):
     return finite_result("gaussian_noise", noisy, X.dtype)
 
 
-def random_affine(dim, strength, seed=0, scale=1.0):
+def random_affine(dim: int, strength: float, seed: Seed = 0, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Draw the random affine map x -> A x + b that ``affine(strength=...)`` uses.
 
     A = I + strength * G / sqrt(dim) and b = strength * scale * g, with G (dim,
@@ -195,7 +197,8 @@ def random_affine(dim, strength, seed=0, scale=1.0):
     return np.eye(dim) + strength * G / np.sqrt(dim), strength * scale * g
 
 
-def affine(X, matrix=None, shift=None, strength=None, seed=0):
+def affine(X: ArrayLike, matrix: ArrayLike | None = None, shift: ArrayLike | None = None,
+           strength: float | None = None, seed: Seed = 0) -> np.ndarray:
     """Affine covariate shift of feature vectors: each row x becomes A x + b.
 
     Either give the map, ``matrix`` A of shape (features, features) and/or
@@ -251,7 +254,8 @@ SHIFT_STRENGTH_RANGES = {
 }
 
 
-def apply_shift(X, name, strength, seed=0, image_shape=None):
+def apply_shift(X: ArrayLike, name: str, strength: float, seed: Seed = 0,
+                image_shape: tuple[int, int] | None = None) -> np.ndarray:
     """Apply the shift called `name` (a key of ``SHIFTS``) at `strength`.
 
     strength means: degrees for rotate, the blend for invert, the factor for

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_choice, check_float, check_int
-from lorabook.random import get_generator
 from lorabook.data._arrays import as_data, as_labels
 from lorabook.data.shifts import SHIFTS, apply_shift
+from lorabook.random import Seed, get_generator
 
 
 class TrainTestSplit(NamedTuple):
@@ -44,7 +45,7 @@ def _largest_remainder(class_sizes, total, rng):
     return counts
 
 
-def split_indices(y, n_first, seed=0, stratify=True):
+def split_indices(y: ArrayLike, n_first: int, seed: Seed = 0, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Split the rows 0..len(y)-1 into two disjoint shuffled index arrays.
 
     The first array has exactly `n_first` rows, the second the rest. With
@@ -73,7 +74,8 @@ def split_indices(y, n_first, seed=0, stratify=True):
     return first, second
 
 
-def train_test_split(X, y, test_fraction=0.25, seed=0, stratify=True):
+def train_test_split(X: ArrayLike, y: ArrayLike, test_fraction: float = 0.25, seed: Seed = 0,
+                     stratify: bool = True) -> TrainTestSplit:
     """Split (X, y) into a training and a test part, seeded and stratified.
 
     round(test_fraction * n) rows go to the test part (at least one row must
@@ -126,8 +128,9 @@ class DomainSplit:
 
 
 def make_domain_split(
-    X, y, shift, strength, n_target_train, seed=0, source_fraction=0.5, test_fraction=0.25, image_shape=None
-):
+    X: ArrayLike, y: ArrayLike, shift: str, strength: float, n_target_train: int, seed: Seed = 0,
+    source_fraction: float = 0.5, test_fraction: float = 0.25, image_shape: tuple[int, int] | None = None,
+) -> DomainSplit:
     """Build a domain-adaptation problem from one labelled pool.
 
     1. The pool is split (stratified) into disjoint source and target parts,

@@ -8,10 +8,11 @@ random order, so that the first few rows already contain every class.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from lorabook._checks import check_float, check_int, check_matrix
-from lorabook.random import get_generator
 from lorabook.data._arrays import float_dtype
+from lorabook.random import Seed, get_generator
 
 # The noise-free moons fill the box x in [-1, 2], y in [-0.5, 1]; its middle is
 # the fixed point that `rotation_deg` turns the picture about. A fixed point
@@ -27,7 +28,7 @@ def _balanced_sizes(n, n_classes):
     return sizes
 
 
-def rotation_matrix(degrees):
+def rotation_matrix(degrees: float) -> np.ndarray:
     """The 2x2 matrix that turns column vectors counter-clockwise by `degrees`.
 
     [[cos t, -sin t],
@@ -38,7 +39,8 @@ def rotation_matrix(degrees):
     return np.array([[cos, -sin], [sin, cos]])
 
 
-def make_moons(n, noise=0.1, rotation_deg=0.0, seed=0, dtype=np.float32):
+def make_moons(n: int, noise: float = 0.1, rotation_deg: float = 0.0, seed: Seed = 0,
+               dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles: the classic non-linear 2-D toy problem.
 
     Class 0 is the upper moon (cos t, sin t), class 1 the lower moon
@@ -70,7 +72,9 @@ def make_moons(n, noise=0.1, rotation_deg=0.0, seed=0, dtype=np.float32):
     return X[order].astype(dtype), y[order]
 
 
-def make_blobs(n, centers=3, dim=2, std=1.0, seed=0, center_box=(-10.0, 10.0), dtype=np.float32):
+def make_blobs(n: int, centers: int | ArrayLike = 3, dim: int = 2, std: float = 1.0, seed: Seed = 0,
+               center_box: tuple[float, float] = (-10.0, 10.0), dtype: DTypeLike = np.float32,
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Isotropic Gaussian clusters, one class per cluster.
 
     `centers` is either the number of clusters (their centres are then drawn
