@@ -52,6 +52,10 @@ def test_history_layout_and_printing():
     assert "4 epochs" in repr(history) and f"val_accuracy={history.val_accuracy[-1]:.4f}" in repr(history)
     lines = history.summary().splitlines()
     assert len(lines) == 5 and "train_loss" in lines[0]
+    # nothing that changes from run to run unless asked for: a notebook printing it stays the same
+    assert "time" not in lines[0] and " s;" not in repr(history)
+    timed = history.summary(times=True).splitlines()
+    assert "time (s)" in timed[0] and timed[-1].endswith(f"{history.time[-1]:.2f}")
 
 
 def test_regression_targets_give_no_accuracy_and_no_val_without_val_data():
