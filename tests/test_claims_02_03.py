@@ -81,3 +81,46 @@ def test_02_a_learning_rate_of_10_kills_the_hidden_units_in_every_seed(digit_run
         assert history.val_accuracy[-1] < 0.2  # chance is 0.1
         assert np.sum(hidden.max(axis=0) == 0) >= 120  # "nearly all" of the 128 units never fire
         assert np.bincount(predict(model, digits.X_test)).max() == len(digits.y_test)  # one class for every image
+
+
+# ----- notebook 03: LoRA against full fine-tuning on the rotated digits ------------------------------
+@pytest.fixture(scope="module")
+def finetuning_records():
+    """compare_finetuning's records for seeds 0..4, exactly as notebook 03 runs them."""
+    from lorabook.data import make_domain_split
+    from lorabook.experiments import compare_finetuning, train_source_model
+
+    X, y = load_digits()
+    split = make_domain_split(X, y, shift="rotate", strength=45.0, n_target_train=400, seed=0, image_shape=(8, 8))
+    source = train_source_model(split.source_train, sizes=(64, 128, 128, 10), seed=0)
+    records = []
+    for seed in SEEDS:
+        records += compare_finetuning(source, split.target_train, split.target_test, ranks=(1, 2, 4, 8),
+                                      source_data=split.source_test, seed=seed)
+    return records
+
+
+def per_seed(records, label, key):
+    return np.array([r[key] for r in sorted((r for r in records if r["label"] == label), key=lambda r: r["seed"])])
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_03_low_rank_lora_stays_below_full_finetuning_in_every_seed(finetuning_records, rank):
+    diffs = (per_seed(finetuning_records, f"LoRA r={rank}", "test_accuracy")
+             - per_seed(finetuning_records, "full fine-tuning", "test_accuracy"))
+    assert len(diffs) == 5 and np.all(diffs < 0) and finding(diffs) == -1, diffs
+
+
+def test_03_lora_r8_ties_full_finetuning_within_seed_noise(finetuning_records):
+    diffs = (per_seed(finetuning_records, "LoRA r=8", "test_accuracy")
+             - per_seed(finetuning_records, "full fine-tuning", "test_accuracy"))
+    assert finding(diffs) == 0, diffs
+    assert per_seed(finetuning_records, "LoRA r=8", "trainable_params")[0] / per_seed(
+        finetuning_records, "full fine-tuning", "trainable_params")[0] == pytest.approx(0.18, abs=0.005)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 4, 8])
+def test_03_lora_peak_memory_is_under_half_of_full_finetuning_in_every_seed(finetuning_records, rank):
+    ratio = (per_seed(finetuning_records, f"LoRA r={rank}", "peak_memory_bytes")
+             / per_seed(finetuning_records, "full fine-tuning", "peak_memory_bytes"))
+    assert len(ratio) == 5 and np.all(ratio < 0.5), ratio
