@@ -71,14 +71,18 @@ def check_choice(name, value, choices):
 def check_matrix(name, value, finite=True, dtype=None):
     """`value` as a 2-D float ndarray (copied only if a conversion is needed)."""
     try:
-        array = np.asarray(value, dtype=dtype)
+        array = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be a 2-D array of numbers, got {_show(value)}") from err
+    # The dtype is checked before converting: a complex matrix cast to float would lose its
+    # imaginary part with only a warning, and strings would fail deep inside NumPy.
+    if array.dtype.kind not in "fiub" or array.dtype.kind == "b" and dtype is None:
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (a matrix), got shape {array.shape}")
-    if array.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.dtype.kind != "f":
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    elif array.dtype.kind != "f":
         array = array.astype(np.float64)
     if finite and not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))

@@ -224,8 +224,9 @@ def predict(model: Module, X: ArrayLike, batch_size: int = 1024) -> np.ndarray:
     _check_model(model)
     X = np.asarray(X.data if isinstance(X, Tensor) else X)
     batch_size = check_int("batch_size", batch_size, low=1)
-    if X.ndim == 0 or len(X) == 0:
-        raise ValueError(f"X must hold at least one row, got shape {X.shape}")
+    if X.ndim < 2 or len(X) == 0:
+        raise ValueError(f"X must hold one row per example, shape (N, features) with N >= 1, got shape {X.shape}"
+                         + (": for a single example pass X[None]" if X.ndim == 1 else ""))
     parts = [output.argmax(axis=-1) for _, _, output in _forward_batched(model, X, batch_size)]
     return np.concatenate(parts).astype(np.int64)
 
@@ -246,6 +247,13 @@ def _learning_rate_hint(optimizer):
 
 
 def _diverged(epoch, epochs, step, steps, loss, optimizer, history):
+    if (epoch, step) == (1, 1):
+        # No update has happened yet and the data are finite: the learning rate cannot be the cause.
+        return TrainingDivergedError(
+            f"the loss of the very first batch is {loss}, before any update: the model's outputs or "
+            f"loss_fn produce it (the data were checked and are finite), not the learning rate",
+            epoch, step, loss, history,
+        )
     return TrainingDivergedError(
         f"training diverged: the loss became {loss} at epoch {epoch} of {epochs}, step {step} of "
         f"{steps} in that epoch. {_learning_rate_hint(optimizer)}",
@@ -348,6 +356,10 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
                     output = model(Tensor(X_epoch[start:stop]))
                     loss = loss_fn(output, targets)
                     loss_value = _loss_value(loss)
+                    if not loss.requires_grad:
+                        raise TypeError("loss_fn returned a Tensor that does not depend on the model's trainable "
+                                        "parameters (requires_grad is False), so backward has nothing to compute: "
+                                        "build the loss from `output` with lorabook operations")
                     if not math.isfinite(loss_value):
                         raise _diverged(epoch, epochs, step, len(batches), loss_value, optimizer, history)
                     loss.backward()

@@ -300,3 +300,30 @@ def test_mlp_reaches_95_percent_on_digits():
     test_accuracy = accuracy(model, split.X_test, split.y_test)
     assert test_accuracy >= 0.95, history.summary()
     assert isinstance(history, History)
+
+
+# ----- found by fuzzing ----------------------------------------------------------------------
+def test_predict_on_a_single_row_says_how_to_pass_one_example():
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(ValueError, match=r"shape \(N, features\).*got shape \(4,\): for a single example pass X\[None\]"):
+        predict(model, np.zeros(4, dtype=np.float32))
+    assert predict(model, np.zeros(4, dtype=np.float32)[None]).shape == (1,)
+
+
+def test_a_non_finite_loss_before_any_update_does_not_blame_the_learning_rate():
+    X, y = small_classification(20)
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(TrainingDivergedError, match=r"^the loss of the very first batch is nan, before any update") as caught:
+        fit(model, (X, y), lambda out, t: F.cross_entropy(out, t) * float("nan"), optim.SGD(model.parameters(), lr=0.1),
+            epochs=1, batch_size=4, progress=False)
+    assert "learning rate" not in str(caught.value).split("not the")[0]
+
+
+def test_a_loss_that_does_not_depend_on_the_parameters_is_named():
+    X, y = small_classification(20)
+    model = nn.MLP([4, 8, 3], generator=0)
+    from lorabook import Tensor
+
+    with pytest.raises(TypeError, match=r"^loss_fn returned a Tensor that does not depend on the model's trainable"):
+        fit(model, (X, y), lambda out, t: Tensor(np.float32(1.0)), optim.SGD(model.parameters(), lr=0.1), epochs=1,
+            batch_size=4, progress=False)

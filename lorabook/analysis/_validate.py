@@ -46,7 +46,8 @@ def scale_back(name, values, exponent, what):
     if not np.all(np.isfinite(result)):
         largest = float(np.max(np.abs(values)))
         raise ValueError(
-            f"the {what} exceed float64's range (the largest is {largest:.4g} * 2**{exponent}, "
+            f"the {what} {'exceeds' if np.ndim(values) == 0 else 'exceed'} float64's range "
+            f"(the largest is {largest:.4g} * 2**{exponent}, "
             f"above {np.finfo(np.float64).max:.4g}); divide {name} by a large power of two first"
         )
     return result

@@ -48,7 +48,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lorabook._checks import check_float
-from lorabook.analysis._validate import as_matrix, scale_out
+from lorabook.analysis._validate import as_matrix, scale_back, scale_out
 
 
 def lambda_star(beta: float) -> float:
@@ -148,8 +148,9 @@ def hard_threshold(M: ArrayLike, sigma: float | None = None) -> float:
     floor that keeps rounding error out of a noise-free matrix's rank).
     """
     shape, s, exponent, eps = _scaled_spectrum(M)
-    with np.errstate(over="ignore"):  # tau beyond float64 (huge sigma) is inf: nothing is kept
-        return float(np.ldexp(_threshold(shape, s, exponent, eps, sigma), exponent))
+    with np.errstate(over="ignore"):  # a threshold in M / 2**e beyond float64 (huge sigma) keeps nothing
+        tau = _threshold(shape, s, exponent, eps, sigma)
+    return float(scale_back("M", tau, exponent, "threshold tau"))
 
 
 def suggest_rank(M: ArrayLike, sigma: float | None = None) -> int:

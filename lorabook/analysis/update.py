@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lorabook._checks import check_choice, check_float, check_same_shape
-from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale_out
+from lorabook.analysis._validate import as_matrix, check_not_zero, check_rank, scale_back, scale_out
 from lorabook.analysis.lowrank import svd_factors, top_singular_triplets
 
 
@@ -30,12 +30,13 @@ def amplification_factor(delta_W: ArrayLike, W: ArrayLike, r: int) -> float:
     directions the update uses. A large factor means the update boosts
     directions W hardly had (the paper's finding: about 21.5 at r = 4);
     a rank-1 update c u_1 v_1^T along W's own top singular pair gives c / s_1.
-    Returns inf if W has nothing in those directions.
+    Returns inf if W has nothing in those directions; a zero delta_W is refused.
     """
     delta_W = as_matrix("delta_W", delta_W)
     W = as_matrix("W", W)
     check_same_shape("delta_W", delta_W, "W", W)
     r = check_rank("r", r, delta_W.shape)
+    check_not_zero("delta_W", delta_W, "a zero update uses no directions, so it amplifies none")
     U_r, _, Vt_r = top_singular_triplets(delta_W, r, name="delta_W")
     # Norms of the exactly scaled matrices (entries below 1) cannot overflow; the powers of two come back at the end.
     (delta_scaled, delta_exponent), (W_scaled, W_exponent) = scale_out(delta_W), scale_out(W)

@@ -53,12 +53,12 @@ def as_labels(name, y, n_rows):
     return labels.astype(np.int64, copy=False)
 
 
-def finite_result(shift, values, dtype):
-    """A shift's result `values` in `dtype`, refused if it overflowed (or would, in `dtype`).
+def finite_result(shift, values, dtype, hint="use a smaller strength or rescale X"):
+    """A shift's (or a generator's) result `values` in `dtype`, refused if it overflowed (or would, in `dtype`).
 
     Shifts compute under np.errstate(over="ignore", invalid="ignore") and call
     this, so that an overflow is reported once, as a sentence naming the
-    shift, instead of coming back as inf.
+    shift and saying what to change (`hint`), instead of coming back as inf.
     """
     with np.errstate(over="ignore", invalid="ignore"):  # reported just below
         result = values.astype(dtype, copy=False)
@@ -66,5 +66,5 @@ def finite_result(shift, values, dtype):
     if index is not None:
         where = ", ".join(str(i) for i in index)
         raise ValueError(f"{shift}: the result overflows {np.dtype(dtype)} (first at [{where}], "
-                         f"largest finite {np.finfo(dtype).max:.4g}); use a smaller strength or rescale X")
+                         f"largest finite {np.finfo(dtype).max:.4g}); {hint}")
     return result

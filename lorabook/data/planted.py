@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from lorabook._checks import check_float, check_int, check_matrix
-from lorabook.data._arrays import float_dtype
+from lorabook.data._arrays import finite_result, float_dtype
 from lorabook.random import Seed, get_generator
 
 
@@ -129,13 +129,14 @@ def make_planted_rank_task(d_in: int, d_out: int, k: int, n: int, noise: float, 
     teacher = base_weight + true_update
     X_train = rng.standard_normal((n, d_in))
     X_test = rng.standard_normal((n_test, d_in))
-    Y_train = X_train @ teacher.T + noise * rng.standard_normal((n, d_out))
-    Y_test = X_test @ teacher.T + noise * rng.standard_normal((n_test, d_out))
+    with np.errstate(over="ignore", invalid="ignore"):  # a noise near 1e308 overflows: refused by finite_result
+        Y_train = X_train @ teacher.T + noise * rng.standard_normal((n, d_out))
+        Y_test = X_test @ teacher.T + noise * rng.standard_normal((n_test, d_out))
     return PlantedRankTask(
         X_train=X_train.astype(dtype),
-        Y_train=Y_train.astype(dtype),
+        Y_train=finite_result("make_planted_rank_task", Y_train, dtype, hint="use a smaller noise"),
         X_test=X_test.astype(dtype),
-        Y_test=Y_test.astype(dtype),
+        Y_test=finite_result("make_planted_rank_task", Y_test, dtype, hint="use a smaller noise"),
         base_weight=base_weight,
         true_update=true_update,
         noise=noise,
@@ -158,6 +159,11 @@ def planted_test_error(task: PlantedRankTask, delta_W: ArrayLike) -> float:
             f"delta_W must have the shape of the true update (d_out, d_in) = {task.true_update.shape}, "
             f"got {delta_W.shape}"
         )
-    error = delta_W.astype(np.float64) - task.true_update.astype(np.float64)
-    residual = task.X_test.astype(np.float64) @ error.T
-    return float(np.mean(residual**2))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        error = delta_W.astype(np.float64) - task.true_update.astype(np.float64)
+        residual = task.X_test.astype(np.float64) @ error.T
+        value = float(np.mean(residual**2))
+    if not np.isfinite(value):
+        raise ValueError(f"the test error of delta_W overflows float64 (its largest entry is "
+                         f"{np.max(np.abs(delta_W)):.4g}); an update this large cannot be scored")
+    return value

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from lorabook._checks import _show, check_choice, check_float, check_matrix
+from lorabook._checks import _show, check_choice, check_float, check_int, check_matrix
 from lorabook.data._arrays import as_data, finite_result
 from lorabook.data.tasks import rotation_matrix
 from lorabook.random import Seed, get_generator
@@ -69,7 +69,9 @@ def rotate(X: ArrayLike, degrees: float, image_shape: tuple[int, int] | None = N
     from scipy import ndimage  # imported here: SciPy takes a while to load, and only image rotation needs it
 
     # Bilinear interpolation mixes pixels with weights summing to 1: no new value can overflow.
-    turned = ndimage.rotate(images, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
+    # SciPy does not interpolate float16, so such images turn in float32 and come back as float16.
+    work = images if images.dtype.itemsize >= 4 else images.astype(np.float32)
+    turned = ndimage.rotate(work, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
     return turned.reshape(X.shape).astype(X.dtype, copy=False)
 
 
@@ -189,12 +191,16 @@ def random_affine(dim: int, strength: float, seed: Seed = 0, scale: float = 1.0)
     thoroughly; `scale` puts the translation in the data's units.
     Returns (A of shape (dim, dim), b of shape (dim,)), float64.
     """
+    dim = check_int("dim", dim, low=1)
     strength = check_float("strength", strength, low=0.0)
     scale = check_float("scale", scale, low=0.0)
     rng = get_generator(seed, "seed")
     G = rng.standard_normal((dim, dim))
     g = rng.standard_normal(dim)
-    return np.eye(dim) + strength * G / np.sqrt(dim), strength * scale * g
+    with np.errstate(over="ignore", invalid="ignore"):  # a strength near 1e308 overflows: refused by finite_result
+        A, b = np.eye(dim) + strength * G / np.sqrt(dim), strength * scale * g
+    return (finite_result("random_affine", A, np.float64, hint="use a smaller strength"),
+            finite_result("random_affine", b, np.float64, hint="use a smaller strength or scale"))
 
 
 def affine(X: ArrayLike, matrix: ArrayLike | None = None, shift: ArrayLike | None = None,
@@ -212,7 +218,8 @@ def affine(X: ArrayLike, matrix: ArrayLike | None = None, shift: ArrayLike | Non
     if strength is not None:
         if matrix is not None or shift is not None:
             raise ValueError("affine: give either strength (a random map) or matrix/shift (your own map), not both")
-        matrix, shift = random_affine(dim, strength, seed=seed, scale=float(np.std(X)))
+        # the translation is in units of X's spread (none for an empty X)
+        matrix, shift = random_affine(dim, strength, seed=seed, scale=float(np.std(X)) if X.size else 0.0)
     A = np.eye(dim) if matrix is None else check_matrix("matrix", matrix)
     if A.shape != (dim, dim):
         raise ValueError(f"matrix must have shape ({dim}, {dim}) to act on X of shape {X.shape}, got {A.shape}")

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from lorabook._checks import check_float, check_int, check_matrix
-from lorabook.data._arrays import float_dtype
+from lorabook.data._arrays import finite_result, float_dtype
 from lorabook.random import Seed, get_generator
 
 # The noise-free moons fill the box x in [-1, 2], y in [-0.5, 1]; its middle is
@@ -63,13 +63,13 @@ def make_moons(n: int, noise: float = 0.1, rotation_deg: float = 0.0, seed: Seed
     t_lower = rng.uniform(0.0, np.pi, size=n_lower)
     upper = np.column_stack([np.cos(t_upper), np.sin(t_upper)])
     lower = np.column_stack([1.0 - np.cos(t_lower), 0.5 - np.sin(t_lower)])
-    X = np.concatenate([upper, lower]) + noise * rng.standard_normal((n, 2))
-    y = np.concatenate([np.zeros(n_upper, dtype=np.int64), np.ones(n_lower, dtype=np.int64)])
-
     centre = np.asarray(MOONS_CENTRE)
-    X = (X - centre) @ rotation.T + centre
+    with np.errstate(over="ignore", invalid="ignore"):  # a noise near 1e308 overflows: refused by finite_result
+        X = np.concatenate([upper, lower]) + noise * rng.standard_normal((n, 2))
+        X = (X - centre) @ rotation.T + centre
+    y = np.concatenate([np.zeros(n_upper, dtype=np.int64), np.ones(n_lower, dtype=np.int64)])
     order = rng.permutation(n)
-    return X[order].astype(dtype), y[order]
+    return finite_result("make_moons", X[order], dtype, hint="use a smaller noise"), y[order]
 
 
 def make_blobs(n: int, centers: int | ArrayLike = 3, dim: int = 2, std: float = 1.0, seed: Seed = 0,
@@ -106,9 +106,10 @@ def make_blobs(n: int, centers: int | ArrayLike = 3, dim: int = 2, std: float = 
         raise ValueError(f"n must be at least the number of classes ({n_classes}) so every class appears, got {n}")
 
     y = np.repeat(np.arange(n_classes, dtype=np.int64), _balanced_sizes(n, n_classes))
-    X = centre_points[y] + std * rng.standard_normal((n, dim))
+    with np.errstate(over="ignore", invalid="ignore"):  # a std near 1e308 overflows: refused by finite_result
+        X = centre_points[y] + std * rng.standard_normal((n, dim))
     order = rng.permutation(n)
-    return X[order].astype(dtype), y[order]
+    return finite_result("make_blobs", X[order], dtype, hint="use a smaller std or center_box"), y[order]
 
 
 def _check_box(center_box):
@@ -116,6 +117,7 @@ def _check_box(center_box):
         low, high = (float(v) for v in center_box)
     except (TypeError, ValueError) as err:
         raise TypeError(f"center_box must be a pair (low, high) of numbers, got {center_box!r}") from err
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"center_box must be a finite pair with low < high, got {center_box!r}")
+    if not (np.isfinite(low) and np.isfinite(high) and low < high and np.isfinite(high - low)):
+        raise ValueError(f"center_box must be a finite pair with low < high and a finite width high - low, "
+                         f"got {center_box!r}")
     return low, high

@@ -124,3 +124,21 @@ def test_nmf_on_huge_entries_gives_finite_factors_or_a_clear_error():
     assert np.linalg.norm(V - (W1 / 1e150) @ (H1 / 1e150)) < 0.5 * np.linalg.norm(V)  # a fit, in V's units
     with pytest.raises(ValueError, match=r"^the errors \|\|V - W H\|\|_F exceed float64's range"):
         an.nmf(np.full((8, 6), 1e308), 3, iters=5, return_errors=True)  # ||V||_F alone is 7e308
+
+
+# ----- found by fuzzing ----------------------------------------------------------------------
+def test_complex_matrices_are_refused_not_silently_made_real():
+    for function in (an.singular_values, an.effective_rank, an.suggest_rank, lambda M: an.low_rank_approx(M, 1)):
+        with pytest.raises(TypeError, match=r"must hold real numbers, got dtype complex128"):
+            function(W + 1j)
+
+
+def test_a_threshold_beyond_float64_is_refused_not_returned_as_inf():
+    with pytest.raises(ValueError, match=r"^the threshold tau exceeds float64's range"):
+        hard_threshold(1e308 * np.sign(W))
+    assert an.suggest_rank(1e308 * np.sign(W)) == an.suggest_rank(np.sign(W))  # the rank itself is fine
+
+
+def test_amplification_of_a_zero_update_is_refused():
+    with pytest.raises(ValueError, match=r"^delta_W is all zeros; a zero update uses no directions"):
+        an.amplification_factor(np.zeros_like(W), W, 1)
