@@ -47,7 +47,7 @@ LossFn = Callable[[Tensor, np.ndarray], Tensor]
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; `epoch` and `step` (1-based) say when.
+    """The loss, the validation loss or a parameter became NaN or infinite; `epoch` and `step` (1-based) say when.
 
     `history` holds the epochs completed before it happened.
     """
@@ -170,8 +170,9 @@ def _forward_batched(model, X, batch_size, name="X"):
         _restore(modes)
 
 
-def _loss_value(loss):
-    """The float value of what loss_fn returned, which must be a one-element Tensor (backward starts there)."""
+def _loss_value(loss, training=False):
+    """The float value of what loss_fn returned, which must be a one-element Tensor (backward starts
+    there) and, in training, part of a graph that reaches trainable parameters."""
     if not isinstance(loss, Tensor):
         raise TypeError(
             f"loss_fn must return the batch's mean loss as a scalar Tensor computed from the model's output "
@@ -180,6 +181,10 @@ def _loss_value(loss):
     if loss.size != 1:
         raise ValueError(f"loss_fn must return the batch's mean loss as a scalar Tensor, got a Tensor of shape "
                          f"{loss.shape}: take its .mean()")
+    if training and not loss.requires_grad:
+        raise TypeError("loss_fn returned a Tensor that does not depend on the model's trainable parameters "
+                        "(requires_grad is False), so backward has nothing to compute: build the loss from "
+                        "`output` with lorabook operations")
     return loss.item()
 
 
@@ -277,6 +282,23 @@ def _check_finite_parameters(model, epoch, epochs, steps, loss, optimizer, histo
             )
 
 
+def _check_outputs(model, loss_fn, val_data, last_batch, epoch, epochs, steps, optimizer, history):
+    """evaluate() on val_data (returned), or on the epoch's last batch without val_data (None returned).
+
+    Finite weights can still give non-finite outputs (1e36 * x overflows float32), so the model
+    is run once after each epoch's updates, and a non-finite loss there stops training.
+    """
+    after = evaluate(model, val_data if val_data is not None else last_batch, loss_fn)
+    if not math.isfinite(after["loss"]):
+        measured = "validation loss" if val_data is not None else "loss on the epoch's last batch"
+        raise TrainingDivergedError(
+            f"training diverged: the {measured} became {after['loss']} at the end of epoch {epoch} of {epochs}. "
+            f"{_learning_rate_hint(optimizer)}",
+            epoch, steps, after["loss"], history,
+        )
+    return after if val_data is not None else None
+
+
 def progress_bar(enabled: bool, total: int, description: str, unit: str = "step") -> tqdm:
     """A tqdm bar of `total` units (in a terminal or a notebook); a silent one when enabled is False.
 
@@ -301,7 +323,8 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
     train_data, val_data: (X, y) pairs of arrays with one row per example.
     X is cast to the model's parameter dtype. loss_fn(output, y_batch) -> the
     batch's mean loss (a scalar Tensor). optimizer: e.g. lorabook.optim.Adam.
-    seed: the shuffling order (an int or a numpy Generator). progress: show a
+    seed: the shuffling order (an int, a numpy Generator, or None for lorabook's
+    default generator). progress: show a
     tqdm bar over the steps (in a terminal or a notebook).
 
     The model trains in train() mode and is evaluated in eval() mode without
@@ -355,11 +378,7 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
                     optimizer.zero_grad()
                     output = model(Tensor(X_epoch[start:stop]))
                     loss = loss_fn(output, targets)
-                    loss_value = _loss_value(loss)
-                    if not loss.requires_grad:
-                        raise TypeError("loss_fn returned a Tensor that does not depend on the model's trainable "
-                                        "parameters (requires_grad is False), so backward has nothing to compute: "
-                                        "build the loss from `output` with lorabook operations")
+                    loss_value = _loss_value(loss, training=True)
                     if not math.isfinite(loss_value):
                         raise _diverged(epoch, epochs, step, len(batches), loss_value, optimizer, history)
                     loss.backward()
@@ -374,17 +393,8 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
                     # names: otherwise two steps' activations are alive at once.
                     del output, loss
                 _check_finite_parameters(model, epoch, epochs, len(batches), loss_value, optimizer, history)
-                val = evaluate(model, val_data, loss_fn) if val_data is not None else None
-                # Finite weights can still give non-finite outputs (1e36 * x overflows float32), so the
-                # model is also run once: on val_data, or else on the epoch's last batch.
-                after = val if val is not None else evaluate(model, (X_epoch[start:stop], targets), loss_fn)
-                if not math.isfinite(after["loss"]):
-                    measured = "validation loss" if val is not None else "loss on the epoch's last batch"
-                    raise TrainingDivergedError(
-                        f"training diverged: the {measured} became {after['loss']} at the end of epoch "
-                        f"{epoch} of {epochs}. {_learning_rate_hint(optimizer)}",
-                        epoch, len(batches), after["loss"], history,
-                    )
+                val = _check_outputs(model, loss_fn, val_data, (X_epoch[start:stop], targets), epoch, epochs,
+                                     len(batches), optimizer, history)
                 _record_epoch(history, epoch, loss_sum / n, correct / n, val)
                 history.time.append(time.perf_counter() - start_time)
                 bar.set_postfix_str(_postfix(history), refresh=False)
