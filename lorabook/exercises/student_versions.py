@@ -50,7 +50,10 @@ def student_version(source):
     resources = {}
     for preprocessor in _preprocessors():
         notebook, resources = preprocessor.preprocess(notebook, resources)
+    # Only what a fresh kernel needs: the executed source also records the
+    # Python version and widget state of the machine that last ran it.
     notebook.metadata.pop("widgets", None)
+    notebook.metadata["language_info"] = {"name": "python"}
     return notebook
 
 

@@ -1,0 +1,92 @@
+"""Sheet 01's checkers accept lorabook's own operations and reject typical mistakes with their hint."""
+import numpy as np
+
+from lorabook import Function
+from lorabook.autograd import unbroadcast
+from lorabook.autograd.elementwise import Exp
+from lorabook.autograd.ops import MatMul, Mul
+from lorabook.exercises import ch01_autograd as check
+from tests.exercises.conftest import rejected
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x):
+        shifted = x - x.max(axis=-1, keepdims=True)
+        y = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g - np.exp(y) * g.sum(axis=-1, keepdims=True)
+
+
+def test_lorabooks_own_operations_pass():
+    assert check.mul(Mul) and check.exp(Exp) and check.matmul(MatMul) and check.unbroadcast(unbroadcast)
+    assert check.log_softmax(LogSoftmax)
+    assert check.predicted_grads(lambda: (np.full((3, 1), 10.0), np.full(4, 6.0)))
+
+
+def test_mul_with_swapped_gradients():
+    class Swapped(Mul):
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            return g * a, g * b
+
+    assert rejected(check.mul(Swapped), "case 1", "swapped")
+
+
+def test_exp_without_the_upstream_gradient():
+    class NoChainRule(Exp):
+        @staticmethod
+        def backward(ctx, g):
+            (out,) = ctx.saved_tensors
+            return out
+
+    assert rejected(check.exp(NoChainRule), "forgot to multiply by grad_output")
+
+
+def test_unbroadcast_that_does_not_sum():
+    assert rejected(check.unbroadcast(lambda grad, shape: grad), "case 2", "not summed over the broadcast axis")
+
+    def squeezed(grad, shape):
+        grad = grad.sum(axis=tuple(range(grad.ndim - len(shape))))
+        return grad.sum(axis=tuple(i for i, size in enumerate(shape) if size == 1))
+
+    assert rejected(check.unbroadcast(squeezed), "case 2", "keepdims=True")
+
+
+def test_matmul_with_dot_T_on_a_batch():
+    class PlainTranspose(MatMul):
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            return g @ b.T, a.T @ g
+
+    assert rejected(check.matmul(PlainTranspose), "case 2", "np.swapaxes(b, -1, -2)")
+
+
+def test_log_softmax_without_the_max_shift_and_with_a_diagonal_backward():
+    class Naive(LogSoftmax):
+        @staticmethod
+        def forward(ctx, x):
+            y = x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+            ctx.save_for_backward(y)
+            return y
+
+    class Diagonal(LogSoftmax):
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * (1 - np.exp(y))
+
+    assert rejected(check.log_softmax(Naive), "case 3", "log-sum-exp")
+    assert rejected(check.log_softmax(Diagonal), "case 1", "only the diagonal")
+
+
+def test_predicted_gradient_of_the_broadcast_shape():
+    wrong = lambda: (np.ones((3, 4)) * [1.0, 2.0, 3.0, 4.0], np.full(4, 6.0))  # noqa: E731
+    assert rejected(check.predicted_grads(wrong), "not summed over the broadcast axis")

@@ -1,0 +1,51 @@
+"""The feedback mechanism: three answers, no traceback, raising only when grading."""
+import numpy as np
+import pytest
+
+from lorabook.exercises.feedback import Incorrect, call, compare, task
+
+
+@task("9.9 (demo)")
+def demo_check(function):
+    compare("case 1", "the result", call("case 1", function, 2.0), 4.0, mistakes=[(2.0, "you forgot to double")])
+    return "1 case passed."
+
+
+def not_attempted(x):
+    raise NotImplementedError()
+
+
+def test_three_answers_and_a_hint(capsys, monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("LORABOOK_EXERCISES_STRICT", raising=False)
+    assert demo_check(lambda x: 2 * x)
+    assert not demo_check(lambda x: x)
+    assert not demo_check(not_attempted)
+    assert not demo_check(lambda x: 1 / 0)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Task 9.9 (demo): correct. 1 case passed."
+    assert lines[1] == "Task 9.9 (demo): not right yet. case 1: the result is wrong. Hint: you forgot to double"
+    assert lines[2].startswith("Task 9.9 (demo): not attempted yet.")
+    assert lines[3] == "Task 9.9 (demo): not right yet. case 1: your code raised ZeroDivisionError: division by zero"
+
+
+@pytest.mark.parametrize("variable,value", [("NBGRADER_EXECUTION", "autograde"), ("LORABOOK_EXERCISES_STRICT", "1")])
+def test_under_nbgrader_a_check_that_is_not_correct_raises(monkeypatch, capsys, variable, value):
+    monkeypatch.setenv(variable, value)
+    assert demo_check(lambda x: 2 * x)
+    with pytest.raises(AssertionError, match="not attempted yet"):
+        demo_check(not_attempted)
+    with pytest.raises(AssertionError, match="you forgot to double"):
+        demo_check(lambda x: x)
+
+
+def test_compare_names_shapes_values_and_non_finite_answers():
+    with pytest.raises(Incorrect, match=r"has shape \(3, 2\), expected \(2, 3\)\. Hint: transposed"):
+        compare("c", "W", np.zeros((3, 2)), np.zeros((2, 3)))
+    with pytest.raises(Incorrect, match=r"at index \(1,\): expected 2, got 5"):
+        compare("c", "v", [1.0, 5.0], [1.0, 2.0])
+    with pytest.raises(Incorrect, match="inf or nan.*Hint: overflow"):
+        compare("c", "v", [np.inf], [1.0], nonfinite_hint="overflow")
+    with pytest.raises(Incorrect, match="is None; did you forget to return it"):
+        compare("c", "v", None, [1.0])
+    compare("c", "v", [1.0, 2.0], np.array([1.0, 2.0]))
