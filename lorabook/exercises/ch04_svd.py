@@ -89,6 +89,7 @@ def subspace_similarity(student_phi):
         V2 = np.linalg.svd(A2, full_matrices=False)[2][:j].T
         overlap = V1.T @ V2
         compare(case, "phi", answer, analysis.subspace_similarity(A1, A2, i, j), mistakes=[
+            (np.linalg.norm(overlap) / min(i, j), "square the Frobenius norm: ||V1^T V2||_F^2"),
             (np.linalg.norm(overlap), "square the Frobenius norm: ||V1^T V2||_F^2"),
             (np.sum(overlap**2) / max(i, j), "divide by min(i, j), so that phi = 1 when one subspace contains the other"),
             (np.sum(overlap**2), "normalise: divide by min(i, j)"),
