@@ -36,21 +36,27 @@ def sheet_summary(path):
 
 
 def points_table(paths=None):
-    """The markdown table sheets x tasks x points (with the time estimate), one row per sheet and a total."""
+    """The markdown table sheets x tasks x points (with the time estimate), one row per sheet and a total.
+
+    Links are relative to the repository's top folder (where README.md is).
+    """
     from .student_versions import default_sources
 
     rows = [sheet_summary(path) for path in (paths or default_sources())]
-    lines = ["| sheet | time (minutes) | tasks (implement / predict / explain) | points (autograded + by hand) |",
-             "|---|---:|---:|---:|"]
+    lines = ["| sheet (worked solutions) | student version | time (minutes) | tasks (implement / predict / explain) "
+             "| points (autograded + by hand) |",
+             "|---|---|---:|---:|---:|"]
     for row in rows:
         kinds = [kind for _, kind, _ in row["tasks"]]
         counts = " / ".join(str(kinds.count(k)) for k in ("Implement", "Predict, then run", "Explain"))
         low, high = row["minutes"]
-        lines.append(f"| {row['sheet']} | {low}-{high} | {len(kinds)} ({counts}) | "
+        name = row["sheet"]
+        lines.append(f"| [{name}](notebooks/exercises/{name}.ipynb) | [student](notebooks/exercises/student/{name}.ipynb) "
+                     f"| {low}-{high} | {len(kinds)} ({counts}) | "
                      f"{row['points']} ({row['autograded']} + {row['manual']}) |")
     total_tasks = sum(len(row["tasks"]) for row in rows)
     total_auto = sum(row["autograded"] for row in rows)
     total_manual = sum(row["manual"] for row in rows)
-    lines.append(f"| all | {sum(r['minutes'][0] for r in rows)}-{sum(r['minutes'][1] for r in rows)} | "
+    lines.append(f"| all | | {sum(r['minutes'][0] for r in rows)}-{sum(r['minutes'][1] for r in rows)} | "
                  f"{total_tasks} | {total_auto + total_manual} ({total_auto} + {total_manual}) |")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import numpy as np
 
@@ -72,7 +73,8 @@ def task(task_name):
                                     "Replace `raise NotImplementedError()` with your code, then run this cell again.")
             except Incorrect as wrong:
                 feedback = Feedback(task_name, INCORRECT, str(wrong))
-            print(feedback)
+            # One write, so that a kernel never splits the line and its newline into two outputs.
+            sys.stdout.write(f"{feedback}\n")
             if strict_mode() and not feedback:
                 raise AssertionError(str(feedback))
             return feedback
