@@ -1,16 +1,16 @@
 """Checkers for sheet 01: Functions with forward and backward, unbroadcast, a predicted gradient.
 
 Each Function task is run twice: forward and backward called directly on
-NumPy arrays (so a wrong gradient can be named precisely), then the
-operation is applied to float64 tensors and passed through lorabook.gradcheck
-(central differences). A gradient may come back with the broadcast shape:
+NumPy arrays with a minimal context (so a wrong gradient can be named
+precisely), then the operation is applied to float64 tensors through the
+engine and passed through lorabook.gradcheck (central differences). A gradient may come back with the broadcast shape:
 the engine sums it back to the input's shape, and so do these checks.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from lorabook import Context, gradcheck, tensor
+from lorabook import gradcheck, tensor
 from lorabook.exercises.feedback import Incorrect, call, compare, shapes, task
 
 FORGOT_GRAD_OUTPUT = "forgot to multiply by grad_output (the chain rule: upstream gradient times local derivative)"
@@ -25,9 +25,21 @@ def sum_to_shape(grad, shape):
     return grad.sum(axis=stretched, keepdims=True) if stretched else grad
 
 
+class _Context:
+    """What a Function's forward and backward may use of ctx: save_for_backward, saved_tensors,
+    needs_input_grad and plain attributes (the engine's own Context does more, not needed here)."""
+
+    def __init__(self, n_inputs):
+        self.needs_input_grad = (True,) * n_inputs
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved_tensors = arrays
+
+
 def _forward_backward(case, function, arrays, seed, error_hint=""):
     """Call function.forward and .backward on copies of arrays; returns (output, grad_output, grads)."""
-    ctx = Context(tuple(True for _ in arrays))
+    ctx = _Context(len(arrays))
     output = call(case, function.forward, ctx, *[a.copy() for a in arrays], hint=error_hint)
     if output is None:
         raise Incorrect(f"{case}: forward returned None; did you forget to return the output?")

@@ -94,3 +94,15 @@ def test_at_least_35_tasks_and_every_chapter_has_a_sheet():
 def test_readme_table_of_sheets_tasks_and_points_is_up_to_date():
     assert points_table() in (ROOT / "README.md").read_text(encoding="utf-8"), (
         "paste lorabook.exercises.catalogue.points_table() into the README's 'For teachers' section")
+
+
+def test_write_student_versions_writes_what_nbgrader_makes_and_refuses_a_missing_sheet(tmp_path):
+    pytest.importorskip("nbgrader")
+    from lorabook.exercises import write_student_versions
+
+    written = write_student_versions([SOURCES[0]], out_dir=tmp_path, verbose=False)
+    assert written == [tmp_path / SOURCES[0].name]
+    assert nbformat.read(written[0], as_version=4) == nbformat.read(STUDENT / SOURCES[0].name, as_version=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SOURCES[0].name]  # no temporary file left
+    with pytest.raises(FileNotFoundError, match="nope.ipynb"):
+        write_student_versions([tmp_path / "nope.ipynb"], out_dir=tmp_path)
