@@ -68,9 +68,10 @@ def task(task_name):
             try:
                 summary = check(*args, **kwargs)
                 feedback = Feedback(task_name, CORRECT, summary or "")
-            except (NotImplementedError, NotAttempted):
-                feedback = Feedback(task_name, NOT_ATTEMPTED,
-                                    "Replace `raise NotImplementedError()` with your code, then run this cell again.")
+            except (NotImplementedError, NotAttempted) as stub:
+                detail = f"{stub} " if isinstance(stub, NotAttempted) and str(stub) else ""
+                feedback = Feedback(task_name, NOT_ATTEMPTED, detail + "Replace `raise NotImplementedError()` "
+                                    "with your code, then run this cell again.")
             except Incorrect as wrong:
                 feedback = Feedback(task_name, INCORRECT, str(wrong))
             # One write, so that a kernel never splits the line and its newline into two outputs.

@@ -125,3 +125,13 @@ def test_log_softmax_without_the_max_shift_and_with_a_diagonal_backward():
 def test_predicted_gradient_of_the_broadcast_shape():
     wrong = lambda: (np.ones((3, 4)) * [1.0, 2.0, 3.0, 4.0], np.full(4, 6.0))  # noqa: E731
     assert rejected(check.predicted_grads(wrong), "not summed over the broadcast axis")
+
+
+def test_a_function_with_only_forward_written_is_not_attempted_yet_and_says_so():
+    class ForwardOnly(Mul):
+        @staticmethod
+        def backward(ctx, g):
+            raise NotImplementedError()
+
+    feedback = check.mul(ForwardOnly)
+    assert str(feedback).startswith("Task 1.1 (Mul): not attempted yet. forward runs; backward is still the stub.")
