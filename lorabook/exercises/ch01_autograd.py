@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lorabook import gradcheck, tensor
-from lorabook.exercises.feedback import Incorrect, NotAttempted, call, compare, shapes, task
+from lorabook.exercises.feedback import Incorrect, NotAttempted, as_array, call, compare, shapes, task
 
 FORGOT_GRAD_OUTPUT = "forgot to multiply by grad_output (the chain rule: upstream gradient times local derivative)"
 
@@ -43,7 +43,7 @@ def _forward_backward(case, function, arrays, seed, error_hint=""):
     output = call(case, function.forward, ctx, *[a.copy() for a in arrays], hint=error_hint)
     if output is None:
         raise Incorrect(f"{case}: forward returned None; did you forget to return the output?")
-    output = np.asarray(output, dtype=np.float64)
+    output = as_array("forward's output", case, output)
     grad_output = np.random.default_rng(seed).standard_normal(output.shape)
     try:
         grads = call(case, function.backward, ctx, grad_output.copy(), hint=error_hint)
@@ -66,7 +66,7 @@ def _gradcheck(case, function, arrays):
 def _check_grad(case, name, grad, expected, shape, mistakes=(), shape_hints=()):
     if grad is None:
         raise Incorrect(f"{case}: the gradient of {name} is None; return an array for every input")
-    grad = np.asarray(grad, dtype=np.float64)
+    grad = as_array(f"the gradient of {name}", case, grad)
     try:
         np.broadcast_to(np.zeros(shape), grad.shape)
         summed = sum_to_shape(grad, shape)

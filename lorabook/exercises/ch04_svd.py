@@ -110,7 +110,7 @@ def predicted_numbers(predict):
     answer = call("your prediction", predict)
     if not isinstance(answer, (tuple, list)) or len(answer) != 3:
         raise Incorrect("predict() should return three numbers")
-    check_int("your prediction", "the rank of B @ A", int(round(float(answer[0]))), rank,
+    check_int("your prediction", "the rank of B @ A", answer[0], rank,
               mistakes=[(10, "B @ A is (10, 20) but passes through r = 3 dimensions: rank <= 3")])
     compare("your prediction", "the rank-2 error", answer[1], error, rtol=1e-3,
             mistakes=[(3.0, "sqrt(2^2 + 1^2): the error adds the SQUARES of the singular values left out"),

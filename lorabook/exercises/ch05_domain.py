@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from lorabook import domain
-from lorabook.exercises.feedback import Incorrect, call, check_int, compare, shapes, task
+from lorabook.exercises.feedback import Incorrect, as_array, call, check_int, compare, shapes, task
 
 
 def _spd(seed, d):
@@ -87,10 +87,12 @@ def subspace_alignment(student_alignment):
         answer = call(case, student_alignment, Xs.copy(), Xt.copy(), d)
         if not isinstance(answer, (tuple, list)) or len(answer) != 2:
             raise Incorrect(f"{case}: return (Xs_aligned, Xt_projected)")
-        aligned, projected = (np.asarray(a, dtype=np.float64) for a in answer)
+        aligned = as_array("Xs_aligned", case, answer[0])
+        projected = as_array("Xt_projected", case, answer[1])
         ref_aligned, ref_projected = domain.subspace_alignment(Xs, Xt, d)
-        compare(case, "Xs_aligned's shape", aligned.shape, ref_aligned.shape)
-        compare(case, "Xt_projected's shape", projected.shape, ref_projected.shape)
+        for what, got, expected in [("Xs_aligned", aligned, ref_aligned), ("Xt_projected", projected, ref_projected)]:
+            if got.shape != expected.shape:
+                raise Incorrect(f"{case}: {what} has shape {got.shape}, expected {expected.shape} (rows, d)")
         Ps = _pca(Xs, d)
         unrotated = _centre(Xs) @ Ps
         if np.allclose(aligned @ aligned.T, unrotated @ unrotated.T) and not np.allclose(

@@ -11,7 +11,7 @@ import numpy as np
 
 from lorabook.analysis import reduced_rank_regression, suggest_rank
 from lorabook.data import make_planted_rank_task, planted_test_error
-from lorabook.exercises.feedback import Incorrect, call, check_int, compare, shapes, task
+from lorabook.exercises.feedback import Incorrect, as_array, call, check_int, compare, shapes, task
 
 RANKS = [1, 2, 3, 4, 6, 8, 16, 32]
 
@@ -119,7 +119,7 @@ def whitened_update(student_whiten):
         Q, R = np.linalg.qr(X)
         expected = R @ delta_W.T
         # QR is unique up to the signs of R's rows; suggest_rank only sees singular values, so compare those.
-        got = np.asarray(answer, dtype=np.float64)
+        got = as_array("the whitened update", case, answer)
         if got.shape != expected.shape:
             raise Incorrect(f"{case}: the whitened update has shape {got.shape}, expected {expected.shape}. "
                             f"Hint: R is (d_in, d_in) and delta_W^T is (d_in, d_out)")

@@ -97,7 +97,7 @@ def predicted_svt(predict):
     answer = call("your prediction", predict)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         raise Incorrect("predict() should return (rank: int, nuclear norm: float)")
-    check_int("your prediction", "the rank", int(round(float(answer[0]))), rank,
+    check_int("your prediction", "the rank", answer[0], rank,
               mistakes=[(4, "SVT sets every singular value below tau to exactly zero")])
     compare("your prediction", "the nuclear norm", answer[1], norm, rtol=1e-6, mistakes=[
         (8.0, "the survivors shrink by tau too: 5 - 2 and 3 - 2")])

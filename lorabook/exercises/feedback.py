@@ -74,6 +74,9 @@ def task(task_name):
                                     "with your code, then run this cell again.")
             except Incorrect as wrong:
                 feedback = Feedback(task_name, INCORRECT, str(wrong))
+            except Exception as error:  # an answer of a type no check foresaw: still feedback, not a traceback
+                feedback = Feedback(task_name, INCORRECT, f"your answer could not be checked ({type(error).__name__}: "
+                                                          f"{error}); compare its type and shape with the docstring.")
             # One write, so that a kernel never splits the line and its newline into two outputs.
             sys.stdout.write(f"{feedback}\n")
             if strict_mode() and not feedback:
@@ -157,6 +160,8 @@ def check_int(case, what, actual, expected, mistakes=()):
     """Like compare, for an integer answer (a rank, a count)."""
     if actual is None:
         raise Incorrect(f"{case}: {what} is None; did you forget to return it?")
+    if isinstance(actual, (float, np.floating)) and float(actual).is_integer():
+        actual = int(actual)  # 3.0 for 3 is fine
     if isinstance(actual, bool) or not isinstance(actual, (int, np.integer)):
         raise Incorrect(f"{case}: {what} should be an int, got {type(actual).__name__} {actual!r}")
     if int(actual) == int(expected):
@@ -165,6 +170,11 @@ def check_int(case, what, actual, expected, mistakes=()):
         if int(actual) == int(wrong):
             raise Incorrect(f"{case}: {what} is {int(actual)}, expected {int(expected)}. Hint: {hint}")
     raise Incorrect(f"{case}: {what} is {int(actual)}, expected {int(expected)}.")
+
+
+def as_array(what, case, value):
+    """value as a float64 array, or Incorrect saying that it is not a number or an array."""
+    return _as_array(what, case, value)
 
 
 def shapes(**arrays):

@@ -49,3 +49,19 @@ def test_compare_names_shapes_values_and_non_finite_answers():
     with pytest.raises(Incorrect, match="is None; did you forget to return it"):
         compare("c", "v", None, [1.0])
     compare("c", "v", [1.0, 2.0], np.array([1.0, 2.0]))
+
+
+def test_answers_of_unforeseen_types_get_feedback_not_a_traceback(capsys):
+    from lorabook.exercises import ch01_autograd, ch04_svd, ch05_domain
+
+    assert "should be a number or an array" in str(ch01_autograd.unbroadcast(lambda grad, shape: "text"))
+    assert "should be an int" in str(ch04_svd.predicted_numbers(lambda: ("three", 2.2, 0.25)))
+    assert ch04_svd.predicted_numbers(lambda: (3.0, 5 ** 0.5, 0.25))  # an integral float is fine for a rank
+    assert "has shape (60,), expected (60, 2)" in str(ch05_domain.subspace_alignment(
+        lambda Xs, Xt, d: (Xs[:, 0], Xt[:, :2])))
+
+    @task("9.8 (checker that meets an odd answer)")
+    def odd(function):
+        return len(function())  # a checker that did not foresee an int
+
+    assert "could not be checked (TypeError" in str(odd(lambda: 3))
