@@ -4,7 +4,6 @@ import numpy as np
 from lorabook import Function
 from lorabook.autograd import unbroadcast
 from lorabook.exercises import ch01_autograd as check
-from tests.exercises.conftest import rejected
 
 
 class Mul(Function):
@@ -64,7 +63,7 @@ def test_correct_operations_and_lorabooks_unbroadcast_pass():
     assert check.predicted_grads(lambda: (np.full((3, 1), 10.0), np.full(4, 6.0)))
 
 
-def test_mul_with_swapped_gradients():
+def test_mul_with_swapped_gradients(rejected):
     class Swapped(Mul):
         @staticmethod
         def backward(ctx, g):
@@ -74,7 +73,7 @@ def test_mul_with_swapped_gradients():
     assert rejected(check.mul(Swapped), "case 1", "swapped")
 
 
-def test_exp_without_the_upstream_gradient():
+def test_exp_without_the_upstream_gradient(rejected):
     class NoChainRule(Exp):
         @staticmethod
         def backward(ctx, g):
@@ -84,7 +83,7 @@ def test_exp_without_the_upstream_gradient():
     assert rejected(check.exp(NoChainRule), "forgot to multiply by grad_output")
 
 
-def test_unbroadcast_that_does_not_sum():
+def test_unbroadcast_that_does_not_sum(rejected):
     assert rejected(check.unbroadcast(lambda grad, shape: grad), "case 2", "not summed over the broadcast axis")
 
     def squeezed(grad, shape):
@@ -94,7 +93,7 @@ def test_unbroadcast_that_does_not_sum():
     assert rejected(check.unbroadcast(squeezed), "case 2", "keepdims=True")
 
 
-def test_matmul_with_dot_T_on_a_batch():
+def test_matmul_with_dot_T_on_a_batch(rejected):
     class PlainTranspose(MatMul):
         @staticmethod
         def backward(ctx, g):
@@ -104,7 +103,7 @@ def test_matmul_with_dot_T_on_a_batch():
     assert rejected(check.matmul(PlainTranspose), "case 2", "np.swapaxes(b, -1, -2)")
 
 
-def test_log_softmax_without_the_max_shift_and_with_a_diagonal_backward():
+def test_log_softmax_without_the_max_shift_and_with_a_diagonal_backward(rejected):
     class Naive(LogSoftmax):
         @staticmethod
         def forward(ctx, x):
@@ -122,7 +121,7 @@ def test_log_softmax_without_the_max_shift_and_with_a_diagonal_backward():
     assert rejected(check.log_softmax(Diagonal), "case 1", "only the diagonal")
 
 
-def test_predicted_gradient_of_the_broadcast_shape():
+def test_predicted_gradient_of_the_broadcast_shape(rejected):
     wrong = lambda: (np.ones((3, 4)) * [1.0, 2.0, 3.0, 4.0], np.full(4, 6.0))  # noqa: E731
     assert rejected(check.predicted_grads(wrong), "not summed over the broadcast axis")
 

@@ -2,7 +2,6 @@
 import numpy as np
 
 from lorabook.exercises import ch02_training as check
-from tests.exercises.conftest import rejected
 
 
 def cross_entropy(logits, y, divide=True, stable=True):
@@ -38,16 +37,16 @@ def test_correct_answers_pass():
     assert check.predicted_adam_first_step(lambda: (0.01, 0.0099999))
 
 
-def test_cross_entropy_mistakes():
+def test_cross_entropy_mistakes(rejected):
     assert rejected(check.cross_entropy(lambda z, y: cross_entropy(z, y, divide=False)), "case 1", "1/n")
     assert rejected(check.cross_entropy(lambda z, y: cross_entropy(z, y, stable=False)), "case 3", "log-sum-exp")
 
 
-def test_training_step_without_the_relu_mask():
+def test_training_step_without_the_relu_mask(rejected):
     assert rejected(check.training_step(lambda *a: step(*a, mask=False)), "the new W1", "(h_pre > 0)")
 
 
-def test_sgd_momentum_as_an_average():
+def test_sgd_momentum_as_an_average(rejected):
     def ema(param, grad, buffer, lr, momentum):
         buffer = (1 - momentum) * grad if buffer is None else momentum * buffer + (1 - momentum) * grad
         return param - lr * buffer, buffer
@@ -55,10 +54,10 @@ def test_sgd_momentum_as_an_average():
     assert rejected(check.sgd_momentum(ema), "step 1", "no 1 - momentum factor")
 
 
-def test_adam_without_bias_correction():
+def test_adam_without_bias_correction(rejected):
     assert rejected(check.adam(lambda *a: adam(*a, correct=False)), "step t=1", "bias correction missing")
 
 
-def test_predictions_that_forget_biases_or_use_sgd():
+def test_predictions_that_forget_biases_or_use_sgd(rejected):
     assert rejected(check.predicted_mlp_parameters(lambda: 64 * 128 + 128 * 128 + 128 * 10), "bias")
     assert rejected(check.predicted_adam_first_step(lambda: (10.0, 1e-5)), "SGD's step")

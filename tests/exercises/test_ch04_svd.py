@@ -2,7 +2,6 @@
 import numpy as np
 
 from lorabook.exercises import ch04_svd as check
-from tests.exercises.conftest import rejected
 
 
 def best(W, k, smallest=False):
@@ -38,28 +37,28 @@ def test_correct_answers_pass():
     assert check.predicted_numbers(lambda: (3, np.sqrt(5), 0.25)) and check.gavish_donoho(threshold, rank)
 
 
-def test_best_rank_k_keeping_the_smallest_singular_values():
+def test_best_rank_k_keeping_the_smallest_singular_values(rejected):
     assert rejected(check.best_rank_k(lambda W, k: best(W, k, smallest=True)), "case 1", "SMALLEST")
 
 
-def test_errors_without_square_root_or_off_by_one():
+def test_errors_without_square_root_or_off_by_one(rejected):
     assert rejected(check.eckart_young_errors(lambda s, k: (np.sum(s[k:] ** 2), s[k])), "case 1", "square root")
     assert rejected(check.eckart_young_errors(lambda s, k: (np.sqrt(np.sum(s[k:] ** 2)), s[k - 1])), "off by one")
 
 
-def test_energy_rank_of_unsquared_singular_values_and_off_by_one():
+def test_energy_rank_of_unsquared_singular_values_and_off_by_one(rejected):
     assert rejected(check.energy_rank(lambda W, tau: energy_rank(W, tau, squared=False)), "SQUARED")
     assert rejected(check.energy_rank(lambda W, tau: energy_rank(W, tau) - 1), "off by one")
 
 
-def test_phi_without_the_square():
+def test_phi_without_the_square(rejected):
     assert rejected(check.subspace_similarity(lambda *a: phi(*a, power=1)), "square the Frobenius norm")
 
 
-def test_gavish_donoho_with_beta_above_one():
+def test_gavish_donoho_with_beta_above_one(rejected):
     flipped = lambda m, n, sigma: threshold(m, n, sigma, beta_flipped=True)  # noqa: E731
     assert rejected(check.gavish_donoho(flipped, rank), "case 1", "beta = min(m, n) / max(m, n)")
 
 
-def test_predicted_error_without_squares():
+def test_predicted_error_without_squares(rejected):
     assert rejected(check.predicted_numbers(lambda: (3, 3.0, 0.25)), "SQUARES")

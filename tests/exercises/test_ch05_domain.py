@@ -2,7 +2,6 @@
 import numpy as np
 
 from lorabook.exercises import ch05_domain as check
-from tests.exercises.conftest import rejected
 
 
 def power(C, p):
@@ -30,15 +29,15 @@ def test_correct_answers_pass_whatever_the_signs_of_the_bases():
     assert check.predicted_correction_ranks(lambda: (2, 1))
 
 
-def test_elementwise_power_and_coral_with_the_wrong_square_root():
+def test_elementwise_power_and_coral_with_the_wrong_square_root(rejected):
     assert rejected(check.spd_power(lambda C, p: np.abs(C) ** p), "case 1", "eigenvalues")
     assert rejected(check.coral(lambda *a: coral(*a, inverse=0.5)), "case 1", "INVERSE square root")
 
 
-def test_alignment_without_the_rotation():
+def test_alignment_without_the_rotation(rejected):
     assert rejected(check.subspace_alignment(lambda *a: alignment(*a, rotate=False)), "M = Ps^T Pt")
 
 
-def test_correction_without_inverse_and_rank_predictions():
+def test_correction_without_inverse_and_rank_predictions(rejected):
     assert rejected(check.first_layer_correction(lambda W, M: W @ M - W), "INVERSE of M")
     assert rejected(check.predicted_correction_ranks(lambda: (1, 1)), "two directions")

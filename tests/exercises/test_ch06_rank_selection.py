@@ -4,7 +4,6 @@ import numpy as np
 from lorabook.analysis import reduced_rank_regression
 from lorabook.data import planted_test_error
 from lorabook.exercises import ch06_rank_selection as check
-from tests.exercises.conftest import rejected
 
 
 def choose(X, Y, W0, ranks, n_val, score_on_training=False):
@@ -25,19 +24,19 @@ def test_correct_answers_pass():
     assert check.whitened_update(lambda X, D: np.linalg.qr(X)[1] @ D.T)
 
 
-def test_rrr_that_truncates_the_coefficients():
+def test_rrr_that_truncates_the_coefficients(rejected):
     assert rejected(check.reduced_rank_fit(truncated_least_squares), "case 1", "fitted values")
 
 
-def test_error_against_noisy_targets():
+def test_error_against_noisy_targets(rejected):
     noisy = lambda t, D: np.mean((t.Y_test - t.X_test @ (t.base_weight + D).T) ** 2)  # noqa: E731
     assert rejected(check.test_error(noisy), "NOISE-FREE")
 
 
-def test_choosing_by_training_error():
+def test_choosing_by_training_error(rejected):
     assert rejected(check.choose_rank(lambda *a: choose(*a, score_on_training=True)), "case 1", "largest r")
 
 
-def test_predicting_the_largest_rank_and_an_unwhitened_update():
+def test_predicting_the_largest_rank_and_an_unwhitened_update(rejected):
     assert rejected(check.predicted_best_ranks(lambda: (32, 32)), "fits their noise")
     assert rejected(check.whitened_update(lambda X, D: D.T), "multiply by R")

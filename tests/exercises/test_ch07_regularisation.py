@@ -2,7 +2,6 @@
 import numpy as np
 
 from lorabook.exercises import ch07_regularisation as check
-from tests.exercises.conftest import rejected
 
 
 def svt(W, tau, clip=True, shrink=True):
@@ -30,17 +29,17 @@ def test_correct_answers_pass():
     assert check.loraplus_learning_rates(rates) and check.adalora_budget(keep)
 
 
-def test_frobenius_instead_of_nuclear_and_hard_instead_of_soft_threshold():
+def test_frobenius_instead_of_nuclear_and_hard_instead_of_soft_threshold(rejected):
     assert rejected(check.nuclear_norm(np.linalg.norm), "case 1", "Frobenius")
     assert rejected(check.singular_value_threshold(lambda W, tau: svt(W, tau, shrink=False)), "HARD thresholding")
     assert rejected(check.singular_value_threshold(lambda W, tau: svt(W, tau, clip=False)), "clip at zero")
 
 
-def test_proximal_step_with_the_unscaled_threshold():
+def test_proximal_step_with_the_unscaled_threshold(rejected):
     assert rejected(check.proximal_step(lambda W, g, lr, lam: svt(W - lr * g, lam)), "lr * lam")
 
 
-def test_predictions_loraplus_and_budget_mistakes():
+def test_predictions_loraplus_and_budget_mistakes(rejected):
     assert rejected(check.predicted_svt(lambda: (2, 8.0)), "shrink by tau")
     assert rejected(check.loraplus_learning_rates(lambda *a: rates(*a, biases_fast=False)), "1-D parameter")
     assert rejected(check.adalora_budget(lambda s, b: keep(s, b, shared=False)), "shared by ALL layers")
