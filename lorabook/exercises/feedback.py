@@ -51,7 +51,11 @@ class Feedback:
         text = f"Task {self.task_name}: {self.status}."
         return f"{text} {self.message}" if self.message else text
 
-    __repr__ = __str__
+    def __repr__(self):
+        return f"<Feedback on task {self.task_name}: {self.status}>"
+
+    def _ipython_display_(self):
+        """Show nothing: the check already printed its line (a notebook would otherwise show it twice)."""
 
 
 def strict_mode():

@@ -65,3 +65,9 @@ def test_answers_of_unforeseen_types_get_feedback_not_a_traceback(capsys):
         return len(function())  # a checker that did not foresee an int
 
     assert "could not be checked (TypeError" in str(odd(lambda: 3))
+
+
+def test_a_notebook_shows_the_feedback_line_once():
+    feedback = demo_check(lambda x: 2 * x)
+    assert hasattr(feedback, "_ipython_display_") and feedback._ipython_display_() is None
+    assert repr(feedback) == "<Feedback on task 9.9 (demo): correct>"
