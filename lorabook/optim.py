@@ -20,13 +20,14 @@ import math
 
 import numpy as np
 
-from ._checks import check_float
+from ._checks import check_bool, check_float
 
 
 class Optimizer:
     """Holds parameter groups and per-parameter state; subclasses define `_update`."""
 
     def __init__(self, params, defaults):
+        self._check_settings(defaults)  # bad hyper-parameters are named here, not at the first step
         self.defaults = defaults
         self.param_groups = []
         self.state = {}  # param -> dict of arrays and counters (tensors hash by identity), as in PyTorch
@@ -70,8 +71,10 @@ class Optimizer:
         self.param_groups.append(settings)
 
     def _check_settings(self, settings):
-        check_float("lr", settings["lr"], low=0.0)
-        check_float("weight_decay", settings.get("weight_decay", 0.0), low=0.0)
+        """Check every hyper-parameter of one group, naming a bad one; converts them in place."""
+        settings["lr"] = check_float("lr", settings["lr"], low=0.0)
+        if "weight_decay" in settings:
+            settings["weight_decay"] = check_float("weight_decay", settings["weight_decay"], low=0.0)
 
     def zero_grad(self, set_to_none=True):
         """Forget the gradients of every parameter: .grad = None (or zeros, with set_to_none=False)."""
@@ -80,13 +83,18 @@ class Optimizer:
                 param.grad = None if set_to_none or param.grad is None else np.zeros_like(param.grad)
 
     def step(self):
-        """Update, in place, every parameter that requires grad and has a gradient."""
+        """Update, in place, every parameter that requires grad and has a gradient.
+
+        Each updated parameter's version is bumped, so a graph recorded
+        before the step refuses to backpropagate with the changed values.
+        """
         for group in self.param_groups:
             for param in group["params"]:
                 # requires_grad is checked here, not when the optimizer is built, so a
                 # stray gradient never moves a frozen weight and unfreezing later works.
                 if param.requires_grad and param.grad is not None:
                     self._update(param, param.grad, self.state.setdefault(param, {}), group)
+                    param.bump_version()
 
     def _ordered_params(self):
         """Every parameter, group by group: position i in state_dict() is the i-th of these."""
@@ -128,13 +136,16 @@ class Optimizer:
                                          f"the parameter has shape {param.shape}")
                     value = value.astype(param.dtype, copy=True)
                 state[param][key] = value
-        settings = [{k: v for k, v in group.items() if k != "params"} for group in groups]
-        for group, new in zip(self.param_groups, settings):
+        settings = []
+        for group, saved in zip(self.param_groups, groups):
+            new = {k: v for k, v in saved.items() if k != "params"}
             unknown = set(new) - set(self.defaults)
             if unknown:
                 raise ValueError(f"state_dict has option(s) {sorted(unknown)} unknown to {type(self).__name__}")
-            self._check_settings({**group, **new})
-        for group, new in zip(self.param_groups, settings):
+            merged = {**group, **new}
+            self._check_settings(merged)
+            settings.append({k: merged[k] for k in new})
+        for group, new in zip(self.param_groups, settings):  # nothing changes before every check passed
             group.update(new)
         self.state = state
 
@@ -165,8 +176,9 @@ class SGD(Optimizer):
 
     def _check_settings(self, settings):
         super()._check_settings(settings)
-        momentum = check_float("momentum", settings["momentum"], low=0.0)
-        dampening = check_float("dampening", settings["dampening"])
+        momentum = settings["momentum"] = check_float("momentum", settings["momentum"], low=0.0)
+        dampening = settings["dampening"] = check_float("dampening", settings["dampening"])
+        settings["nesterov"] = check_bool("nesterov", settings["nesterov"])
         if settings["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum}, dampening={dampening}"
@@ -196,13 +208,18 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def _check_settings(self, settings):
         super()._check_settings(settings)
-        for index, beta in enumerate(settings["betas"]):
-            check_float(f"betas[{index}]", beta, low=0.0, high=1.0, high_open=True)
-        check_float("eps", settings["eps"], low=0.0)
+        betas = settings["betas"]
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise (ValueError if hasattr(betas, "__len__") else TypeError)(
+                f"betas must be a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}"
+            )
+        settings["betas"] = tuple(check_float(f"betas[{index}]", beta, low=0.0, high=1.0, high_open=True)
+                                  for index, beta in enumerate(betas))
+        settings["eps"] = check_float("eps", settings["eps"], low=0.0)
 
     def _decay(self, param, grad, group):
         """Adam folds weight decay into the gradient (an L2 penalty)."""

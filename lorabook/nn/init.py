@@ -1,5 +1,8 @@
 """Weight initialisation, in place, as `torch.nn.init` (with an explicit generator).
 
+Each function writes into `tensor.data` and bumps the tensor's version
+(see Tensor.bump_version).
+
 PyTorch's Linear draws W and b from U(-1/sqrt(in), 1/sqrt(in)): that is
 `kaiming_uniform_(W, a=sqrt(5))`, whose bound works out to
 gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + a^2)) = sqrt(1/3).
@@ -22,17 +25,17 @@ def _fan_in(tensor):
 
 def uniform_(tensor, low=0.0, high=1.0, generator=None):
     tensor.data[...] = get_generator(generator).uniform(low, high, tensor.shape)
-    return tensor
+    return tensor.bump_version()
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     tensor.data[...] = get_generator(generator).normal(mean, std, tensor.shape)
-    return tensor
+    return tensor.bump_version()
 
 
 def zeros_(tensor):
     tensor.data[...] = 0
-    return tensor
+    return tensor.bump_version()
 
 
 def kaiming_uniform_(tensor, a=0.0, generator=None):
