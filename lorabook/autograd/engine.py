@@ -13,6 +13,8 @@ share memory.
 """
 from __future__ import annotations
 
+from operator import attrgetter
+
 import numpy as np
 
 from .errors import ShapeError
@@ -71,7 +73,7 @@ def _first_gradient(root, grad):
                 f"{root.shape}; reduce it first (e.g. .sum() or .mean()) or pass "
                 f"grad= of shape {root.shape}"
             )
-        return np.ones_like(root.data)
+        return np.ones(root.shape, root.dtype)
     grad = np.array(getattr(grad, "data", grad), dtype=root.data.dtype)
     if grad.shape != root.shape:
         raise ValueError(
@@ -134,7 +136,7 @@ def _store_grad(tensor, grad, stored):
     if tensor.grad is not None:
         tensor.grad = tensor.grad + grad
         return
-    if id(grad) in stored or not grad.flags.writeable or not grad.flags.owndata:
+    if id(grad) in stored or grad.base is not None or not grad.flags.writeable:  # base: a view
         grad = np.array(grad)
     stored.add(id(grad))
     tensor.grad = grad
@@ -150,7 +152,7 @@ def _check_saved_arrays_unchanged(node, ctx):
     tensor's version; forward recorded the versions, so a mismatch on a
     tensor whose memory backward reads is an error, as in PyTorch.
     """
-    if node._version == 0 and ctx.versions == tuple([t._version for t in ctx.inputs]):
+    if node._version == 0 and ctx.versions == versions_of(ctx.inputs):
         return  # nothing changed: the usual case, one comparison
     changed = [(t, seen) for t, seen in zip(ctx.inputs, ctx.versions) if t._version != seen]
     if node._version != 0:
@@ -167,6 +169,14 @@ def _check_saved_arrays_unchanged(node, ctx):
                 f"Change values in place only after backward (e.g. optimizer.step() after "
                 f"loss.backward()), or compute the graph again after the change."
             )
+
+
+def versions_of(tensors, _version=attrgetter("_version")):
+    """The tensors' versions as a tuple: recorded by Function.apply, compared before backward.
+
+    (map with attrgetter rather than a list comprehension: this runs for every operation.)
+    """
+    return tuple(map(_version, tensors))
 
 
 def unbroadcast(grad, shape):

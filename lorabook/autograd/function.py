@@ -19,9 +19,8 @@ broadcast shape: the engine sums them back to each input's shape with
 """
 from __future__ import annotations
 
-import weakref
-
 from . import grad_mode
+from .engine import versions_of
 from .tensor import Tensor
 
 
@@ -36,9 +35,8 @@ class Context:
     # Class-level defaults: most contexts never change them, and a context is
     # made for every operation, so each attribute set per call costs time.
     function = None
+    inputs = ()
     versions = ()
-    _inputs = ()
-    _weak_inputs = None
     _saved = ()
     _freed = False
 
@@ -58,25 +56,17 @@ class Context:
             )
         return self._saved
 
-    @property
-    def inputs(self):
-        """The input Tensors; after free(), those of them still held somewhere else."""
-        if self._weak_inputs is None:
-            return self._inputs
-        return tuple(t for t in (ref() for ref in self._weak_inputs) if t is not None)
-
     def free(self):
         """Let go of what only backward needed (after backward, unless retain_graph=True).
 
-        The saved arrays are dropped, and the inputs are from now on held
-        only weakly. A loop that keeps last step's `loss` (as PyTorch users
-        write) then does not keep that step's activations alive, as in
-        PyTorch; the tensors you still hold stay reachable, e.g. for drawing.
+        The saved arrays and the links to the inputs are dropped, as PyTorch
+        frees its graph: a loop that keeps last step's `loss` then keeps none
+        of that step's activations alive. (The graph is gone with them: draw
+        it before backward, or call backward(retain_graph=True).)
         """
         self._saved = ()
         self._freed = True
-        self._weak_inputs = tuple([weakref.ref(t) for t in self._inputs])
-        self._inputs = ()
+        self.inputs = ()
 
 
 class Function:
@@ -102,6 +92,6 @@ class Function:
         if not (grad_mode._enabled and True in needs_input_grad):
             return Tensor._wrap(output, False)
         ctx.function = cls
-        ctx._inputs = inputs
-        ctx.versions = tuple([t._version for t in inputs])
+        ctx.inputs = inputs
+        ctx.versions = versions_of(inputs)
         return Tensor._wrap(output, True, ctx)

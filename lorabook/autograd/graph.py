@@ -9,11 +9,8 @@ from __future__ import annotations
 
 
 def inputs_of(tensor):
-    """The input tensors of the operation that made `tensor`; () for a leaf.
-
-    After a backward without retain_graph, only the inputs still held
-    somewhere else are returned (see Context.free).
-    """
+    """The input tensors of the operation that made `tensor`; () for a leaf
+    (and after a backward without retain_graph, which frees the graph)."""
     ctx = tensor._ctx
     return () if ctx is None else ctx.inputs
 

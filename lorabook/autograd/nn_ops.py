@@ -50,7 +50,7 @@ class Linear(Function):
         grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None
         if len(needs) == 2:
             return grad_x, grad_w
-        grad_b = g2.sum(axis=0) if needs[2] else None
+        grad_b = np.add.reduce(g2, axis=0) if needs[2] else None  # g2.sum(axis=0), minus a Python wrapper
         return grad_x, grad_w, grad_b
 
 

@@ -84,7 +84,8 @@ def _class_targets(targets, logits):
         raise ValueError(f"cross_entropy: the batch is empty (logits {logits.shape}); "
                          "the mean of no losses is undefined")
     num_classes = logits.shape[1]
-    if (targets.min() < 0 or targets.max() >= num_classes):
+    # One pass instead of min() and max(): seen as unsigned, a negative index is huge.
+    if targets.view(targets.dtype.str.replace("i", "u")).max() >= num_classes:
         bad = targets[(targets < 0) | (targets >= num_classes)]
         raise ValueError(f"cross_entropy: targets must be in [0, {num_classes}), got values such as {bad[:5].tolist()}")
     return targets

@@ -142,7 +142,11 @@ def plot_digits(X, y=None, predictions=None, n=16, ncols=8, image_shape=(8, 8)):
 # ----- computation graph ----------------------------------------------------------------
 def _graph(root):
     """Tensors reachable from root through the _ctx links, inputs before outputs."""
-    return walk(root)
+    order = walk(root)
+    if any(node._ctx is not None and not node._ctx.inputs for node in order):
+        raise ValueError("this graph was freed by backward(), as in PyTorch; draw it before backward, "
+                         "or call backward(retain_graph=True) to keep it")
+    return order
 
 
 def _columns(order):
