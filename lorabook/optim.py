@@ -93,8 +93,11 @@ class Optimizer:
                 # requires_grad is checked here, not when the optimizer is built, so a
                 # stray gradient never moves a frozen weight and unfreezing later works.
                 if param.requires_grad and param.grad is not None:
-                    self._update(param, param.grad, self.state.setdefault(param, {}), group)
-                    param.bump_version()
+                    state = self.state.get(param)
+                    if state is None:
+                        state = self.state[param] = {}
+                    self._update(param, param.grad, state, group)
+                    param._version += 1  # param.bump_version(), without a call per parameter
 
     def _ordered_params(self):
         """Every parameter, group by group: position i in state_dict() is the i-th of these."""

@@ -30,24 +30,20 @@ def backward(root, grad=None, retain_graph=False):
     called through the same graph again.
     """
     grads = {root: _first_gradient(root, grad)}  # tensor -> dL/d(tensor), summed so far
-    stored = set()
-    for node in reversed(walk(root, needs_grad_only=True)):
+    stored = set()  # ids of the arrays handed out as some .grad in this pass
+    for node in reversed(walk(root, needs_grad_only=True)):  # root first, leaves last
         grad = grads.pop(node, None)
         if grad is None:  # its operation returned no gradient for it
             continue
         if node._ctx is None or node._retains_grad:
             _store_grad(node, grad, stored)
         ctx = node._ctx
-        if ctx is None:
-            continue
-        _check_saved_arrays_unchanged(node, ctx)
-        input_grads = _call_backward(ctx, grad)
-        for position, (parent, parent_grad) in enumerate(zip(ctx.inputs, input_grads)):
-            if parent_grad is not None and parent.requires_grad:
-                parent_grad = _fit_to_input(parent_grad, parent, ctx, position)
+        if ctx is not None:
+            _check_saved_arrays_unchanged(node, ctx)
+            for parent, parent_grad in _input_gradients(ctx, grad):
                 grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
-        if not retain_graph:
-            ctx.free()
+            if not retain_graph:
+                ctx.free()
 
 
 def topological_order(root):
@@ -83,23 +79,31 @@ def _first_gradient(root, grad):
     return grad
 
 
-def _call_backward(ctx, grad):
-    """ctx.function.backward(ctx, grad), checked to return one gradient (or None) per input.
+def _input_gradients(ctx, grad):
+    """(input, dL/d(input)) for each input of ctx's operation that requires grad.
 
-    A learner's own Function that forgets a gradient should be told so, not
-    have the rest silently matched to the wrong inputs.
+    Runs the Function's backward and checks that it returned one gradient
+    (or None) per input: a learner's own Function that forgets one should be
+    told so, not have the rest silently matched to the wrong inputs. Each
+    gradient is then fitted to its input's shape and dtype (_fit_to_input).
     """
     if ctx._freed:  # also for Functions that saved nothing, whose backward would not notice
         ctx.saved_tensors  # raises the "second time" error
     input_grads = ctx.function.backward(ctx, grad)
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,)
-    if len(input_grads) != len(ctx.needs_input_grad):
+    if len(input_grads) != len(ctx.inputs):
         raise RuntimeError(
             f"{ctx.function.__name__}.backward returned {len(input_grads)} gradient(s) for "
-            f"{len(ctx.needs_input_grad)} input(s); return one per input of forward, None where none is needed"
+            f"{len(ctx.inputs)} input(s); return one per input of forward, None where none is needed"
         )
-    return input_grads
+    pairs = []
+    for position, (tensor, input_grad) in enumerate(zip(ctx.inputs, input_grads)):
+        if input_grad is not None and tensor.requires_grad:
+            if input_grad.shape != tensor.data.shape or input_grad.dtype != tensor.data.dtype:
+                input_grad = _fit_to_input(input_grad, tensor, ctx, position)
+            pairs.append((tensor, input_grad))
+    return pairs
 
 
 def _fit_to_input(grad, tensor, ctx, position):
