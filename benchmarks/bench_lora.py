@@ -15,8 +15,8 @@ Where LoRA's saving comes from:
           holds 3 copies of the model on top of it: grad, m, v), and the LoRA
           layer keeps only one (batch, out) array per layer for backward.
 
-Targets (issue 3): time ratio <= 0.70; gradient + Adam bytes during LoRA
-training == 3 x trainable x itemsize; peak traced memory ratio <= 0.45.
+Targets: time ratio <= 0.65; gradient + Adam bytes during LoRA training
+== 3 x trainable x itemsize; peak traced memory ratio <= 0.45.
 This script reports; it asserts nothing.
 
 Time needs a quiet machine. When other processes compete for the cores,
@@ -32,22 +32,20 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import sys
 import time
 import tracemalloc
 
+import _path  # noqa: F401  (the lorabook next to this folder)
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from lorabook import nn, optim  # noqa: E402
-from lorabook.lora import LoraConfig, get_peft_model  # noqa: E402
-from lorabook.nn import functional as F  # noqa: E402
+from lorabook import nn, optim
+from lorabook.lora import LoraConfig, get_peft_model
+from lorabook.nn import functional as F
 
 SIZES = [1024, 1024, 1024, 1024]
 BATCH = 512
 RANK = 8
-TARGETS = {"time ratio": 0.70, "peak memory ratio": 0.45}
+TARGETS = {"time ratio": 0.65, "peak memory ratio": 0.45}
 
 
 def make_batch(seed=0):
