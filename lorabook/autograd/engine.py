@@ -26,8 +26,8 @@ def backward(root, grad=None, retain_graph=False):
 
     grad: the gradient of some scalar with respect to `root`, same shape as
     root; may be omitted only when root holds a single element (then 1).
-    retain_graph: keep the arrays saved for backward, so that backward can be
-    called through the same graph again.
+    retain_graph: keep the graph (the arrays saved for backward and the links
+    to each operation's inputs), so that backward can go through it again.
     """
     grads = {root: _first_gradient(root, grad)}  # tensor -> dL/d(tensor), summed so far
     stored = set()  # ids of the arrays handed out as some .grad in this pass
