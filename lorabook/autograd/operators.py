@@ -16,10 +16,10 @@ import numbers
 import numpy as np
 
 from . import ops
-from .tensor import Tensor, _as_array
+from .tensor import ArrayLike, Tensor, _as_array
 
 
-def _constant(like, other):
+def _constant(like: Tensor, other: ArrayLike) -> Tensor:
     """`other` as a Tensor: itself if it is one, else a constant (numbers take like's dtype)."""
     if isinstance(other, Tensor):
         return other
@@ -30,10 +30,10 @@ def _constant(like, other):
 
 def _binary(function):
     """a <op> b and b <op> a (the reflected form) for a two-input Function."""
-    def forward(self, other):
+    def forward(self: Tensor, other: ArrayLike) -> Tensor:
         return function.apply(self, _constant(self, other))
 
-    def reflected(self, other):
+    def reflected(self: Tensor, other: ArrayLike) -> Tensor:
         return function.apply(_constant(self, other), self)
 
     return forward, reflected
@@ -46,7 +46,7 @@ Tensor.__truediv__, Tensor.__rtruediv__ = _binary(ops.Div)
 Tensor.__matmul__, Tensor.__rmatmul__ = _binary(ops.MatMul)
 
 
-def _pow(self, exponent):
+def _pow(self: Tensor, exponent: ArrayLike) -> Tensor:
     if isinstance(exponent, numbers.Number):
         return ops.PowScalar.apply(self, exponent=exponent)
     return ops.Pow.apply(self, _constant(self, exponent))
@@ -59,7 +59,7 @@ Tensor.__neg__ = lambda self: ops.Neg.apply(self)
 
 # ----- reductions: a.sum(axis=None, keepdims=False) and the like --------------------------
 def _reduction(function):
-    def reduce(self, axis=None, keepdims=False):
+    def reduce(self: Tensor, axis=None, keepdims: bool = False) -> Tensor:
         return function.apply(self, axis=axis, keepdims=keepdims)
 
     reduce.__doc__ = function.__doc__
@@ -73,7 +73,7 @@ Tensor.max = _reduction(ops.Max)
 
 # ----- elementwise functions: a.exp() and the like ------------------------------------------
 def _elementwise(function):
-    def apply(self):
+    def apply(self: Tensor) -> Tensor:
         return function.apply(self)
 
     apply.__doc__ = function.__doc__
@@ -89,19 +89,19 @@ Tensor.log_softmax = lambda self, axis=-1: ops.LogSoftmax.apply(self, axis=axis)
 
 
 # ----- dtype and shape -------------------------------------------------------------------------
-def _astype(self, dtype):
+def _astype(self: Tensor, dtype) -> Tensor:
     """A copy with another dtype, gradient flowing back in the original dtype."""
     return ops.AsType.apply(self, dtype=np.dtype(dtype))
 
 
-def _reshape(self, *shape):
+def _reshape(self: Tensor, *shape) -> Tensor:
     """a.reshape(2, 3) or a.reshape((2, 3)), as NumPy and PyTorch accept both."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return ops.Reshape.apply(self, shape=shape)
 
 
-def _transpose(self, *axes):
+def _transpose(self: Tensor, *axes) -> Tensor:
     """All axes reversed, or permuted as given: a.transpose(1, 0) or a.transpose((1, 0))."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
