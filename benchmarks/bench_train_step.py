@@ -115,8 +115,8 @@ def lorabook_step(weights, biases):
     optimizer = optim.SGD(model.parameters(), lr=LEARNING_RATE)
 
     def step(x, y):
+        optimizer.zero_grad()  # first, as PyTorch's tutorials do: last step's gradients go before forward
         loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -176,8 +176,8 @@ def dezero_step(weights, biases):
     optimizer = dezero.optimizers.SGD(LEARNING_RATE).setup(model)
 
     def step(x, y):
-        loss = DF.softmax_cross_entropy(model(x), y)
         model.cleargrads()
+        loss = DF.softmax_cross_entropy(model(x), y)
         loss.backward()
         optimizer.update()
         return float(loss.data)
@@ -202,8 +202,8 @@ def torch_step(weights, biases):
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
 
     def step(x, y):
-        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
         optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
         loss.backward()
         optimizer.step()
         return loss.item()

@@ -27,10 +27,12 @@ def linear(x: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None) ->
 
     x, weight and bias may be Tensors or arrays (an array is a constant).
     """
-    x, weight = _as_tensor(x), _as_tensor(weight)
+    # isinstance first: a layer calls this with Tensors every step, and a call less per argument counts
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    weight = weight if isinstance(weight, Tensor) else Tensor(weight)
     if bias is None:
         return nn_ops.Linear.apply(x, weight)
-    return nn_ops.Linear.apply(x, weight, _as_tensor(bias))
+    return nn_ops.Linear.apply(x, weight, bias if isinstance(bias, Tensor) else Tensor(bias))
 
 
 def relu(x: ArrayLike) -> Tensor:
