@@ -39,7 +39,8 @@ def backward(root, grad=None, retain_graph=False):
             _store_grad(node, grad, stored)
         ctx = node._ctx
         if ctx is not None:
-            _check_saved_arrays_unchanged(node, ctx)
+            if node._version or ctx.versions != versions_of(ctx.inputs):  # changed in place since forward
+                _refuse_if_saved_arrays_changed(node, ctx)
             for parent, parent_grad in _input_gradients(ctx, grad):
                 grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
             if not retain_graph:
@@ -146,18 +147,17 @@ def _store_grad(tensor, grad, stored):
     tensor.grad = grad
 
 
-def _check_saved_arrays_unchanged(node, ctx):
+def _refuse_if_saved_arrays_changed(node, ctx):
     """Refuse to differentiate with values that were changed in place after forward.
 
     A Function may save its inputs' arrays (or its output) for backward. If
     one of them was changed in place since (an optimizer step between
     forward and backward, `t += 1`), backward would compute the gradient of
     a computation that never happened, silently. Each change bumps the
-    tensor's version; forward recorded the versions, so a mismatch on a
-    tensor whose memory backward reads is an error, as in PyTorch.
+    tensor's version and forward recorded the versions it saw; backward
+    calls this when they differ, and a changed tensor whose memory the
+    operation saved is an error, as in PyTorch.
     """
-    if node._version == 0 and ctx.versions == versions_of(ctx.inputs):
-        return  # nothing changed: the usual case, one comparison
     changed = [(t, seen) for t, seen in zip(ctx.inputs, ctx.versions) if t._version != seen]
     if node._version != 0:
         changed.append((node, 0))

@@ -19,9 +19,15 @@ broadcast shape: the engine sums them back to each input's shape with
 """
 from __future__ import annotations
 
+from operator import attrgetter
+
 from . import grad_mode
 from .engine import versions_of
 from .tensor import Tensor
+
+# t.requires_grad and t.data of every input, read with map() in Function.apply: it runs for
+# every operation, and a comprehension costs a function call of its own (before Python 3.12).
+_requires_grad, _data = attrgetter("requires_grad"), attrgetter("data")
 
 
 class Context:
@@ -86,9 +92,9 @@ class Function:
 
         All positional inputs must be Tensors; options are passed through.
         """
-        needs_input_grad = tuple([t.requires_grad for t in inputs])
+        needs_input_grad = tuple(map(_requires_grad, inputs))
         ctx = Context(needs_input_grad)
-        output = cls.forward(ctx, *[t.data for t in inputs], **options)
+        output = cls.forward(ctx, *map(_data, inputs), **options)
         if not (grad_mode._enabled and True in needs_input_grad):
             return Tensor._wrap(output, False)
         ctx.function = cls

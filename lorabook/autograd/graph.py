@@ -32,7 +32,8 @@ def walk(root, needs_grad_only=False):
         elif node not in seen:
             seen.add(node)
             stack.append((node, True))
-            for parent in reversed(inputs_of(node)):
-                if parent not in seen and (parent.requires_grad or not needs_grad_only):
-                    stack.append((parent, False))
+            if node._ctx is not None:  # a leaf has no inputs
+                for parent in reversed(node._ctx.inputs):
+                    if parent not in seen and (parent.requires_grad or not needs_grad_only):
+                        stack.append((parent, False))
     return order
