@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import time
 import tracemalloc
@@ -126,6 +127,7 @@ def measure(repeats=15):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--json", action="store_true", help="also print the results as one JSON line, last")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cores = os.cpu_count() or 1
@@ -145,6 +147,8 @@ def main(argv=None):
     equal = r["grad+adam bytes"] == r["3 x trainable x itemsize"]
     print(f"LoRA gradient + Adam state bytes: {r['grad+adam bytes']:,d}; 3 x trainable x itemsize: "
           f"{r['3 x trainable x itemsize']:,d}; equal: {equal}")
+    if args.json:
+        print(json.dumps(r))
     return r
 
 

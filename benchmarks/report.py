@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -37,6 +38,18 @@ def import_seconds(runs=5):
     times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                                   check=True).stdout) for _ in range(runs)]
     return statistics.median(times)
+
+
+def lora_in_fresh_process(threads=None):
+    """bench_lora's results, run in a new process (so that --threads can apply to its BLAS)."""
+    env = dict(os.environ)
+    if threads:
+        env.update({name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    done = subprocess.run([sys.executable, os.path.join(HERE, "bench_lora.py"), "--json"], capture_output=True,
+                          text=True, env=env, check=True)
+    *shown, last = done.stdout.strip().splitlines()
+    print("\n".join(shown))
+    return json.loads(last)
 
 
 def _peer(row, library):
@@ -95,7 +108,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     steps = bench_train_step.main(["--threads", str(args.threads)] if args.threads else [])
     print()
-    lora = bench_lora.main([])
+    lora = lora_in_fresh_process(args.threads)
     import_time = import_seconds()
     print(f"\nimport lorabook: {import_time:.2f} s (target at most {IMPORT_TARGET} s)")
     text = markdown(steps, lora, import_time, args.threads)
