@@ -175,6 +175,9 @@ class Tensor:
         if not fits:
             raise ShapeError(f"`t {symbol}= other`: t has shape {self.shape}, other has shape "
                              f"{np.shape(value)}; the result must keep t's shape")
+        if not self.data.flags.writeable:
+            raise ValueError(f"`t {symbol}= other`: t's array is read-only (a broadcast view, or marked so); "
+                             f"write `t = t {symbol} other` for a new tensor")
         result_dtype = np.result_type(self.data, value)
         if not np.can_cast(result_dtype, self.dtype, casting="same_kind"):
             raise TypeError(f"`t {symbol}= other` would turn t's {self.dtype} into {result_dtype}")

@@ -130,3 +130,9 @@ def test_the_check_costs_nothing_when_nothing_changed():
         loss.backward()
         optimizer.step()
     assert [p._version for p in model.parameters()] == [v + 3 for v in before]
+
+
+def test_in_place_on_a_read_only_array_is_refused_with_a_sentence():
+    t = Tensor(np.broadcast_to(np.zeros(2), (3, 2)))
+    with pytest.raises(ValueError, match=r"`t \+= other`: t's array is read-only"):
+        t += 1.0
