@@ -114,8 +114,11 @@ def main(argv=None):
     text = markdown(steps, lora, import_time, args.threads)
     print("\n" + text)
     if not args.dry_run:
-        from lorabook.figures import replace_block  # here: it loads matplotlib, which the timings do not need
-
+        try:  # here, not at the top: it loads matplotlib, which the timings do not need
+            from lorabook.figures import replace_block
+        except ModuleNotFoundError as error:
+            print(f"\n{args.readme} NOT updated: lorabook.figures needs {error.name}, missing here")
+            return
         replace_block(args.readme, "benchmarks", text)
         print(f"\nupdated the benchmarks block of {args.readme}")
 
