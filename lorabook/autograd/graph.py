@@ -31,9 +31,11 @@ def walk(root, needs_grad_only=False):
             order.append(node)
         elif node not in seen:
             seen.add(node)
+            if node._ctx is None:  # a leaf: no inputs to list first
+                order.append(node)
+                continue
             stack.append((node, True))
-            if node._ctx is not None:  # a leaf has no inputs
-                for parent in reversed(node._ctx.inputs):
-                    if parent not in seen and (parent.requires_grad or not needs_grad_only):
-                        stack.append((parent, False))
+            for parent in reversed(node._ctx.inputs):
+                if parent not in seen and (parent.requires_grad or not needs_grad_only):
+                    stack.append((parent, False))
     return order
