@@ -16,7 +16,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
+
+from .paths import find_root
 
 KERNEL_NAME = "python3"
 
@@ -25,16 +28,13 @@ class NotebookExecutionError(RuntimeError):
     """A cell raised while a notebook was executed; the file on disk was left unchanged."""
 
 
-def default_notebooks():
-    """notebooks/*.ipynb in name order, looked up next to the package, else in the current folder."""
-    candidates = [Path(__file__).resolve().parent.parent / "notebooks", Path.cwd() / "notebooks"]
-    for folder in candidates:
-        paths = sorted(folder.glob("*.ipynb"))
-        if paths:
-            return paths
-    raise FileNotFoundError(
-        "no notebooks found: looked for *.ipynb in " + " and ".join(str(folder) for folder in candidates)
-    )
+def default_notebooks(root=None):
+    """notebooks/*.ipynb of the repository (lorabook.paths.find_root(root)), in name order."""
+    folder = find_root(root) / "notebooks"
+    paths = sorted(folder.glob("*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no notebooks found: {folder} holds no *.ipynb")
+    return paths
 
 
 def _first_error(notebook):
@@ -55,6 +55,26 @@ SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_T
 # ipywidgets then sometimes blocks nbclient until its timeout (jupyter/nbclient
 # issue 312); lorabook.widgets builds no sliders when this is set.
 HEADLESS = {"LORABOOK_HEADLESS": "1"}
+
+
+def _kernel_config():
+    """Kernel-manager settings: the kernel talks over local sockets (IPC) where the system has them.
+
+    Over TCP, ipykernel warns on every start that it runs "without encryption";
+    the warning's own advice is IPC transport, which keeps the traffic off
+    the network. Windows has no IPC transport, so it keeps TCP there. The
+    socket files go to Jupyter's runtime folder under a fresh name (by
+    default they would be made relative to the kernel's working folder);
+    the kernel manager removes them when the kernel shuts down.
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets.config import Config
+
+    if os.name != "posix":
+        return Config()
+    os.makedirs(jupyter_runtime_dir(), exist_ok=True)
+    sockets = os.path.join(jupyter_runtime_dir(), f"lorabook-{uuid.uuid4().hex}")
+    return Config({"KernelManager": {"transport": "ipc", "ip": sockets}})
 
 
 def kernel_environment():
@@ -82,6 +102,7 @@ def execute_notebook(path, timeout=600):
         kernel_name=KERNEL_NAME,
         resources={"metadata": {"path": str(path.parent.resolve())}},
         record_timing=False,  # no timestamps in cell metadata: reruns give clean diffs
+        config=_kernel_config(),
     )
     start = time.perf_counter()
     try:
@@ -115,10 +136,10 @@ def _write_atomically(notebook, path):
         raise
 
 
-def run_notebooks(paths=None, timeout=600):
+def run_notebooks(paths=None, timeout=600, verbose=True):
     """Execute each notebook in place (default: every notebooks/*.ipynb, in order).
 
-    Prints each notebook's run time. Notebooks that fail are left untouched;
+    Prints each notebook's run time (unless verbose=False). Notebooks that fail are left untouched;
     after trying them all, raises NotebookExecutionError listing the failures.
     Returns {path: seconds} for the notebooks that ran cleanly.
     """
@@ -128,7 +149,8 @@ def run_notebooks(paths=None, timeout=600):
         raise FileNotFoundError(f"notebook(s) not found: {', '.join(missing)}")
     times, failures = {}, []
     for path in paths:
-        print(f"running {path} ...", flush=True)
+        if verbose:
+            print(f"running {path} ...", flush=True)
         try:
             notebook, seconds = execute_notebook(path, timeout=timeout)
         except NotebookExecutionError as error:
@@ -137,7 +159,8 @@ def run_notebooks(paths=None, timeout=600):
             continue
         _write_atomically(notebook, path)
         times[path] = seconds
-        print(f"  done in {seconds:.1f} s", flush=True)
+        if verbose:
+            print(f"  done in {seconds:.1f} s", flush=True)
     if failures:
         raise NotebookExecutionError(
             f"{len(failures)} of {len(paths)} notebook(s) failed and were not written:\n  " + "\n  ".join(failures)
