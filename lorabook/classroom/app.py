@@ -1,0 +1,144 @@
+"""The classroom app's page: controls on the left, one projector-sized figure on the right (fits 1280x720).
+
+    app = build_app()        # an ipywidgets box; Voila (or a notebook) displays it
+
+Two tasks share the page:
+- rotated digits: LoRA on every layer of the digits MLP, trained on a few
+  labelled rotated digits (lorabook.widgets.rank_selection_numbers). Each new
+  position trains for 0.2-1 s; positions seen before come back at once, and
+  the right panel collects the ranks tried so far into the rank curve. It
+  opens on the U-curve preset (lorabook.widgets.U_CURVE_PRESET), where r = 1
+  underfits and r = 64 overfits.
+- planted rank: the regression whose true update has rank k, solved in
+  closed form at every rank (lorabook.widgets.planted_rank_view).
+"""
+from __future__ import annotations
+
+import io
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+
+from lorabook.plots.analysis_widgets import PROJECTOR_FONT_PT, plot_classroom_digits, plot_classroom_planted
+from lorabook.widgets import U_CURVE_PRESET, planted_rank_view, rank_selection_numbers, ranks_seen
+
+FIGURE_DPI = 100
+DIGITS_RANKS = (1, 2, 4, 8, 16, 32, 64)
+TASKS = ("rotated digits", "planted rank")
+
+# Projector mode: every text on the page at least 16 pt; controls 400 px wide beside an 840 px figure.
+PROJECTOR_CSS = f"""
+<style>
+.lorabook-app, .lorabook-app .widget-label, .lorabook-app .widget-readout, .lorabook-app .widget-toggle-button,
+.lorabook-app .widget-button, .lorabook-app .widget-checkbox, .lorabook-app .widget-html-content {{
+  font-size: {PROJECTOR_FONT_PT}pt !important; line-height: 1.4 !important; }}
+.lorabook-app .widget-slider, .lorabook-app .widget-checkbox {{ height: 40px !important; }}
+body {{ margin: 0 !important; }}
+</style>
+"""
+
+
+def _png(fig):
+    """The figure as PNG bytes; the figure is closed (so it never also shows up as a cell output)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _slider(kind, description, **options):
+    style = {"description_width": "130px"}
+    return kind(description=description, continuous_update=False, style=style,
+                layout=widgets.Layout(width="390px"), **options)
+
+
+def digits_controls():
+    """The controls of the rotated-digits task, opening on the U-curve preset."""
+    preset = U_CURVE_PRESET
+    return {
+        "rank": _slider(widgets.SelectionSlider, "rank r", options=DIGITS_RANKS, value=8),
+        "lora_alpha": _slider(widgets.SelectionSlider, "alpha", options=(1, 2, 4, 8, 16, 32, 64),
+                              value=preset["lora_alpha"]),
+        "use_rslora": widgets.Checkbox(value=preset["use_rslora"], description="rsLoRA: alpha / sqrt(r)",
+                                       indent=False),
+        "label_budget": _slider(widgets.SelectionSlider, "labels", options=(10, 20, 40, 100, 200),
+                                value=preset["label_budget"]),
+        "noise": _slider(widgets.SelectionSlider, "noise", options=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+                         value=preset["noise"]),
+        "shift_strength": _slider(widgets.SelectionSlider, "rotation", options=(0.0, 15.0, 30.0, 45.0, 60.0, 90.0),
+                                  value=preset["shift_strength"]),
+    }
+
+
+def planted_controls():
+    """The controls of the planted-rank task."""
+    return {
+        "rank": _slider(widgets.IntSlider, "rank r", value=3, min=1, max=32),
+        "n": _slider(widgets.SelectionSlider, "examples", options=(20, 40, 80, 160, 400), value=40),
+        "noise": _slider(widgets.SelectionSlider, "noise", options=(0.0, 0.25, 0.5, 1.0, 2.0), value=0.5),
+        "k": _slider(widgets.IntSlider, "planted k", value=3, min=1, max=8),
+    }
+
+
+class ClassroomApp:
+    """The page and its behaviour; `box` is the widget to display."""
+
+    def __init__(self, seed=0):
+        self.seed = seed
+        self.task = widgets.ToggleButtons(options=TASKS, value=TASKS[0], style={"button_width": "190px"})
+        self.digits = digits_controls()
+        self.planted = planted_controls()
+        self.preset = widgets.Button(description="U-curve preset", layout=widgets.Layout(width="390px"))
+        self.status = widgets.HTML(layout=widgets.Layout(width="390px"))
+        self.figure = widgets.Image(format="png", layout=widgets.Layout(width="840px"))
+        self.digits_box = widgets.VBox([*self.digits.values(), self.preset])
+        self.planted_box = widgets.VBox(list(self.planted.values()))
+        self.controls = widgets.VBox([self.task, self.digits_box, self.status],
+                                     layout=widgets.Layout(width="410px"))
+        self.box = widgets.VBox([widgets.HTML(PROJECTOR_CSS),
+                                 widgets.HBox([self.controls, self.figure])])
+        self.box.add_class("lorabook-app")
+
+        for control in [*self.digits.values(), *self.planted.values(), self.task]:
+            control.observe(lambda change: self.redraw(), names="value")
+        self.preset.on_click(lambda button: self.apply_preset())
+        self.redraw()
+
+    def apply_preset(self):
+        """Back to the U-curve preset (the rank slider stays where it is)."""
+        with self.box.hold_trait_notifications():
+            for name, value in U_CURVE_PRESET.items():
+                self.digits[name].value = value
+        self.redraw()
+
+    def settings(self):
+        """The current task's control values, as keywords of its lorabook.widgets function."""
+        controls = self.digits if self.task.value == TASKS[0] else self.planted
+        return {name: control.value for name, control in controls.items()}
+
+    def redraw(self):
+        """Compute the current position (remembered ones at once) and show its figure and summary."""
+        digits = self.task.value == TASKS[0]
+        self.controls.children = [self.task, self.digits_box if digits else self.planted_box, self.status]
+        settings = self.settings()
+        self.status.value = "<i>training ...</i>" if digits else ""
+        if digits:
+            numbers = rank_selection_numbers(**settings, seed=self.seed)
+            seen = ranks_seen(**settings, seed=self.seed)
+            fig = plot_classroom_digits(numbers, seen)
+            summary = (f"r = {numbers['rank']}: train {numbers['train_accuracy']:.2f}, "
+                       f"test <b>{numbers['test_accuracy']:.2f}</b><br>"
+                       f"{numbers['trainable_params']:,} trainable parameters")
+        else:
+            fig, numbers = planted_rank_view(**settings, seed=self.seed)
+            plt.close(fig)
+            fig = plot_classroom_planted(numbers)
+            summary = (f"r = {numbers['rank']}: test error <b>{numbers['test_error']:.3f}</b><br>"
+                       f"lowest at r = {numbers['best_rank']}")
+        self.figure.value = _png(fig)
+        self.status.value = summary
+
+
+def build_app(seed=0):
+    """The classroom page as an ipywidgets box (Voila serves it; in Jupyter, display it)."""
+    return ClassroomApp(seed=seed).box
