@@ -12,13 +12,19 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from lorabook.data import load_digits, make_domain_split  # noqa: E402
 from lorabook.experiments import adapt, planted_rank_sweep  # noqa: E402
+from lorabook.plots import plot_classroom_digits, plot_classroom_planted, plot_rank_budget_grid  # noqa: E402
 from lorabook.widgets import (  # noqa: E402
+    U_CURVE_PRESET,
+    U_CURVE_RANKS,
     planted_rank_demo,
     planted_rank_view,
+    rank_budget_grid,
     rank_selection_demo,
+    rank_selection_numbers,
     rank_selection_run,
     rank_selection_task,
     rank_selection_view,
+    ranks_seen,
     source_model,
 )
 
@@ -207,3 +213,92 @@ def test_headless_runs_print_a_note_instead_of_building_sliders(monkeypatch, cap
     assert capsys.readouterr().out.count("sliders appear when this notebook runs in Jupyter") == 3
     monkeypatch.delenv(widgets.HEADLESS)
     assert widgets.sliders_available()
+
+
+# ----- the U-curve preset, the remembered runs, the grid ---------------------------------------------
+PRESET_SEEDS = range(5)
+
+
+@pytest.fixture(scope="module")
+def preset_runs():
+    """{seed: {rank: test accuracy}} at the U-curve preset for the too-low, middle and too-high ranks."""
+    return {seed: {rank: rank_selection_numbers(**U_CURVE_PRESET, rank=rank, seed=seed)["test_accuracy"]
+                   for rank in U_CURVE_RANKS} for seed in PRESET_SEEDS}
+
+
+def test_the_preset_shows_both_sides_of_the_rank_trade_off_in_every_seed(preset_runs):
+    # The claim made in notebook 06 and the app: at the preset, the middle rank beats both the lowest and
+    # the highest rank in each of 5 seeds (smallest margins measured: 0.038 over r=1, 0.018 over r=64).
+    low, middle, high = U_CURVE_RANKS
+    for seed, accuracy in preset_runs.items():
+        assert accuracy[middle] > accuracy[low], f"seed {seed}: r={middle} does not beat r={low}: {accuracy}"
+        assert accuracy[middle] > accuracy[high], f"seed {seed}: r={middle} does not beat r={high}: {accuracy}"
+
+
+def test_ranks_seen_collects_the_runs_that_differ_in_rank_only():
+    settings = dict(FAST, rank=3)
+    rank_selection_numbers(**settings)
+    rank_selection_numbers(**dict(settings, rank=5))
+    rank_selection_numbers(**dict(settings, rank=5, noise=0.2))  # other settings: not on this curve
+    seen = ranks_seen(**settings)
+    assert {3, 5} <= set(seen)
+    assert seen[5] == rank_selection_numbers(**dict(settings, rank=5))["test_accuracy"]
+    assert all(rank_selection_numbers(**dict(settings, rank=r))["test_accuracy"] == a for r, a in seen.items())
+    assert ranks_seen(**dict(settings, noise=0.2)).keys() >= {5}
+    assert 3 not in ranks_seen(**dict(settings, noise=0.2))
+
+
+def test_the_grid_holds_one_run_per_budget_and_rank_and_the_plot_draws_it():
+    grid = rank_budget_grid(ranks=(1, 2), label_budgets=(20, 30), **{k: FAST[k] for k in
+                                                                      ("lora_alpha", "use_rslora", "noise", "shift_strength")})
+    assert [[(n["label_budget"], n["rank"]) for n in row] for row in grid] == [[(20, 1), (20, 2)], [(30, 1), (30, 2)]]
+    assert grid[1][1]["test_accuracy"] == rank_selection_numbers(**dict(FAST, rank=2, label_budget=30))["test_accuracy"]
+    fig = plot_rank_budget_grid(grid)
+    assert len(fig.axes) == 4
+    for ax, numbers in zip(fig.axes, [n for row in grid for n in row]):
+        train_line, test_line = ax.get_lines()[:2]
+        assert list(test_line.get_ydata()) == numbers["test_curve"]
+        assert f"test {numbers['test_accuracy']:.2f}" in [t.get_text() for t in ax.texts]
+    for row_axes, row in zip((fig.axes[:2], fig.axes[2:]), grid):  # the best rank of each row is framed
+        best = max(range(2), key=lambda j: row[j]["test_accuracy"])
+        assert row_axes[best].spines["left"].get_linewidth() > row_axes[1 - best].spines["left"].get_linewidth()
+
+
+@pytest.mark.parametrize("grid", [[], [[]], "ragged"])
+def test_the_grid_plot_refuses_an_empty_or_ragged_grid(grid, fast_view):
+    if grid == "ragged":
+        grid = [[fast_view[1], fast_view[1]], [fast_view[1]]]
+    with pytest.raises(ValueError, match="grid"):
+        plot_rank_budget_grid(grid)
+
+
+def test_classroom_figures_use_projector_fonts_and_draw_their_numbers(fast_view):
+    _, numbers = fast_view
+    fig = plot_classroom_digits(numbers, {1: 0.5, numbers["rank"]: numbers["test_accuracy"]})
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+    assert min(t.get_fontsize() for t in texts) >= 16
+    curve_axis, rank_axis = fig.axes
+    assert list(curve_axis.get_lines()[1].get_ydata()) == numbers["test_curve"]
+    assert list(rank_axis.get_lines()[0].get_xdata()) == sorted({1, numbers["rank"]})
+    width, height = fig.get_size_inches() * 100
+    assert width <= 1280 - 400 and height <= 720 - 100  # beside the controls on a 1280x720 screen
+    planted = plot_classroom_planted(planted_rank_view(rank=4)[1])
+    assert min(t.get_fontsize() for t in planted.findobj(matplotlib.text.Text) if t.get_text()) >= 16
+
+
+# ----- the classroom app, in this process (tests/browser drives it in a real browser) -----------------
+def test_the_app_redraws_when_the_rank_moves_and_switches_tasks(monkeypatch):
+    from lorabook.classroom.app import TASKS, ClassroomApp
+
+    monkeypatch.setattr("lorabook.classroom.app.U_CURVE_PRESET", dict(U_CURVE_PRESET, label_budget=20))
+    app = ClassroomApp()
+    first = bytes(app.figure.value)
+    assert first.startswith(b"\x89PNG") and "r = 8" in app.status.value
+    app.digits["rank"].value = 2
+    assert bytes(app.figure.value) != first and "r = 2" in app.status.value
+    expected = rank_selection_numbers(**dict(U_CURVE_PRESET, label_budget=20, rank=2))["test_accuracy"]
+    assert f"test <b>{expected:.2f}</b>" in app.status.value
+    app.task.value = TASKS[1]
+    assert app.planted_box in app.controls.children and app.digits_box not in app.controls.children
+    app.planted["rank"].value = 6
+    assert f"test error <b>{planted_rank_view(rank=6)[1]['test_error']:.3f}</b>" in app.status.value

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
 from lorabook.plots.analysis_widgets import PROJECTOR_FONT_PT, plot_classroom_digits, plot_classroom_planted
-from lorabook.widgets import U_CURVE_PRESET, planted_rank_view, rank_selection_numbers, ranks_seen
+from lorabook.widgets import U_CURVE_PRESET, U_CURVE_RANKS, planted_rank_view, rank_selection_numbers, ranks_seen
 
 FIGURE_DPI = 100
 DIGITS_RANKS = (1, 2, 4, 8, 16, 32, 64)
@@ -30,7 +30,8 @@ TASKS = ("rotated digits", "planted rank")
 PROJECTOR_CSS = f"""
 <style>
 .lorabook-app, .lorabook-app .widget-label, .lorabook-app .widget-readout, .lorabook-app .widget-toggle-button,
-.lorabook-app .widget-button, .lorabook-app .widget-checkbox, .lorabook-app .widget-html-content {{
+.lorabook-app .widget-button, .lorabook-app .widget-checkbox, .lorabook-app .widget-label-basic,
+.lorabook-app .widget-checkbox label, .lorabook-app .widget-html-content {{
   font-size: {PROJECTOR_FONT_PT}pt !important; line-height: 1.4 !important; }}
 .lorabook-app .widget-slider, .lorabook-app .widget-checkbox {{ height: 40px !important; }}
 body {{ margin: 0 !important; }}
@@ -102,6 +103,8 @@ class ClassroomApp:
         for control in [*self.digits.values(), *self.planted.values(), self.task]:
             control.observe(lambda change: self.redraw(), names="value")
         self.preset.on_click(lambda button: self.apply_preset())
+        for rank in U_CURVE_RANKS:  # the class opens on a rank curve with both ends already drawn
+            rank_selection_numbers(**U_CURVE_PRESET, rank=rank, seed=seed)
         self.redraw()
 
     def apply_preset(self):

@@ -239,8 +239,9 @@ def plot_classroom_digits(numbers, ranks_seen, figsize=(8.4, 5.6)):
     """
     with plt.rc_context({"font.size": PROJECTOR_FONT_PT, "axes.titlesize": PROJECTOR_FONT_PT + 2,
                          "legend.fontsize": PROJECTOR_FONT_PT, "lines.linewidth": 3}):
-        fig, (ax_curve, ax_rank) = plt.subplots(1, 2, figsize=figsize, layout="constrained",
-                                                gridspec_kw={"width_ratios": [1.1, 1]})
+        # A fixed layout: matplotlib's constrained layout would double the drawing time of every slider move.
+        fig, (ax_curve, ax_rank) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1.1, 1]})
+        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.13, top=0.85, wspace=0.38)
         ax_curve.plot(numbers["epochs"], numbers["train_curve"], color="C0", label="train")
         ax_curve.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1", label="test")
         ax_curve.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":", label="no adapter")
@@ -258,6 +259,9 @@ def plot_classroom_digits(numbers, ranks_seen, figsize=(8.4, 5.6)):
         ax_rank.set_xscale("log", base=2)
         ax_rank.set_xlim(0.8, 80)
         ax_rank.set_xticks([1, 4, 16, 64], ["1", "4", "16", "64"])
+        values = [*ranks_seen.values(), numbers["test_accuracy"]]
+        middle, half = (max(values) + min(values)) / 2, max(0.05, (max(values) - min(values)) / 2 + 0.02)
+        ax_rank.set_ylim(middle - half, middle + half)  # zoomed on the points, but never closer than +-0.05
         ax_rank.set_xlabel("rank r")
         ax_rank.set_ylabel("test accuracy")
         ax_rank.set_title("ranks tried so far")
@@ -277,7 +281,8 @@ def plot_classroom_planted(numbers, figsize=(8.4, 5.6)):
     """
     with plt.rc_context({"font.size": PROJECTOR_FONT_PT, "axes.titlesize": PROJECTOR_FONT_PT + 2,
                          "legend.fontsize": PROJECTOR_FONT_PT, "lines.linewidth": 3}):
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        fig, ax = plt.subplots(figsize=figsize)
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.13, top=0.85)
         ax.plot(numbers["ranks"], numbers["train_errors"], color="C0", label="train error")
         ax.plot(numbers["ranks"], numbers["test_errors"], "--", color="C1", label="test error")
         ax.plot([numbers["rank"]], [numbers["test_error"]], "o", color="C3", markersize=18,
