@@ -1,7 +1,7 @@
 """Command line: `python -m lorabook COMMAND [--help]`.
 
     tour        run the headline experiments: print a results table, write the figures
-    figures     regenerate every PNG in figures/ and the README's results block, from fixed seeds
+    figures     rewrite every PNG in figures/ and the README's results block (fixed seeds)
     notebooks   re-execute notebooks in place from fresh kernels, in order
     classroom   serve the rank-selection demo as a web app for a projector (Ctrl-C stops it)
     exercises   regenerate the student versions of the exercise sheets (needs nbgrader)
@@ -22,6 +22,15 @@ from .paths import RepositoryNotFound, find_root
 QUICK_SECONDS = 3  # measured: `python -m lorabook tour --quick --no-progress` takes about this long
 
 
+class _CommandListFormatter(argparse.HelpFormatter):
+    """Leaves room for the longest command name, so that each command's description stays on its line
+    (argparse measures only the top-level options, and would start "notebooks"' description below it)."""
+
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=20, width=110)
+        self._action_max_length = 18
+
+
 def _common_options():
     """Options every subcommand accepts."""
     common = argparse.ArgumentParser(add_help=False)
@@ -33,8 +42,11 @@ def _common_options():
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m lorabook", description=__doc__.split("\n\n")[0],
-                                     epilog="Run `python -m lorabook COMMAND --help` for a command's options.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lorabook", description="lorabook's commands. Each works from any folder: it finds the "
+        "repository this package belongs to, or takes --root.",
+        epilog="Run `python -m lorabook COMMAND --help` for a command's options and defaults.",
+        formatter_class=_CommandListFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = [_common_options()]
 
@@ -43,7 +55,7 @@ def build_parser():
         sub.set_defaults(parser=sub)
         return sub
 
-    tour = add("tour", "run the headline experiments: print a results table, write the figures")
+    tour = add("tour", "run the headline experiments: print the results table, write the figures")
     tour.add_argument("--quick", action="store_true",
                       help=f"a smaller run (3 ranks, fewer steps; about {QUICK_SECONDS} s); writes no figures "
                            "unless --figures-dir is given")
@@ -51,7 +63,7 @@ def build_parser():
                       help="where to write the figures (default: the repository's figures/ for a full run, "
                            "none for --quick)")
 
-    figures = add("figures", "regenerate every PNG in figures/ and the README's results block, from fixed seeds")
+    figures = add("figures", "rewrite every PNG in figures/ and the README's results block (fixed seeds)")
     figures.add_argument("--out", metavar="DIR", default=None, help="folder for the PNGs (default: the repository's "
                                                                     "figures/)")
     figures.add_argument("--readme", metavar="FILE", default=None,
@@ -62,12 +74,12 @@ def build_parser():
                            help="notebook paths to run (default: the repository's notebooks/*.ipynb, in name order)")
     notebooks.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default: %(default)s)")
 
-    classroom = add("classroom", "serve the rank-selection demo as a web app for a projector (Ctrl-C stops it)")
+    classroom = add("classroom", "serve the rank-selection demo as a web app for a projector (Ctrl-C stops)")
     classroom.add_argument("--port", type=int, default=8866,
                            help="port on 127.0.0.1 (default: %(default)s, or the next free one)")
     classroom.add_argument("--open", action="store_true", help="also open the app in a web browser")
 
-    exercises = add("exercises", "regenerate the student versions of the exercise sheets (needs nbgrader)")
+    exercises = add("exercises", "write the student versions of the exercise sheets (needs nbgrader)")
     exercises.add_argument("paths", nargs="*", metavar="SHEET",
                            help="source sheets (default: the repository's notebooks/exercises/*.ipynb)")
     exercises.add_argument("--out", metavar="DIR", default=None,
