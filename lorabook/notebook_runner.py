@@ -9,11 +9,14 @@ notebook whose execution raised is NOT written: the committed copy stays as
 it was, the failing cell is reported, and run_notebooks raises at the end.
 Successful notebooks are written atomically (temporary file, then rename).
 
-`notebook_problems(path)` checks a committed notebook the same way the tests do.
+`notebook_problems(path)` checks a committed notebook the same way the tests do;
+`number_drift(committed, fresh)` lists the numbers of a fresh run that moved
+from the committed copy by more than the stated tolerance.
 """
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -96,6 +99,9 @@ def execute_notebook(path, timeout=600):
     if not path.is_file():
         raise FileNotFoundError(f"notebook not found: {path}")
     notebook = nbformat.read(path, as_version=4)
+    # Widget state saved by an earlier run in a live front end; a headless run makes no widgets, so it
+    # would stay behind, stale (nbclient writes it afresh whenever a run does make widgets).
+    notebook.metadata.pop("widgets", None)
     client = NotebookClient(
         notebook,
         timeout=timeout,
@@ -187,4 +193,64 @@ def notebook_problems(notebook):
     if where is not None:
         index, count, ename, evalue = where
         problems.append(f"cell {index} (execution count {count}) has an error output: {ename}: {evalue}")
+    return problems
+
+
+# ----- drift: do the committed numbers come back? --------------------------------------------------------
+# Numbers in text outputs, as a reader sees them: 0.585, -0.0122923, 1.27e-10, 15,716 (thousands separators).
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# Accuracies are counts of test images (about 900 here, 0.001 each); a different BLAS summation order
+# changes float32 training enough to move a few images, so 0.02 absolute allows about 18 images and
+# still catches a finding that flips. The relative part covers large numbers (errors, singular values,
+# parameter counts); integers below 50 (ranks, counts) must match exactly.
+DRIFT_ABS_TOL = 0.02
+DRIFT_REL_TOL = 0.02
+
+
+def text_outputs(notebook):
+    """[(cell index, execution count, text)] of every code cell: its streams and text/plain results joined."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        parts = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                parts.append(output.get("text", ""))
+            elif "data" in output and "text/plain" in output["data"]:
+                parts.append(output["data"]["text/plain"])
+        found.append((index, cell.get("execution_count"), "".join(parts)))
+    return found
+
+
+def numbers_in(text):
+    """Every number in `text`, as floats, in order."""
+    return [float(match.replace(",", "")) for match in NUMBER.findall(text)]
+
+
+def number_drift(committed, fresh, abs_tol=DRIFT_ABS_TOL, rel_tol=DRIFT_REL_TOL):
+    """Where the numbers of a fresh run differ from the committed notebook's, as sentences; [] if none.
+
+    committed, fresh: the same notebook, loaded (nbformat) or as paths. A number
+    has drifted when |committed - fresh| > abs_tol + rel_tol * max(|committed|, |fresh|).
+    A cell whose output holds a different count of numbers is reported whole.
+    """
+    import nbformat
+
+    committed, fresh = (nbformat.read(nb, as_version=4) if isinstance(nb, (str, os.PathLike)) else nb
+                        for nb in (committed, fresh))
+    old, new = text_outputs(committed), text_outputs(fresh)
+    if [index for index, _, _ in old] != [index for index, _, _ in new]:
+        return ["the two notebooks have different code cells"]
+    problems = []
+    for (index, count, old_text), (_, _, new_text) in zip(old, new):
+        old_numbers, new_numbers = numbers_in(old_text), numbers_in(new_text)
+        where = f"cell {index} (execution count {count})"
+        if len(old_numbers) != len(new_numbers):
+            problems.append(f"{where}: {len(old_numbers)} numbers committed, {len(new_numbers)} now; "
+                            f"committed {old_text.strip()[:200]!r}, now {new_text.strip()[:200]!r}")
+            continue
+        for position, (a, b) in enumerate(zip(old_numbers, new_numbers)):
+            if abs(a - b) > abs_tol + rel_tol * max(abs(a), abs(b)):
+                problems.append(f"{where}, number {position + 1}: committed {a:g}, now {b:g}")
     return problems
