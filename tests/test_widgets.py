@@ -327,3 +327,46 @@ def test_the_planted_u_curve_is_lowest_at_the_planted_rank_in_every_seed(n):
         errors = {r["rank"]: r["test_error"] for r in records}
         assert min(errors, key=errors.get) == 3, (seed, errors)
         assert errors[32] > 5 * errors[3], (seed, errors[32], errors[3])
+
+
+def test_the_preset_button_restores_the_preset_with_one_redraw(monkeypatch):
+    from lorabook.classroom import app as classroom
+
+    small = dict(U_CURVE_PRESET, label_budget=20)
+    monkeypatch.setattr(classroom, "U_CURVE_PRESET", small)
+    page = classroom.ClassroomApp()
+    page.digits["noise"].value = 0.1
+    page.digits["shift_strength"].value = 15.0
+    draws = []
+    monkeypatch.setattr(page, "redraw", lambda: draws.append(page.settings()))
+    page.apply_preset()
+    assert draws == [dict(small, rank=page.digits["rank"].value)]
+
+
+def test_the_lambda_task_draws_notebook_07s_view_when_that_chapter_is_there(monkeypatch):
+    from lorabook.classroom import app as classroom
+
+    calls = []
+
+    def fake_view(lam, seed=0):
+        calls.append(lam)
+        return {"lam": lam, "test_error": 0.25, "rank": 3, "effective_rank": 2.5}
+
+    def fake_plot(view):
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        ax.set_title(f"lambda {view['lam']}")
+        return fig
+
+    monkeypatch.setattr(classroom, "lambda_view", fake_view)
+    monkeypatch.setattr(classroom, "plot_lambda_view", fake_plot)
+    monkeypatch.setattr(classroom, "U_CURVE_PRESET", dict(U_CURVE_PRESET, label_budget=20))
+    classroom._LAMBDA_VIEWS.clear()
+    page = classroom.ClassroomApp()
+    assert page.task.options == classroom.TASKS
+    page.task.value = classroom.TASKS[2]
+    assert page.penalty_box in page.controls.children and "test error <b>0.250</b>" in page.status.value
+    page.penalty["lam"].value = 0.1
+    page.penalty["lam"].value = 1e-2  # seen before: remembered, not recomputed
+    assert calls == [1e-2, 0.1]
+    monkeypatch.setattr(classroom, "lambda_view", None)
+    assert classroom.available_tasks() == classroom.TASKS[:2]

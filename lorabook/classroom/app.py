@@ -11,6 +11,9 @@ Two tasks share the page:
   underfits and r = 64 overfits.
 - planted rank: the regression whose true update has rank k, solved in
   closed form at every rank (lorabook.widgets.planted_rank_view).
+- penalty lambda (with notebook 07's lorabook.studies.regularisation): the
+  same kind of task with a nuclear-norm penalty lambda ||D||_* instead of a
+  rank limit (lambda_view); the rank the penalty leaves shrinks as lambda grows.
 """
 from __future__ import annotations
 
@@ -18,13 +21,22 @@ import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+from threadpoolctl import threadpool_limits
 
 from lorabook.plots.analysis_widgets import PROJECTOR_FONT_PT, plot_classroom_digits, plot_classroom_planted
 from lorabook.widgets import U_CURVE_PRESET, U_CURVE_RANKS, planted_rank_view, rank_selection_numbers, ranks_seen
 
+try:  # notebook 07's nuclear-norm penalty; the app offers its lambda slider where that chapter is installed
+    from lorabook.plots import plot_lambda_view
+    from lorabook.studies.regularisation import lambda_view
+except ImportError:
+    lambda_view = plot_lambda_view = None
+
 FIGURE_DPI = 100
+FIGURE_INCHES = (8.4, 5.6)
 DIGITS_RANKS = (1, 2, 4, 8, 16, 32, 64)
-TASKS = ("rotated digits", "planted rank")
+LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+TASKS = ("rotated digits", "planted rank", "penalty λ")
 
 # Projector mode: every text on the page at least 16 pt; controls 400 px wide beside an 840 px figure.
 PROJECTOR_CSS = f"""
@@ -81,27 +93,55 @@ def planted_controls():
     }
 
 
+def lambda_controls():
+    """The control of the nuclear-norm penalty task: lambda on a log scale."""
+    return {"lam": _slider(widgets.SelectionSlider, "penalty λ", options=LAMBDAS, value=1e-2)}
+
+
+def available_tasks():
+    """The tasks this installation can show (the lambda task needs notebook 07's studies)."""
+    return TASKS if lambda_view is not None else TASKS[:2]
+
+
+_LAMBDA_VIEWS = {}
+
+
+def lambda_numbers(lam, seed=0):
+    """lambda_view(lam, seed) on one BLAS thread, remembered (a position seen before comes back at once)."""
+    if (lam, seed) not in _LAMBDA_VIEWS:
+        with threadpool_limits(limits=1, user_api="blas"):
+            _LAMBDA_VIEWS[(lam, seed)] = lambda_view(lam, seed=seed)
+    return _LAMBDA_VIEWS[(lam, seed)]
+
+
 class ClassroomApp:
     """The page and its behaviour; `box` is the widget to display."""
 
     def __init__(self, seed=0):
         self.seed = seed
-        self.task = widgets.ToggleButtons(options=TASKS, value=TASKS[0], style={"button_width": "190px"})
+        self.quiet = False  # True while several controls are set at once: one redraw at the end
+        tasks = available_tasks()
+        self.task = widgets.ToggleButtons(options=tasks, value=TASKS[0],
+                                          style={"button_width": f"{380 // len(tasks)}px"})
         self.digits = digits_controls()
         self.planted = planted_controls()
+        self.penalty = lambda_controls()
         self.preset = widgets.Button(description="U-curve preset", layout=widgets.Layout(width="390px"))
         self.status = widgets.HTML(layout=widgets.Layout(width="390px"))
         self.figure = widgets.Image(format="png", layout=widgets.Layout(width="840px"))
         self.digits_box = widgets.VBox([*self.digits.values(), self.preset])
         self.planted_box = widgets.VBox(list(self.planted.values()))
+        self.penalty_box = widgets.VBox(list(self.penalty.values()))
+        self.boxes = {TASKS[0]: (self.digits, self.digits_box), TASKS[1]: (self.planted, self.planted_box),
+                      TASKS[2]: (self.penalty, self.penalty_box)}
         self.controls = widgets.VBox([self.task, self.digits_box, self.status],
                                      layout=widgets.Layout(width="410px"))
         self.box = widgets.VBox([widgets.HTML(PROJECTOR_CSS),
                                  widgets.HBox([self.controls, self.figure])])
         self.box.add_class("lorabook-app")
 
-        for control in [*self.digits.values(), *self.planted.values(), self.task]:
-            control.observe(lambda change: self.redraw(), names="value")
+        for control in [*self.digits.values(), *self.planted.values(), *self.penalty.values(), self.task]:
+            control.observe(lambda change: self.redraw() if not self.quiet else None, names="value")
         self.preset.on_click(lambda button: self.apply_preset())
         for rank in U_CURVE_RANKS:  # the class opens on a rank curve with both ends already drawn
             rank_selection_numbers(**U_CURVE_PRESET, rank=rank, seed=seed)
@@ -109,35 +149,46 @@ class ClassroomApp:
 
     def apply_preset(self):
         """Back to the U-curve preset (the rank slider stays where it is)."""
-        with self.box.hold_trait_notifications():
+        self.quiet = True
+        try:
             for name, value in U_CURVE_PRESET.items():
                 self.digits[name].value = value
+        finally:
+            self.quiet = False
         self.redraw()
 
     def settings(self):
         """The current task's control values, as keywords of its lorabook.widgets function."""
-        controls = self.digits if self.task.value == TASKS[0] else self.planted
+        controls, _ = self.boxes[self.task.value]
         return {name: control.value for name, control in controls.items()}
 
     def redraw(self):
         """Compute the current position (remembered ones at once) and show its figure and summary."""
-        digits = self.task.value == TASKS[0]
-        self.controls.children = [self.task, self.digits_box if digits else self.planted_box, self.status]
+        task = self.task.value
+        self.controls.children = [self.task, self.boxes[task][1], self.status]
         settings = self.settings()
-        self.status.value = "<i>training ...</i>" if digits else ""
-        if digits:
+        if task == TASKS[0]:
+            self.status.value = "<i>training ...</i>"
             numbers = rank_selection_numbers(**settings, seed=self.seed)
             seen = ranks_seen(**settings, seed=self.seed)
-            fig = plot_classroom_digits(numbers, seen)
+            fig = plot_classroom_digits(numbers, seen, figsize=FIGURE_INCHES)
             summary = (f"r = {numbers['rank']}: train {numbers['train_accuracy']:.2f}, "
                        f"test <b>{numbers['test_accuracy']:.2f}</b><br>"
                        f"{numbers['trainable_params']:,} trainable parameters")
-        else:
+        elif task == TASKS[1]:
             fig, numbers = planted_rank_view(**settings, seed=self.seed)
             plt.close(fig)
-            fig = plot_classroom_planted(numbers)
+            fig = plot_classroom_planted(numbers, figsize=FIGURE_INCHES)
             summary = (f"r = {numbers['rank']}: test error <b>{numbers['test_error']:.3f}</b><br>"
                        f"lowest at r = {numbers['best_rank']}")
+        else:
+            view = lambda_numbers(settings["lam"], seed=self.seed)
+            with plt.rc_context({"font.size": PROJECTOR_FONT_PT, "legend.fontsize": PROJECTOR_FONT_PT,
+                                 "axes.titlesize": PROJECTOR_FONT_PT + 2}):
+                fig = plot_lambda_view(view)
+            fig.set_size_inches(*FIGURE_INCHES)
+            summary = (f"λ = {view['lam']:g}: test error <b>{view['test_error']:.3f}</b><br>"
+                       f"rank {view['rank']}, effective rank {view['effective_rank']:.2f}")
         self.figure.value = _png(fig)
         self.status.value = summary
 

@@ -257,7 +257,7 @@ def plot_classroom_digits(numbers, ranks_seen, figsize=(8.4, 5.6)):
         ax_rank.plot([numbers["rank"]], [numbers["test_accuracy"]], "o", color="C3", markersize=18,
                      label=f"r = {numbers['rank']}")
         ax_rank.set_xscale("log", base=2)
-        ax_rank.set_xlim(0.8, 80)
+        ax_rank.set_xlim(0.7, 100)  # room for the markers at r = 1 and r = 64
         ax_rank.set_xticks([1, 4, 16, 64], ["1", "4", "16", "64"])
         values = [*ranks_seen.values(), numbers["test_accuracy"]]
         middle, half = (max(values) + min(values)) / 2, max(0.05, (max(values) - min(values)) / 2 + 0.02)
