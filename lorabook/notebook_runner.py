@@ -55,8 +55,8 @@ def _first_error(notebook):
 # digits between thread counts, so the committed outputs use one thread too.
 SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # No browser is attached to these kernels, and executing cells that open
-# ipywidgets then sometimes blocks nbclient until its timeout (jupyter/nbclient
-# issue 312); lorabook.widgets builds no sliders when this is set.
+# ipywidgets then sometimes blocks nbclient until its timeout
+# (github.com/jupyter/nbclient/issues/312); lorabook.widgets builds no sliders when this is set.
 HEADLESS = {"LORABOOK_HEADLESS": "1"}
 
 

@@ -314,7 +314,7 @@ def sliders_available():
     """False when LORABOOK_HEADLESS=1, which the notebook runner sets for its kernels.
 
     Executing a cell that opens widgets with no browser attached sometimes
-    blocks nbclient until its timeout (jupyter/nbclient issue 312), so headless
+    blocks nbclient until its timeout (github.com/jupyter/nbclient/issues/312), so headless
     runs skip building them; the sliders call plain functions that the
     notebooks also call directly and that the tests check.
     """

@@ -155,7 +155,7 @@ def test_planted_view_matches_the_closed_form_sweep():
     sweep = planted_rank_sweep(d=32, k=3, n=40, noise=0.5, ranks=range(1, 33), seed=0, method="closed-form")
     assert numbers["test_errors"] == [r["test_error"] for r in sweep]
     assert numbers["test_error"] == sweep[4]["test_error"]
-    # issue 5's numbers for this task: lowest at the planted rank, far worse at r = 1 and r = 32
+    # the tour's planted task: lowest at the planted rank, far worse at r = 1 and r = 32
     assert numbers["best_rank"] == 3 and numbers["suggested_rank"] == 3
     errors = numbers["test_errors"]
     assert errors[2] < 0.2 and errors[0] > 1.0 and errors[31] > 0.5
