@@ -117,13 +117,28 @@ def _root(args):
     return find_root(args.root)
 
 
-def _existing_files(parser, paths):
-    """The given paths as Paths; a missing one ends the command with its name and the usage."""
-    paths = [Path(p) for p in paths]
-    missing = [str(p) for p in paths if not p.is_file()]
+def _existing_files(parser, paths, folder=None):
+    """The given paths as Paths, each as given or else inside `folder` (a Path or None).
+
+    A file found in neither place ends the command with its name and the usage.
+    """
+    found, missing = [], []
+    for name in paths:
+        candidates = [Path(name)] + ([folder / name] if folder is not None else [])
+        match = next((c for c in candidates if c.is_file()), None)
+        (found if match else missing).append(match or name)
     if missing:
-        parser.error(f"not found: {', '.join(missing)}")
-    return paths
+        where = f" (nor in {folder})" if folder is not None else ""
+        parser.error(f"not found: {', '.join(missing)}{where}")
+    return found
+
+
+def _repository_folder(args, *parts):
+    """root/parts of the repository, or None when there is no repository to look in."""
+    try:
+        return _root(args).joinpath(*parts)
+    except RepositoryNotFound:
+        return None
 
 
 def run_command(args):
@@ -149,7 +164,10 @@ def run_command(args):
     elif args.command == "notebooks":
         from .notebook_runner import run_notebooks
 
-        paths = _existing_files(args.parser, args.paths) if args.paths else sorted((_root(args) / "notebooks").glob("*.ipynb"))
+        if args.paths:
+            paths = _existing_files(args.parser, args.paths, _repository_folder(args, "notebooks"))
+        else:
+            paths = sorted((_root(args) / "notebooks").glob("*.ipynb"))
         run_notebooks(paths, timeout=args.timeout, verbose=progress)
     elif args.command == "classroom":
         from .classroom.launcher import serve
@@ -159,7 +177,7 @@ def run_command(args):
         from .exercises import write_student_versions
 
         if args.paths:
-            sources = _existing_files(args.parser, args.paths)
+            sources = _existing_files(args.parser, args.paths, _repository_folder(args, "notebooks", "exercises"))
         else:
             sources = sorted((_root(args) / "notebooks" / "exercises").glob("*.ipynb"))
         out = Path(args.out) if args.out is not None else _root(args) / "notebooks" / "exercises" / "student"

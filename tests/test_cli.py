@@ -59,7 +59,7 @@ def test_mistakes_are_reported_with_the_subcommands_own_usage(argv, words, capsy
 def test_an_unknown_notebook_is_named_without_a_traceback(tmp_path):
     done = run_cli(["notebooks", "nope.ipynb"], cwd=tmp_path)
     assert done.returncode == 2
-    assert "not found: nope.ipynb" in done.stderr and "Traceback" not in done.stderr
+    assert "not found: nope.ipynb (nor in " in done.stderr and "Traceback" not in done.stderr
     assert "usage: python -m lorabook notebooks" in done.stderr
 
 
@@ -102,3 +102,13 @@ def test_a_wrong_root_is_reported_with_the_usage(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "usage: python -m lorabook figures" in err and "not a lorabook repository" in err
+
+
+def test_a_notebook_name_is_also_looked_up_in_the_repositorys_notebooks_folder(tmp_path, monkeypatch):
+    import lorabook.__main__ as cli
+
+    ran = []
+    monkeypatch.setattr("lorabook.notebook_runner.run_notebooks", lambda paths, **options: ran.append(paths))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["notebooks", "06_rank_selection.ipynb", "--no-progress"]) == 0
+    assert ran == [[ROOT / "notebooks" / "06_rank_selection.ipynb"]]
