@@ -2,16 +2,16 @@
 
     app = build_app()        # an ipywidgets box; Voila (or a notebook) displays it
 
-Two tasks share the page:
-- rotated digits: LoRA on every layer of the digits MLP, trained on a few
+The tasks share the page (the third where notebook 07's studies are installed):
+- digits: LoRA on every layer of the digits MLP, trained on a few
   labelled rotated digits (lorabook.widgets.rank_selection_numbers). Each new
   position trains for 0.2-1 s; positions seen before come back at once, and
   the right panel collects the ranks tried so far into the rank curve. It
   opens on the U-curve preset (lorabook.widgets.U_CURVE_PRESET), where r = 1
   underfits and r = 64 overfits.
-- planted rank: the regression whose true update has rank k, solved in
+- planted: the regression whose true update has rank k, solved in
   closed form at every rank (lorabook.widgets.planted_rank_view).
-- penalty lambda (with notebook 07's lorabook.studies.regularisation): the
+- penalty λ (with notebook 07's lorabook.studies.regularisation): the
   same kind of task with a nuclear-norm penalty lambda ||D||_* instead of a
   rank limit (lambda_view); the rank the penalty leaves shrinks as lambda grows.
 """
@@ -36,7 +36,7 @@ FIGURE_DPI = 100
 FIGURE_INCHES = (8.4, 5.6)
 DIGITS_RANKS = (1, 2, 4, 8, 16, 32, 64)
 LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
-TASKS = ("rotated digits", "planted rank", "penalty λ")
+TASKS = ("digits", "planted", "penalty λ")  # short: three buttons share the 390 px of the controls
 
 # Projector mode: every text on the page at least 16 pt; controls 400 px wide beside an 840 px figure.
 PROJECTOR_CSS = f"""
@@ -49,6 +49,16 @@ PROJECTOR_CSS = f"""
 body {{ margin: 0 !important; }}
 </style>
 """
+
+
+# One line under each task's controls, for a class that has just walked in.
+DIGITS_HINT = "Move the rank: at the preset, r = 1 cannot express the rotation and r = 64 fits the noise."
+PLANTED_HINT = "The true update has rank k: past it, a larger rank only fits noise."
+PENALTY_HINT = "A larger λ shrinks the update's singular values, some to zero: a rank chosen by the data."
+
+
+def _hint(text):
+    return widgets.HTML(f"<i>{text}</i>", layout=widgets.Layout(width="390px"))
 
 
 def _png(fig):
@@ -129,9 +139,9 @@ class ClassroomApp:
         self.preset = widgets.Button(description="U-curve preset", layout=widgets.Layout(width="390px"))
         self.status = widgets.HTML(layout=widgets.Layout(width="390px"))
         self.figure = widgets.Image(format="png", layout=widgets.Layout(width="840px"))
-        self.digits_box = widgets.VBox([*self.digits.values(), self.preset])
-        self.planted_box = widgets.VBox(list(self.planted.values()))
-        self.penalty_box = widgets.VBox(list(self.penalty.values()))
+        self.digits_box = widgets.VBox([*self.digits.values(), self.preset, _hint(DIGITS_HINT)])
+        self.planted_box = widgets.VBox([*self.planted.values(), _hint(PLANTED_HINT)])
+        self.penalty_box = widgets.VBox([*self.penalty.values(), _hint(PENALTY_HINT)])
         self.boxes = {TASKS[0]: (self.digits, self.digits_box), TASKS[1]: (self.planted, self.planted_box),
                       TASKS[2]: (self.penalty, self.penalty_box)}
         self.controls = widgets.VBox([self.task, self.digits_box, self.status],

@@ -96,7 +96,7 @@ def test_the_page_shows_the_controls_and_a_figure_and_no_code(page):
     from selenium.webdriver.common.by import By
 
     text = page.find_element(By.TAG_NAME, "body").text
-    for label in ("rotated digits", "planted rank", "rank r", "alpha", "labels", "noise", "rotation"):
+    for label in ("digits", "planted", "rank r", "alpha", "labels", "noise", "rotation"):
         assert label in text
     assert "build_app" not in page.page_source  # Voila strips the code cell
     assert figure_source(page).startswith(("data:image/png", "blob:"))
@@ -117,6 +117,18 @@ def test_moving_the_rank_slider_redraws_the_figure(page):
     wait_for(lambda: figure_source(page) != before_figure, 120, "a new figure after moving the rank slider")
     assert slider_readouts(page)[1:] == before_readouts[1:]  # only the rank moved
     assert f"r = {slider_readouts(page)[0]}" in page.find_element(By.TAG_NAME, "body").text
+
+
+def test_choosing_the_planted_task_swaps_the_controls_and_the_figure(page):
+    from selenium.webdriver.common.by import By
+
+    before = figure_source(page)
+    button = next(b for b in page.find_elements(By.CSS_SELECTOR, ".lorabook-app .widget-toggle-button")
+                  if b.text == "planted")
+    button.click()
+    wait_for(lambda: "planted k" in page.find_element(By.TAG_NAME, "body").text, 30, "the planted task's controls")
+    wait_for(lambda: figure_source(page) != before, 60, "the planted task's figure")
+    assert "labels" not in page.find_element(By.TAG_NAME, "body").text  # the digits controls are gone
 
 
 def save_screenshot(path):
