@@ -113,6 +113,26 @@ def available_tasks():
     return TASKS if lambda_view is not None else TASKS[:2]
 
 
+_DIGITS_PNGS = {}
+
+
+def digits_png(settings, seed=0):
+    """(PNG bytes, numbers) of the digits task at these settings (rank_selection_numbers' keywords).
+
+    The run is remembered by lorabook.widgets; the picture too, as long as no
+    new rank has joined the rank curve drawn beside it (drawing takes as long
+    as a small training run).
+    """
+    numbers = rank_selection_numbers(**settings, seed=seed)
+    seen = ranks_seen(**settings, seed=seed)
+    key = (tuple(sorted(settings.items())), seed, tuple(sorted(seen.items())))
+    if key not in _DIGITS_PNGS:
+        if len(_DIGITS_PNGS) >= 256:  # about 50 kB each; the oldest goes first
+            _DIGITS_PNGS.pop(next(iter(_DIGITS_PNGS)))
+        _DIGITS_PNGS[key] = _png(plot_classroom_digits(numbers, seen, figsize=FIGURE_INCHES))
+    return _DIGITS_PNGS[key], numbers
+
+
 _LAMBDA_VIEWS = {}
 
 
@@ -179,16 +199,14 @@ class ClassroomApp:
         settings = self.settings()
         if task == TASKS[0]:
             self.status.value = "<i>training ...</i>"
-            numbers = rank_selection_numbers(**settings, seed=self.seed)
-            seen = ranks_seen(**settings, seed=self.seed)
-            fig = plot_classroom_digits(numbers, seen, figsize=FIGURE_INCHES)
+            png, numbers = digits_png(settings, seed=self.seed)
             summary = (f"r = {numbers['rank']}: train {numbers['train_accuracy']:.2f}, "
                        f"test <b>{numbers['test_accuracy']:.2f}</b><br>"
                        f"{numbers['trainable_params']:,} trainable parameters")
         elif task == TASKS[1]:
             fig, numbers = planted_rank_view(**settings, seed=self.seed)
             plt.close(fig)
-            fig = plot_classroom_planted(numbers, figsize=FIGURE_INCHES)
+            png = _png(plot_classroom_planted(numbers, figsize=FIGURE_INCHES))
             summary = (f"r = {numbers['rank']}: test error <b>{numbers['test_error']:.3f}</b><br>"
                        f"lowest at r = {numbers['best_rank']}")
         else:
@@ -197,9 +215,10 @@ class ClassroomApp:
                                  "axes.titlesize": PROJECTOR_FONT_PT + 2}):
                 fig = plot_lambda_view(view)
             fig.set_size_inches(*FIGURE_INCHES)
+            png = _png(fig)
             summary = (f"λ = {view['lam']:g}: test error <b>{view['test_error']:.3f}</b><br>"
                        f"rank {view['rank']}, effective rank {view['effective_rank']:.2f}")
-        self.figure.value = _png(fig)
+        self.figure.value = png
         self.status.value = summary
 
 
