@@ -85,15 +85,15 @@ def stop(process):
 
 
 def serve(port=8866, open_browser=False):
-    """Run the app until Ctrl-C: prints the URL; the first page load takes a few seconds (training the source model)."""
+    """Run the app until Ctrl-C: prints the URL; the first page takes 10-30 s (training the source model)."""
     try:
         process, url = start(port)
     except KeyboardInterrupt:
         print("\nstopped before the classroom app was ready", flush=True)
         return 0
     print(f"The classroom app is running at {url}  (only this computer can reach it; Ctrl-C stops it)", flush=True)
-    print("The first page load takes about 10 s: the source model is trained once, then each slider "
-          "position answers in about a second.", flush=True)
+    print("The first page takes 10-30 s (the source model is trained once); then each new slider "
+          "position answers in about a second, and positions seen before at once.", flush=True)
     if open_browser:
         webbrowser.open(url)
     try:
