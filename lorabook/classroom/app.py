@@ -17,20 +17,34 @@ The tasks share the page (the third where notebook 07's studies are installed):
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import matplotlib.text
 from threadpoolctl import threadpool_limits
 
 from lorabook.plots.analysis_widgets import PROJECTOR_FONT_PT, plot_classroom_digits, plot_classroom_planted
 from lorabook.widgets import U_CURVE_PRESET, U_CURVE_RANKS, planted_rank_view, rank_selection_numbers, ranks_seen
 
-try:  # notebook 07's nuclear-norm penalty; the app offers its lambda slider where that chapter is installed
-    from lorabook.plots import plot_lambda_view
-    from lorabook.studies.regularisation import lambda_view
-except ImportError:
-    lambda_view = plot_lambda_view = None
+
+def _chapter_07():
+    """Notebook 07's (lambda_view, plot_lambda_view), or (None, None) where that chapter is not installed.
+
+    Only a missing module means "not installed": an installed chapter that
+    fails to import raises here, so the app never hides a broken chapter.
+    """
+    studies = importlib.util.find_spec("lorabook.studies")
+    if studies is None or importlib.util.find_spec("lorabook.studies.regularisation") is None:
+        return None, None
+    regularisation = importlib.import_module("lorabook.studies.regularisation")
+    plots = importlib.import_module("lorabook.plots")
+    return regularisation.lambda_view, plots.plot_lambda_view
+
+
+lambda_view, plot_lambda_view = _chapter_07()
 
 FIGURE_DPI = 100
 FIGURE_INCHES = (8.4, 5.6)
@@ -59,6 +73,16 @@ PENALTY_HINT = "A larger λ shrinks the update's singular values, some to zero: 
 
 def _hint(text):
     return widgets.HTML(f"<i>{text}</i>", layout=widgets.Layout(width="390px"))
+
+
+def _projector_sized(fig):
+    """A figure drawn for a notebook, enlarged for the app: its size, and every text at least 16 pt."""
+    fig.set_size_inches(*FIGURE_INCHES)
+    for text in fig.findobj(matplotlib.text.Text):
+        if text.get_text():
+            text.set_fontsize(max(text.get_fontsize(), PROJECTOR_FONT_PT))
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.16, top=0.88)
+    return fig
 
 
 def _png(fig):
@@ -211,11 +235,7 @@ class ClassroomApp:
                        f"lowest at r = {numbers['best_rank']}")
         else:
             view = lambda_numbers(settings["lam"], seed=self.seed)
-            with plt.rc_context({"font.size": PROJECTOR_FONT_PT, "legend.fontsize": PROJECTOR_FONT_PT,
-                                 "axes.titlesize": PROJECTOR_FONT_PT + 2}):
-                fig = plot_lambda_view(view)
-            fig.set_size_inches(*FIGURE_INCHES)
-            png = _png(fig)
+            png = _png(_projector_sized(plot_lambda_view(view)))
             summary = (f"λ = {view['lam']:g}: test error <b>{view['test_error']:.3f}</b><br>"
                        f"rank {view['rank']}, effective rank {view['effective_rank']:.2f}")
         self.figure.value = png
