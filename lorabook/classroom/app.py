@@ -18,8 +18,8 @@ The tasks share the page (the third where notebook 07's studies are installed):
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import io
+from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -33,11 +33,11 @@ from lorabook.widgets import U_CURVE_PRESET, U_CURVE_RANKS, planted_rank_view, r
 def _chapter_07():
     """Notebook 07's (lambda_view, plot_lambda_view), or (None, None) where that chapter is not installed.
 
-    Only a missing module means "not installed": an installed chapter that
-    fails to import raises here, so the app never hides a broken chapter.
+    Installed means: its module sits in this copy of the package. Only its
+    absence means "no lambda task"; a chapter that is there but fails to
+    import raises, so the app never hides a broken chapter.
     """
-    studies = importlib.util.find_spec("lorabook.studies")
-    if studies is None or importlib.util.find_spec("lorabook.studies.regularisation") is None:
+    if not (Path(__file__).resolve().parents[1] / "studies" / "regularisation.py").is_file():
         return None, None
     regularisation = importlib.import_module("lorabook.studies.regularisation")
     plots = importlib.import_module("lorabook.plots")
