@@ -11,6 +11,15 @@ without widgets) call exactly what the sliders call:
     rank_selection_demo()      # the same, with ipywidgets sliders (in Jupyter)
     planted_rank_demo()
 
+    numbers = rank_selection_numbers(**U_CURVE_PRESET, rank=8)   # the numbers only, remembered
+    ranks_seen(**U_CURVE_PRESET)        # {rank: test accuracy} of the remembered runs at these settings
+    rank_budget_grid(ranks=(1, 8, 64), label_budgets=(20, 40, 100))   # notebook 06's small multiples
+
+U_CURVE_PRESET is a setting on the real digits where both sides of the rank
+trade-off show with few labels (r = 1 underfits, r = 64 overfits; checked
+over 5 seeds in the tests). The classroom app (lorabook.classroom) serves
+these functions as a web page.
+
 rank_selection_view trains LoRA (every Linear layer) on rotated digits: the
 source model is upright digits (lorabook.experiments.train_source_model),
 the target the same digits turned by `shift_strength` degrees, with pixel
