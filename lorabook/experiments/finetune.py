@@ -322,7 +322,7 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
 # ----- comparisons ---------------------------------------------------------------------------
 def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, methods=METHODS,
                        source_data=None, epochs=None, lr=None, batch_size=32, seed=0, progress=False, **lora_options):
-    """Issue 5's comparison: each method in `methods` (LoRA once per rank) on the same target data.
+    """Each method in `methods` (LoRA once per rank) on the same target data.
 
     ranks: LoRA ranks (integers >= 1), each capped at min(out, in) per layer
     as adapt caps it (see layer_ranks in each record). lr: None (DEFAULT_LR), one number, or
@@ -364,7 +364,7 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
 
 def compare_finetuning(base_model, train_data, test_data, ranks=DEFAULT_RANKS, source_data=None, epochs=None,
                        lr=None, batch_size=32, seed=0, progress=False, **lora_options):
-    """Issue 3's comparison: full fine-tuning and LoRA at each rank, the same model and target data.
+    """Full fine-tuning and LoRA at each rank, the same model and target data.
 
     Records as compare_adaptation's: method, rank, trainable_params,
     optimizer_state_bytes, train_accuracy, test_accuracy, wall_time_s,

@@ -4,6 +4,7 @@
     print(format_table(records, ["method", "rank", "trainable_params", "test_accuracy"]))
     lora = select(records, method="lora")
     columns = to_columns(lora, ["rank", "test_accuracy"])   # {"rank": [...], ...}
+    table = pivot(records, "shift", "method", "test_accuracy")  # wide: one row per shift
 
 Values are Python numbers, strings or None (never NumPy scalars), so a
 record prints cleanly, compares with ==, and can be written to JSON as is.
@@ -95,3 +96,19 @@ def format_table(records, columns=None, digits=3, markdown=False):
     lines.append("  ".join("-" * width for width in widths))
     lines.extend("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells)
     return "\n".join(lines)
+
+
+def pivot(records, rows, columns, values):
+    """Records in wide form for format_table: one dict per distinct `rows` value, one key per `columns` value.
+
+    pivot(records, "shift", "method", "test_accuracy") gives
+    [{"shift": "rotate 45", "linear, source only": 0.19, ...}, ...]; a
+    missing combination is None. Orders are those of first appearance.
+    """
+    records = check_records("records", records, required=(rows, columns, values))
+    table = {}
+    names = list(dict.fromkeys(r[columns] for r in records))
+    for record in records:
+        row = table.setdefault(record[rows], {rows: record[rows], **{str(n): None for n in names}})
+        row[str(record[columns])] = record[values]
+    return list(table.values())

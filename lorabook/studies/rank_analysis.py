@@ -1,4 +1,4 @@
-"""The experiments of notebook 04 (rank analysis), as functions that return records.
+"""Notebook 04's studies (rank analysis), as functions that return records.
 
 The LoRA paper (Hu et al. 2021, Section 7) looks at the updates a fine-tune
 learns; this module repeats its analyses on models that train in seconds.
@@ -36,7 +36,7 @@ from lorabook.analysis import (
     suggest_rank,
 )
 from lorabook.analysis._validate import check_rank
-from lorabook.experiments.finetune import adapt, prepare_model, rank_caps
+from lorabook.experiments import adapt, prepare_model, rank_caps
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear
 from lorabook.train import evaluate
