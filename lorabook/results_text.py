@@ -6,10 +6,14 @@ Every comparative word ("beats", "ties", "lowest at") is chosen by the
 numbers, seed by seed (lorabook.experiments.seeds): a difference is stated
 only where its mean over the seeds exceeds its standard deviation.
 
-Digits: accuracies are printed as mean ± std in percent with one decimal.
-The seed-to-seed spread of a mean is about one point, and between machines
-(other BLAS kernels) a mean moves by a few tenths of a point (README,
-"Which digits may differ"), so the first decimal is the last one shown.
+Digits: accuracies are printed as mean ± std in whole percent, and
+differences in whole points. The standard error of a 5-seed mean is about
+half a point, and between machines (other BLAS kernels, whose different
+summation order sends float32 training elsewhere) a mean moved by up to
+0.7 points when measured, so a decimal would be noise. The planted-rank
+task runs in float64 and is shown to two decimals. Counts "k of n seeds"
+are shown only where a count does not hinge on near-ties (the planted
+task's best ranks and suggestions).
 
     replace_block(path, name, text)   rewrite the block between <!-- name:start --> and <!-- name:end -->
 """
@@ -23,7 +27,8 @@ import numpy as np
 from .experiments.seeds import difference, format_mean_std, mean_std, paired_difference, values
 from .io import _atomic_write
 
-PERCENT_DIGITS = 1
+PERCENT_DIGITS = 0
+ERROR_DIGITS = 2
 
 
 # ----- the README's marked blocks --------------------------------------------------------------
@@ -80,19 +85,19 @@ def featured_rank(results):
     return next((r for r in ranks if mean_std(_acc(results, f"LoRA r={r}"))[0] >= full - 0.02), ranks[-1])
 
 
-def best_rank(results):
-    """The LoRA rank with the highest mean target accuracy."""
-    return max(_lora(results), key=lambda r: mean_std(_acc(results, f"LoRA r={r}"))[0])
+def rank_verdicts(results):
+    """{rank: Difference of LoRA at that rank minus full fine-tuning in target test accuracy}."""
+    return {rank: paired_difference(results.adaptation, "test_accuracy", {"label": f"LoRA r={rank}"},
+                                    {"label": "full fine-tuning"}) for rank in _lora(results)}
 
 
 def comparisons(results):
     """The paired comparisons the sentences rest on, by name (each a seeds.Difference)."""
-    r, best = featured_rank(results), best_rank(results)
+    r = featured_rank(results)
     records = results.adaptation
     lora, full = {"label": f"LoRA r={r}"}, {"label": "full fine-tuning"}
     return {
         "featured_vs_full": paired_difference(records, "test_accuracy", lora, full),
-        "best_vs_full": paired_difference(records, "test_accuracy", {"label": f"LoRA r={best}"}, full),
         "source_kept_featured_vs_full": paired_difference(records, "source_accuracy", lora, full),
         "gap_featured_vs_full": difference(_gap(results, f"LoRA r={r}"), _gap(results, "full fine-tuning")),
         "head_vs_featured": paired_difference(records, "test_accuracy", {"label": "head only"}, lora),
@@ -160,8 +165,8 @@ def planted_table(results, markdown=False):
     header = ["rank", "train error", "test error", "lowest test error in"]
     rows = []
     for rank in ranks:
-        rows.append([str(rank), format_mean_std(values(results.planted, "train_error", rank=rank), 3),
-                     format_mean_std(values(results.planted, "test_error", rank=rank), 3),
+        rows.append([str(rank), format_mean_std(values(results.planted, "train_error", rank=rank), ERROR_DIGITS),
+                     format_mean_std(values(results.planted, "test_error", rank=rank), ERROR_DIGITS),
                      f"{best.count(rank)} of {len(best)} seeds"])
     return _table(header, rows, markdown)
 
@@ -183,56 +188,68 @@ def rank_cap_note(results):
 
 
 # ----- sentences ---------------------------------------------------------------------------------
+def _ranks_phrase(verdicts, verdict):
+    ranks = [str(rank) for rank, diff in verdicts.items() if diff.verdict == verdict]
+    return f"r={', '.join(ranks)}" if ranks else None
+
+
+def rank_sentence(results):
+    """Which LoRA ranks trail, tie with or beat full fine-tuning on the target, beyond the seed spread."""
+    verdicts = rank_verdicts(results)
+    parts = []
+    for words, verdict in (("trails", "lower"), ("ties", "tie"), ("is ahead", "higher")):
+        phrase = _ranks_phrase(verdicts, verdict)
+        if phrase:
+            parts.append(f"{words} at {phrase}")
+    return ("Rank by rank, LoRA minus full fine-tuning: "
+            + "; ".join(f"r={rank} {d.describe(PERCENT_DIGITS, percent=True)}" for rank, d in verdicts.items())
+            + ". So LoRA " + ", and ".join(parts) + ".")
+
+
 def headline_sentences(results):
     """The findings in words, every number and every comparative word read off the records."""
     s = results.settings
-    n = _seeds_phrase(results)
     c = comparisons(results)
-    r, best = featured_rank(results), best_rank(results)
+    r = featured_rank(results)
     featured, full = f"LoRA r={r}", "full fine-tuning"
     share = _params(results, featured) / _params(results, full)
     source = "source only"
-    best_words = ("" if best == r else
-                  f" Its best rank by mean, r={best}, reaches {_pct(_acc(results, f'LoRA r={best}'))} "
-                  f"({c['best_vs_full'].describe(1, percent=True)} against full fine-tuning: "
-                  + _relation(c["best_vs_full"], "above it", "below it", "a tie within seed noise") + ").")
+    points = dict(digits=PERCENT_DIGITS, percent=True)
     suggested, unwhitened = planted_suggestions(results), planted_suggestions(results, "suggested_rank_unwhitened")
-    k = s["planted"]["k"]
     return [
-        f"Every number is a mean ± standard deviation over {n}; a seed draws the split of the digits, the "
-        f"source model, the adapter's start and the batch order. A difference between two methods is "
-        f"stated only where its mean, seed by seed, exceeds its standard deviation.",
+        f"Every number is a mean ± standard deviation over {_seeds_phrase(results)}; a seed draws the split "
+        f"of the digits, the source model, the adapter's start and the batch order. A difference between two "
+        f"methods is taken seed by seed and stated only where its mean exceeds its standard deviation.",
         f"On upright digits the source model scores {_pct(_acc(results, source, 'source_accuracy'))}; on "
         f"digits rotated by {s['strength']:g} degrees it falls to {_pct(_acc(results, source))}.",
         f"With {s['label_budget']} labelled rotated images, full fine-tuning ({_params(results, full):,} "
         f"trainable parameters) reaches {_pct(_acc(results, full))}, and LoRA on every layer at r={r} "
         f"({_params(results, featured):,} parameters, {share:.1%} of full fine-tuning's) reaches "
-        f"{_pct(_acc(results, featured))}: LoRA minus full is {c['featured_vs_full'].describe(1, percent=True)}, "
+        f"{_pct(_acc(results, featured))}: LoRA minus full is {c['featured_vs_full'].describe(**points)}, "
         + _relation(c["featured_vs_full"], "so LoRA is ahead.", "so full fine-tuning is ahead.",
-                    "a tie within seed noise.") + best_words,
+                    "a tie within seed noise.") + " " + rank_sentence(results),
         f"Adapting costs the upright digits: their accuracy falls to "
         f"{_pct(_acc(results, full, 'source_accuracy'))} after full fine-tuning and "
         f"{_pct(_acc(results, featured, 'source_accuracy'))} after LoRA r={r} (LoRA minus full: "
-        f"{c['source_kept_featured_vs_full'].describe(1, percent=True)}), "
+        f"{c['source_kept_featured_vs_full'].describe(**points)}), "
         + _relation(c["source_kept_featured_vs_full"], "so LoRA keeps more of the source domain.",
                     "so LoRA loses more of the source domain.", "a tie within seed noise.")
-        + " (With LoRA the source model itself is still there: disabling the adapter gives it back exactly.)",
+        + " With LoRA the source model itself is still there: disabling the adapter gives it back exactly.",
         f"Overfitting: both fit their training images (train accuracy {_pct(_acc(results, full, 'train_accuracy'))} "
         f"for full fine-tuning, {_pct(_acc(results, featured, 'train_accuracy'))} for LoRA r={r}); the gap "
         f"between train and test accuracy, LoRA's minus full's, is "
-        f"{c['gap_featured_vs_full'].describe(1, percent=True)}. "
+        f"{c['gap_featured_vs_full'].describe(**points)}. "
         + _relation(c["gap_featured_vs_full"],
                     "So here LoRA overfits more than full fine-tuning, against the common claim that LoRA "
                     "avoids overfitting better.",
                     "So here LoRA overfits less, as the common claim that LoRA avoids overfitting better "
                     "has it.",
-                    "So on this task LoRA does not overfit less than full fine-tuning: the common claim "
-                    "that LoRA avoids overfitting better is not borne out here (the gaps tie within seed "
-                    "noise)."),
-        f"Planted-rank task (true rank k={k}, n={s['planted']['n']} examples): LoRA's test error is lowest at "
-        f"{_counted(planted_best_ranks(results))}. The Gavish-Donoho threshold on the full fine-tune's "
-        f"update, whitened by the inputs (X = QR, so the noise in R dW^T is white, as the rule assumes), "
-        f"suggests {_counted(suggested)}; on the raw update, whose noise is not white, it suggests "
+                    "The gaps tie within seed noise: on this task LoRA does not overfit less than full "
+                    "fine-tuning, so the common claim that LoRA avoids overfitting better is not borne out here."),
+        f"Planted-rank task (true rank k={s['planted']['k']}, n={s['planted']['n']} examples): LoRA's test "
+        f"error is lowest at {_counted(planted_best_ranks(results))}. The Gavish-Donoho threshold on the full "
+        f"fine-tune's update, whitened by the inputs (X = QR, so the noise in R dW^T is white, as the rule "
+        f"assumes), suggests {_counted(suggested)}; on the raw update, whose noise is not white, it suggests "
         f"{_counted(unwhitened)}.",
     ]
 

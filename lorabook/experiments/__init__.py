@@ -15,7 +15,9 @@ from .finetune import (
 )
 from .memory import COMPONENTS, PEAK, measure_training_step, memory_ledger, predicted_ledger
 from .records import format_table, pivot, select, to_columns
-from .seeds import Difference, difference, format_mean_std, mean_std, paired_difference, values
+from .seeds import (
+    Difference, difference, format_mean_std, mean_std, over_seeds, paired_difference, summarise, values,
+)
 from .sweeps import (
     PLANTED_RANKS, check_budgets, label_budget_sweep, planted_rank_sweep, rank_sweep, rank_sweep_summary,
 )
@@ -27,5 +29,5 @@ __all__ = [
     "memory_ledger", "predicted_ledger", "measure_training_step", "COMPONENTS", "PEAK",
     "planted_rank_sweep", "rank_sweep", "label_budget_sweep", "rank_sweep_summary", "check_budgets",
     "PLANTED_RANKS", "format_table", "select", "to_columns", "pivot",
-    "values", "mean_std", "format_mean_std", "difference", "paired_difference", "Difference",
+    "values", "mean_std", "format_mean_std", "difference", "paired_difference", "Difference", "over_seeds", "summarise",
 ]

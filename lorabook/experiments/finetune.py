@@ -321,15 +321,17 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
 
 # ----- comparisons ---------------------------------------------------------------------------
 def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, methods=METHODS,
-                       source_data=None, epochs=None, lr=None, batch_size=32, seed=0, progress=False, **lora_options):
+                       source_data=None, epochs=None, lr=None, batch_size=32, seed=0, progress=False,
+                       measure_memory=True, **lora_options):
     """Each method in `methods` (LoRA once per rank) on the same target data.
 
     ranks: LoRA ranks (integers >= 1), each capped at min(out, in) per layer
     as adapt caps it (see layer_ranks in each record). lr: None (DEFAULT_LR), one number, or
     a dict by method. lora_options: lora_alpha, use_rslora, init_lora_weights,
     target_modules (passed to adapt for the LoRA runs), weight_decay and
-    update_penalty (for every trained method). Returns records (see adapt),
-    in the order of `methods`, LoRA by increasing rank as given.
+    update_penalty (for every trained method). measure_memory: as in adapt
+    (False skips the traced extra steps, and peak_memory_bytes is 0). Returns
+    records (see adapt), in the order of `methods`, LoRA by increasing rank as given.
     """
     if isinstance(methods, str):
         methods = (methods,)
@@ -344,7 +346,8 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
     unknown = set(lora_options) - {"lora_alpha", "use_rslora", "init_lora_weights", "target_modules"}
     if unknown:
         raise TypeError(f"compare_adaptation got unexpected keyword argument(s) {sorted(unknown)}")
-    common = dict(source_data=source_data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    common = dict(source_data=source_data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                  measure_memory=check_bool("measure_memory", measure_memory))
     runs = []
     for method in methods:
         if method == "lora":

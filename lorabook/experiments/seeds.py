@@ -81,11 +81,11 @@ class Difference:
         """|mean| - std: how far the difference is from the line between a finding and a tie (> 0: a finding)."""
         return abs(self.mean) - self.std
 
-    def describe(self, digits=3, percent=False):
-        """ "+0.004 ± 0.010, higher in 3 of 5 seeds" (percent: points)."""
+    def describe(self, digits=3, percent=False, counts=False):
+        """ "+0.004 ± 0.010" (percent: "+0.4 ± 1.0 points"); counts adds ", higher in 3 of 5 seeds"."""
         scale, unit = (100, " points") if percent else (1, "")
-        return (f"{scale * self.mean:+.{digits}f} ± {scale * self.std:.{digits}f}{unit}, "
-                f"higher in {self.wins} of {self.n} seeds")
+        text = f"{scale * self.mean:+.{digits}f} ± {scale * self.std:.{digits}f}{unit}"
+        return text + (f", higher in {self.wins} of {self.n} seeds" if counts else "")
 
 
 def difference(a, b):
@@ -113,3 +113,45 @@ def paired_difference(records, key, a, b, seed_key="seed"):
     if sorted(r[seed_key] for r in a_rows) != sorted(r[seed_key] for r in b_rows):
         raise ValueError(f"the runs matching {a} and {b} have different seeds: they cannot be paired")
     return difference(values(records, key, seed_key, **a), values(records, key, seed_key, **b))
+
+
+def over_seeds(experiment, seeds, **options):
+    """experiment(seed=s, **options) for every s in seeds, its records joined into one list.
+
+    experiment returns a list of record dicts (or (records, anything) as adapt
+    does); each record gets the key "seed" (overwritten if it had one).
+        records = over_seeds(lambda seed: my_runs(seed), seeds=range(5))
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, got none")
+    joined = []
+    for seed in seeds:
+        result = experiment(seed=seed, **options)
+        records = result[0] if isinstance(result, tuple) else result
+        if isinstance(records, dict):
+            records = [records]
+        joined += [dict(record, seed=seed) for record in records]
+    return joined
+
+
+def summarise(records, by, keys, digits=3, percent=False):
+    """One row per distinct value of the `by` keys: each of `keys` as "mean ± std" over the seeds.
+
+    by: a key or a list of keys naming a run (e.g. "label", or ["domain", "init"]);
+    rows keep the order of first appearance and get "seeds" (how many runs).
+    Ready for format_table: summarise(records, "label", ["test_accuracy"]).
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    records = check_records("records", records, required=tuple(by) + tuple(keys))
+    groups = {}
+    for record in records:
+        groups.setdefault(tuple(record[k] for k in by), []).append(record)
+    rows = []
+    for name, members in groups.items():
+        row = dict(zip(by, name))
+        for key in keys:
+            row[key] = format_mean_std([m[key] for m in members], digits, percent)
+        row["seeds"] = len(members)
+        rows.append(row)
+    return rows

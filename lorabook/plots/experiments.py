@@ -234,20 +234,25 @@ def plot_rank_curve(records, ax=None, show_train=True, mark_suggested=True):
 
 # ----- label budgets -------------------------------------------------------------------------------
 def plot_label_budget(records, metric="test_accuracy", ax=None):
-    """Target accuracy against the number of labelled target examples (log x axis), one line per run label."""
+    """Target accuracy against the number of labelled target examples (log x axis), one line per run label.
+
+    Records of several seeds are drawn as means with one standard deviation as error bars.
+    """
     records = check_records("records", records, required=("method", "label", "n_train", metric))
+    folded = _over_seeds(records, ("label", "n_train"), (metric,))
     fig, ax = _new_axes(ax, (6.5, 4.2))
-    for label in dict.fromkeys(r["label"] for r in records):
-        rows = sorted((r for r in records if r["label"] == label), key=lambda r: r["n_train"])
+    for label in dict.fromkeys(r["label"] for r in folded):
+        rows = sorted((r for r in folded if r["label"] == label), key=lambda r: r["n_train"])
         color, marker = _style(rows[0]["method"])
-        ax.plot([r["n_train"] for r in rows], [r[metric] for r in rows], marker=marker, color=color, label=label)
+        ax.errorbar([r["n_train"] for r in rows], [r[metric] for r in rows], yerr=[r[f"{metric}_std"] for r in rows],
+                    marker=marker, color=color, capsize=3, label=label)
     ax.set_xscale("log")
     budgets = sorted(dict.fromkeys(r["n_train"] for r in records))
     ax.set_xticks(budgets, [str(n) for n in budgets])
     ax.minorticks_off()
     ax.set_xlabel("labelled target examples")
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title("accuracy against label budget")
+    ax.set_title("accuracy against label budget" + _seeds_note(folded))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
