@@ -61,6 +61,14 @@ def _over_seeds(records, group, keys):
     return rows
 
 
+def _plot_with_errors(ax, x, y, errors, **style):
+    """ax.plot(x, y, **style), plus error bars of the same colour where any error is non-zero."""
+    lines = ax.plot(x, y, **style)
+    if any(errors):
+        ax.errorbar(x, y, yerr=errors, fmt="none", ecolor=lines[0].get_color(), capsize=3)
+    return lines
+
+
 def _seeds_note(rows):
     n = max(row["seeds"] for row in rows)
     return f" (mean ± std over {n} seeds)" if n > 1 else ""
@@ -88,15 +96,14 @@ def plot_accuracy_vs_params(records, metric="test_accuracy", ax=None):
         if method == "lora":
             rows = sorted(rows, key=lambda r: r["rank"])
             x, y = [r["trainable_params"] for r in rows], [r[metric] for r in rows]
-            ax.errorbar(x, y, yerr=[r[f"{metric}_std"] for r in rows], marker=marker, color=color, capsize=3,
-                        label="LoRA")
+            _plot_with_errors(ax, x, y, [r[f"{metric}_std"] for r in rows], marker=marker, color=color, label="LoRA")
             for row in rows:
                 ax.annotate(f"r={row['rank']}", (row["trainable_params"], row[metric]), textcoords="offset points",
                             xytext=(0, 9), ha="center", fontsize=8, color=color)
             continue
         for row in rows:
-            ax.errorbar([row["trainable_params"]], [row[metric]], yerr=[row[f"{metric}_std"]], marker=marker,
-                        linestyle="none", markersize=8, capsize=3, color=color, label=row["label"])
+            _plot_with_errors(ax, [row["trainable_params"]], [row[metric]], [row[f"{metric}_std"]], marker=marker,
+                              linestyle="none", markersize=8, color=color, label=row["label"])
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters (log scale)")
     ax.set_ylabel(metric.replace("_", " "))
@@ -244,8 +251,8 @@ def plot_label_budget(records, metric="test_accuracy", ax=None):
     for label in dict.fromkeys(r["label"] for r in folded):
         rows = sorted((r for r in folded if r["label"] == label), key=lambda r: r["n_train"])
         color, marker = _style(rows[0]["method"])
-        ax.errorbar([r["n_train"] for r in rows], [r[metric] for r in rows], yerr=[r[f"{metric}_std"] for r in rows],
-                    marker=marker, color=color, capsize=3, label=label)
+        _plot_with_errors(ax, [r["n_train"] for r in rows], [r[metric] for r in rows],
+                          [r[f"{metric}_std"] for r in rows], marker=marker, color=color, label=label)
     ax.set_xscale("log")
     budgets = sorted(dict.fromkeys(r["n_train"] for r in records))
     ax.set_xticks(budgets, [str(n) for n in budgets])

@@ -29,12 +29,11 @@ import numpy as np
 from lorabook._checks import _show, check_choice, check_float, check_int, check_matrix
 from lorabook.analysis import svd_factors
 from lorabook.data import MOONS_CENTRE, SHIFTS, apply_shift, make_moons, rotate, rotation_matrix
+from lorabook.experiments import adapt, check_ranks, train_source_model
+from lorabook.experiments.records import plain
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import MLP
 from lorabook.train import evaluate
-
-from lorabook.experiments import adapt, check_ranks, train_source_model
-from lorabook.experiments.records import plain
 
 
 # ----- rotations of 2-D points: a rank-2 change of the first layer ------------------------------

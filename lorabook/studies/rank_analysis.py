@@ -8,7 +8,8 @@ learns; this module repeats its analyses on models that train in seconds.
                         each rule (Gavish-Donoho, energy, effective, stable) reads off it
 - nmf_vs_svd:           parts (NMF) against eigen-digits (SVD) on the digit images
 - fine_tune_study:      one full fine-tune and LoRA runs at several ranks and seeds on
-                        the same shift, keeping every layer's update and A matrix;
+                        the same shift, keeping every layer's update and A matrix
+                        (seed_studies: the same on further source seeds);
                         then update_rank_records, truncation_records (extract_lora
                         against LoRA trained at rank r), amplification_records and
                         intruder_records read the paper's analyses off it
@@ -40,6 +41,8 @@ from lorabook.experiments import adapt, prepare_model, rank_caps
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear
 from lorabook.train import evaluate
+
+from .headline import source_domain
 
 
 # ----- pictures ----------------------------------------------------------------------------
@@ -411,3 +414,16 @@ def intruder_records(study, layer, k=10, eps=0.5):
         records.append({"method": run.method, "rank": run.rank, "intruders": len(found),
                         "smallest_best_cosine": float(found.top_k_best_cosines.min())})
     return records
+
+
+def seed_studies(first, seeds=(1, 2, 3, 4), ranks=(2, 16)):
+    """`first` (a FineTuneStudy) and one fine_tune_study per further seed, for comparisons over seeds.
+
+    Each further seed s has its own split and source model (lorabook.studies.headline.source_domain(s),
+    the README tour's) and runs a full fine-tune and LoRA at `ranks` with adapter seed s.
+    """
+    studies = [first]
+    for seed in seeds:
+        split, source = source_domain(seed)
+        studies.append(fine_tune_study(source, split.target_train, split.target_test, ranks=ranks, seeds=(seed,)))
+    return studies
