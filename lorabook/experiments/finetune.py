@@ -37,6 +37,7 @@ import copy
 import math
 import re
 import time
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -140,7 +141,8 @@ def _per_method(name, value, method, defaults):
 
 
 # ----- the source model ------------------------------------------------------------------
-def train_source_model(data, sizes=(64, 128, 128, 10), epochs=60, lr=3e-3, batch_size=64, seed=0, progress=False):
+def train_source_model(data: tuple, sizes: Sequence[int] = (64, 128, 128, 10), epochs: int = 60, lr: float = 3e-3,
+                       batch_size: int = 64, seed: int = 0, progress: bool = False) -> MLP:
     """An MLP trained on the source domain with Adam and cross-entropy.
 
     data: (X, y) with X (n, sizes[0]) and y (n,) labels in [0, sizes[-1]).
@@ -159,7 +161,7 @@ def train_source_model(data, sizes=(64, 128, 128, 10), epochs=60, lr=3e-3, batch
 
 
 # ----- one adaptation run ------------------------------------------------------------------
-def rank_caps(model, rank, lora_alpha, use_rslora=False):
+def rank_caps(model: Any, rank: int, lora_alpha: float, use_rslora: bool = False) -> tuple:
     """rank_pattern and alpha_pattern capping r at min(out, in) for each Linear layer of `model`.
 
     An update of a (10, 128) head has rank at most 10, so a rank-32 adapter
@@ -177,7 +179,7 @@ def rank_caps(model, rank, lora_alpha, use_rslora=False):
     return ranks, alphas
 
 
-def layer_ranks(model):
+def layer_ranks(model: Any) -> dict:
     """{layer name: r of its active adapter} for every LoRA layer of a PeftModel, in module order.
 
     The ranks actually used, after rank_caps: {"0": 16, "2": 16, "4": 10} for
@@ -241,9 +243,11 @@ def _loss_function(model, reference, update_penalty):
     return loss_with_penalty
 
 
-def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None, use_rslora=False,
-          init_lora_weights=True, target_modules="all-linear", epochs=None, lr=None, batch_size=32,
-          weight_decay=0.0, update_penalty=0.0, seed=0, source_data=None, progress=False, measure_memory=True):
+def adapt(base_model: MLP, method: str, train_data: tuple, test_data: tuple, rank: Optional[int] = None,
+          lora_alpha: Optional[float] = None, use_rslora: bool = False, init_lora_weights: Union[bool, str] = True,
+          target_modules: Any = "all-linear", epochs: Optional[int] = None, lr: Any = None, batch_size: int = 32,
+          weight_decay: float = 0.0, update_penalty: float = 0.0, seed: int = 0, source_data: Optional[tuple] = None,
+          progress: bool = False, measure_memory: bool = True) -> tuple:
     """Adapt a copy of `base_model` to the target with one method; returns (record, adapted model).
 
     base_model: an MLP trained on the source (never changed). method: one of
@@ -320,9 +324,10 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
 
 
 # ----- comparisons ---------------------------------------------------------------------------
-def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, methods=METHODS,
-                       source_data=None, epochs=None, lr=None, batch_size=32, seed=0, progress=False,
-                       measure_memory=True, **lora_options):
+def compare_adaptation(base_model: MLP, train_data: tuple, test_data: tuple, ranks: Sequence[int] = DEFAULT_RANKS,
+                       methods: Sequence[str] = METHODS, source_data: Optional[tuple] = None,
+                       epochs: Optional[int] = None, lr: Any = None, batch_size: int = 32, seed: int = 0,
+                       progress: bool = False, measure_memory: bool = True, **lora_options: Any) -> list:
     """Each method in `methods` (LoRA once per rank) on the same target data.
 
     ranks: LoRA ranks (integers >= 1), each capped at min(out, in) per layer
@@ -365,8 +370,9 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
     return records
 
 
-def compare_finetuning(base_model, train_data, test_data, ranks=DEFAULT_RANKS, source_data=None, epochs=None,
-                       lr=None, batch_size=32, seed=0, progress=False, **lora_options):
+def compare_finetuning(base_model: MLP, train_data: tuple, test_data: tuple, ranks: Sequence[int] = DEFAULT_RANKS,
+                       source_data: Optional[tuple] = None, epochs: Optional[int] = None, lr: Any = None,
+                       batch_size: int = 32, seed: int = 0, progress: bool = False, **lora_options: Any) -> list:
     """Full fine-tuning and LoRA at each rank, the same model and target data.
 
     Records as compare_adaptation's: method, rank, trainable_params,
@@ -380,6 +386,6 @@ def compare_finetuning(base_model, train_data, test_data, ranks=DEFAULT_RANKS, s
                               progress=progress, **lora_options)
 
 
-def epochs_for_steps(steps, n_train, batch_size):
+def epochs_for_steps(steps: int, n_train: int, batch_size: int) -> int:
     """Epochs that give at least `steps` optimizer steps on n_train examples: ceil(steps / batches per epoch)."""
     return max(1, math.ceil(steps / math.ceil(n_train / batch_size)))

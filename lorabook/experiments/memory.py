@@ -36,6 +36,7 @@ from __future__ import annotations
 import gc
 import time
 import tracemalloc
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def _check_sizes(model_sizes):
     return [check_int(f"model_sizes[{i}]", size, low=1) for i, size in enumerate(sizes)]
 
 
-def predicted_ledger(model_sizes, rank, batch_size, dtype=np.float32):
+def predicted_ledger(model_sizes: Sequence[int], rank: int, batch_size: int, dtype: Any = np.float32) -> dict:
     """{method: {component: bytes}} for "full" and "lora" from the formulas in the module docstring."""
     sizes = _check_sizes(model_sizes)
     rank = check_int("rank", rank, low=1)
@@ -101,7 +102,8 @@ class _Traced:
         return False
 
 
-def measure_training_step(model, batch, lr=1e-3, loss_fn=F.cross_entropy, steps=2):
+def measure_training_step(model: Any, batch: tuple, lr: float = 1e-3, loss_fn: Callable = F.cross_entropy,
+                          steps: int = 2) -> dict:
     """Run `steps` Adam steps on one batch and measure where the memory went.
 
     model: a Module (changed by the steps; pass a copy to keep yours).
@@ -148,7 +150,8 @@ def _ledger_model(method, sizes, rank, dtype, seed):
     return model
 
 
-def memory_ledger(model_sizes=(64, 128, 128, 10), rank=4, batch_size=64, dtype=np.float32, seed=0):
+def memory_ledger(model_sizes: Sequence[int] = (64, 128, 128, 10), rank: int = 4, batch_size: int = 64,
+                  dtype: Any = np.float32, seed: int = 0) -> list:
     """The memory ledger of full fine-tuning and LoRA (rank on every Linear), predicted and measured.
 
     Builds MLP(model_sizes) of `dtype` twice (full, and LoRA via get_peft_model),

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from .records import check_records
 
 
-def values(records, key, seed_key="seed", **criteria):
+def values(records: Iterable[dict], key: str, seed_key: str = "seed", **criteria: Any) -> list:
     """record[key] of the records matching every criterion, in order of seed_key; one per seed.
 
     ValueError if a seed appears twice (the criteria do not pick one run per seed) or none match.
@@ -38,7 +39,7 @@ def values(records, key, seed_key="seed", **criteria):
     return [float(r[key]) for r in sorted(rows, key=lambda r: r[seed_key])]
 
 
-def mean_std(numbers):
+def mean_std(numbers: Iterable[float]) -> tuple:
     """(mean, standard deviation with ddof = 1) of a list of numbers; std is 0.0 for a single number."""
     numbers = np.asarray(numbers, dtype=np.float64)
     if numbers.size == 0:
@@ -46,7 +47,7 @@ def mean_std(numbers):
     return float(numbers.mean()), float(numbers.std(ddof=1)) if numbers.size > 1 else 0.0
 
 
-def format_mean_std(numbers, digits=3, percent=False):
+def format_mean_std(numbers: Iterable[float], digits: int = 3, percent: bool = False) -> str:
     """ "0.926 ± 0.008" (or "92.6 ± 0.8%" with percent=True) for a list of per-seed numbers."""
     mean, std = mean_std(numbers)
     if percent:
@@ -88,7 +89,7 @@ class Difference:
         return text + (f", higher in {self.wins} of {self.n} seeds" if counts else "")
 
 
-def difference(a, b):
+def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     """Difference of two equally long per-seed lists (paired by position)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
@@ -102,7 +103,7 @@ def difference(a, b):
                       int(diffs.size))
 
 
-def paired_difference(records, key, a, b, seed_key="seed"):
+def paired_difference(records: Iterable[dict], key: str, a: dict, b: dict, seed_key: str = "seed") -> Difference:
     """Difference of record[key] between the runs matching criteria `a` and `b`, seed by seed.
 
     a, b: dicts of criteria, e.g. {"label": "LoRA r=4"} and {"label": "full fine-tuning"}.
@@ -115,7 +116,7 @@ def paired_difference(records, key, a, b, seed_key="seed"):
     return difference(values(records, key, seed_key, **a), values(records, key, seed_key, **b))
 
 
-def over_seeds(experiment, seeds, **options):
+def over_seeds(experiment: Callable[..., Any], seeds: Iterable[int], **options: Any) -> list:
     """experiment(seed=s, **options) for every s in seeds, its records joined into one list.
 
     experiment returns a list of record dicts (or (records, anything) as adapt
@@ -135,7 +136,7 @@ def over_seeds(experiment, seeds, **options):
     return joined
 
 
-def summarise(records, by, keys, digits=3, percent=False):
+def summarise(records: Iterable[dict], by: Any, keys: Sequence[str], digits: int = 3, percent: bool = False) -> list:
     """One row per distinct value of the `by` keys: each of `keys` as "mean ± std" over the seeds.
 
     by: a key or a list of keys naming a run (e.g. "label", or ["domain", "init"]);

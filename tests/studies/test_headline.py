@@ -8,7 +8,6 @@ standard deviation, else "tie". Margins measured on the machine that made
 the README (points): LoRA r=4 vs full -0.12 (a tie by a hair), r=16 vs full
 -0.05, r=2 vs full +0.42, source kept +3.1, planted best rank r=3 in 5 of 5.
 """
-import numpy as np
 import pytest
 
 from lorabook import results_text
