@@ -58,7 +58,7 @@ def write_analysis_figures(results, folder):
     analysis = results.analysis
     low, high = analysis["ranks"]
     seed = results.settings["seeds"][0]
-    title = f"layer {analysis['layer']}: similarity of LoRA's A at r={low} and r={high} (seed {seed})"
+    title = f"LoRA's A at r={low} vs r={high}, layer {analysis['layer']}, seed {seed}"
     return [
         save_figure(plots.plot_spectrum(analysis["updates"]), folder, "spectrum.png"),
         save_figure(plots.plot_subspace_similarity(analysis["grids"][seed], names=(f"r={low}", f"r={high}"),
