@@ -10,7 +10,7 @@ Digits: accuracies are printed as mean ± std in whole percent, and
 differences in whole points. The standard error of a 5-seed mean is about
 half a point, and between machines (other BLAS kernels, whose different
 summation order sends float32 training elsewhere) a mean moved by up to
-0.7 points when measured, so a decimal would be noise. The planted-rank
+0.6 points when measured, so a decimal would be noise. The planted-rank
 task runs in float64 and is shown to two decimals. Counts "k of n seeds"
 are shown only where a count does not hinge on near-ties (the planted
 task's best ranks and suggestions).

@@ -18,8 +18,10 @@ kept for the README's spectrum and subspace-similarity figures, so those
 need no training of their own.
 
 The planted-rank task trains LoRA with 600 full-batch Adam steps at
-lr = 3e-2, which lands within a few percent of the closed-form optimum
-(reduced-rank regression); the quick run uses the closed form itself.
+lr = 3e-2 (2000 at 1e-2, the sweep's default, take three times as long):
+the test errors land within 0.03 of the closed-form optimum (reduced-rank
+regression), and the lowest is at the same rank in every seed; the quick
+run uses the closed form itself.
 """
 from __future__ import annotations
 
