@@ -11,6 +11,7 @@ import pytest
 
 from lorabook.__main__ import build_parser, main
 from lorabook.experiments import format_mean_std, values
+from lorabook import results_text
 from lorabook.figures import write_analysis_figures, write_tour_figures
 from lorabook.results_text import (
     adaptation_table, headline_sentences, planted_table, rank_cap_note, replace_block,
@@ -73,10 +74,11 @@ def test_headline_sentences_quote_the_records(quick_results):
     sentences = headline_sentences(quick_results)
     text = " ".join(sentences)
     source = values(quick_results.adaptation, "source_accuracy", label="source only")
-    assert format_mean_std(source, 1, percent=True) in sentences[1]
+    digits = results_text.PERCENT_DIGITS
+    assert format_mean_std(source, digits, percent=True) in sentences[1]
     assert "over 3 seeds" in sentences[0]
     full = values(quick_results.adaptation, "test_accuracy", label="full fine-tuning")
-    assert "26,122" in sentences[2] and format_mean_std(full, 1, percent=True) in sentences[2]
+    assert "26,122" in sentences[2] and format_mean_std(full, digits, percent=True) in sentences[2]
     assert f"lowest at r={PLANTED['k']} in 3 of 3 seeds" in text
 
 
