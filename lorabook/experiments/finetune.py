@@ -41,12 +41,12 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from lorabook._checks import _show, check_bool, check_choice, check_float, check_int
+from lorabook._checks import _show, check_bool, check_choice, check_data, check_float, check_int
 from lorabook.lora import LoraConfig, LoraLinear, get_peft_model
 from lorabook.nn import MLP, Linear
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
-from lorabook.train import evaluate, fit
+from lorabook.train import evaluate, fit, progress_bar
 
 from .memory import measure_training_step
 from .records import plain
@@ -66,19 +66,6 @@ RECORD_KEYS = (
 
 
 # ----- checks ------------------------------------------------------------------------------
-def _check_data(name, data):
-    """(X, y): X (n, features) floats, y (n,) integer labels."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{name} must be an (X, y) pair of arrays, got {_show(data)}")
-    X, y = np.asarray(data[0]), np.asarray(data[1])
-    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"{name} must be (X, y) with X of shape (n, features) and y of shape (n,), n >= 1; "
-                         f"got shapes {X.shape} and {y.shape}")
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name}: y must hold integer class labels, got dtype {y.dtype}")
-    return X, y
-
-
 def check_positive_ints(name, values, what="rank"):
     """A non-empty sequence of integers >= 1 (one int is accepted too), as a tuple; errors name the bad entry."""
     if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
@@ -94,18 +81,6 @@ def check_positive_ints(name, values, what="rank"):
 def check_ranks(name, ranks):
     """LoRA ranks: a non-empty list of integers >= 1."""
     return check_positive_ints(name, ranks, "rank")
-
-
-def progress_bar(enabled, total, description):
-    """A tqdm bar over the runs of a comparison or sweep; a silent one when progress is off.
-
-    One bar for the whole experiment reads better than one per training run;
-    the bar's text names the run in progress. Use it as a context manager,
-    so that it is closed even when a run fails.
-    """
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="run", disable=not check_bool("progress", enabled))
 
 
 def _check_model(base_model, X, y, name):
@@ -128,7 +103,7 @@ def check_fits(base_model, name, data):
     """
     if data is None:
         return None
-    X, y = _check_data(name, data)
+    X, y = check_data(name, data, labels=True, x_ndim=2)
     _check_model(base_model, X, y, name)
     return X, y
 
@@ -151,7 +126,7 @@ def train_source_model(data: tuple, sizes: Sequence[int] = (64, 128, 128, 10), e
     Weights are drawn from `seed`, and so is the order of the examples.
     The model comes back with no gradients (.grad None), ready to adapt.
     """
-    X, y = _check_data("data", data)
+    X, y = check_data("data", data, labels=True, x_ndim=2)
     model = MLP(sizes, generator=np.random.default_rng(check_int("seed", seed, low=0)))
     _check_model(model, X, y, "data")
     fit(model, (X, y), F.cross_entropy, Adam(model.parameters(), lr=check_float("lr", lr, low=0.0, low_open=True)),
@@ -360,7 +335,7 @@ def compare_adaptation(base_model: MLP, train_data: tuple, test_data: tuple, ran
         else:
             runs.append((method, {}))
     records = []
-    with progress_bar(progress, len(runs), "adaptation runs") as bar:
+    with progress_bar(progress, len(runs), "adaptation runs", unit="run") as bar:
         for method, options in runs:
             options = dict(options, **common, **(shared if method != "source-only" else {}))
             record, _ = adapt(base_model, method, train_data, test_data, **options)

@@ -40,12 +40,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from lorabook._checks import check_int, make_rng
+from lorabook._checks import check_int
 from lorabook.autograd import Tensor
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import MLP
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
+from lorabook.random import get_generator
 
 from .records import plain
 
@@ -143,7 +144,7 @@ def measure_training_step(model: Any, batch: tuple, lr: float = 1e-3, loss_fn: C
 
 
 def _ledger_model(method, sizes, rank, dtype, seed):
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     model = MLP(sizes, generator=rng, dtype=dtype)
     if method == "lora":
         model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=rank, target_modules="all-linear"), generator=rng)
@@ -170,7 +171,7 @@ def memory_ledger(model_sizes: Sequence[int] = (64, 128, 128, 10), rank: int = 4
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a floating-point type such as numpy.float32, got {dtype}")
     predicted = predicted_ledger(sizes, rank, batch_size, dtype)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     X = rng.standard_normal((batch_size, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], size=batch_size)
 

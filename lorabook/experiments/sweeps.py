@@ -36,9 +36,10 @@ from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear, Sequential
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
+from lorabook.train import progress_bar
 
 from .finetune import (
-    DEFAULT_RANKS, METHODS, adapt, check_fits, check_positive_ints, check_ranks, epochs_for_steps, progress_bar,
+    DEFAULT_RANKS, METHODS, adapt, check_fits, check_positive_ints, check_ranks, epochs_for_steps,
 )
 from .records import plain
 
@@ -120,7 +121,7 @@ def planted_rank_sweep(d: int = 32, k: int = 3, n: Any = 40, noise: float = 0.5,
                          "the closed form is the unpenalised optimum")
 
     records = []
-    with progress_bar(progress, len(budgets) * len(ranks), "planted rank sweep") as bar:
+    with progress_bar(progress, len(budgets) * len(ranks), "planted rank sweep", unit="run") as bar:
         for n_train in budgets:
             task = make_planted_rank_task(d, d, k, n_train, noise, seed=seed, dtype=np.float64)
             X, Y, W0 = task.X_train, task.Y_train, task.base_weight
@@ -191,7 +192,7 @@ def rank_sweep(base_model: Any, train_pool: tuple, test_data: tuple, ranks: Sequ
     batch_size = check_int("batch_size", batch_size, low=1)
     runs = [(n, r) for n in budgets for r in ranks]
     records = []
-    with progress_bar(progress, len(runs), "rank sweep") as bar:
+    with progress_bar(progress, len(runs), "rank sweep", unit="run") as bar:
         for n, rank in runs:
             record, _ = adapt(base_model, "lora", _subset((X, y), n, seed), test_data, rank=rank, lr=lr,
                               epochs=epochs_for_steps(steps, n, batch_size), batch_size=batch_size,
@@ -230,7 +231,7 @@ def label_budget_sweep(base_model: Any, train_pool: tuple, test_data: tuple,
     batch_size = check_int("batch_size", batch_size, low=1)
     runs = [(m, n) for m in methods for n in budgets]
     records = []
-    with progress_bar(progress, len(runs), "label budget sweep") as bar:
+    with progress_bar(progress, len(runs), "label budget sweep", unit="run") as bar:
         for method, n in runs:
             options = dict(lora_options, rank=rank) if method == "lora" else {}
             record, _ = adapt(base_model, method, _subset((X, y), n, seed), test_data, lr=lr,

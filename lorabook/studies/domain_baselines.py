@@ -21,17 +21,16 @@ import copy
 
 import numpy as np
 
-from lorabook._checks import _show, check_bool, check_float, check_int
+from lorabook._checks import _show, check_bool, check_data, check_float, check_int
 from lorabook.data import make_domain_split
 from lorabook.domain import coral, subspace_alignment
 from lorabook.experiments import adapt, epochs_for_steps, train_source_model
-from lorabook.experiments.finetune import DEFAULT_EPOCHS, DEFAULT_LR, check_fits, progress_bar
-from lorabook.experiments.finetune import _check_data as check_data
+from lorabook.experiments.finetune import DEFAULT_EPOCHS, DEFAULT_LR, check_fits
 from lorabook.experiments.records import plain
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
-from lorabook.train import evaluate, fit, predict
+from lorabook.train import evaluate, fit, predict, progress_bar
 
 BASE = "base model"
 
@@ -67,7 +66,7 @@ def adapters_per_domain(base_model, domains, rank=4, lora_alpha=None, target_mod
     config = LoraConfig(r=rank, lora_alpha=lora_alpha, target_modules=target_modules)
     rng = np.random.default_rng(seed)
     peft_model = None
-    with progress_bar(progress, len(checked), "adapters") as bar:
+    with progress_bar(progress, len(checked), "adapters", unit="adapter") as bar:
         for name, (train_data, _) in checked.items():
             if peft_model is None:
                 peft_model = get_peft_model(copy.deepcopy(base_model), config, adapter_name=name, generator=rng)
@@ -131,9 +130,9 @@ def data_space_baseline(source_train, target_train, target_test, d=20, base_mode
     epochs: for both MLP trainings (default: train_source_model's and adapt's, 60).
     Records: method, target_labels (how many target labels it used), test_accuracy.
     """
-    Xs, ys = check_data("source_train", source_train)
-    Xtr, ytr = check_data("target_train", target_train)
-    Xte, yte = check_data("target_test", target_test)
+    Xs, ys = check_data("source_train", source_train, labels=True, x_ndim=2)
+    Xtr, ytr = check_data("target_train", target_train, labels=True, x_ndim=2)
+    Xte, yte = check_data("target_test", target_test, labels=True, x_ndim=2)
     if not Xs.shape[1] == Xtr.shape[1] == Xte.shape[1]:
         raise ValueError(f"source_train, target_train and target_test must have the same number of features, "
                          f"got {Xs.shape[1]}, {Xtr.shape[1]} and {Xte.shape[1]}")
@@ -189,7 +188,7 @@ def data_space_vs_lora(X, y, shifts, base_model, n_labels=50, d=20, rank=4, step
     records = []
     for name, strength in shifts.items():
         split = make_domain_split(X, y, name, strength, n_labels, seed=seed, image_shape=image_shape)
-        Xs, _ = check_data("source_train", split.source_train)
+        Xs, _ = check_data("source_train", split.source_train, labels=True, x_ndim=2)
         Xtr, Xte, yte = split.target_train[0], *split.target_test
         label = f"{name} {strength:g}"
         rows = data_space_baseline(split.source_train, split.target_train, split.target_test, d=d,

@@ -34,7 +34,7 @@ import numpy as np
 from lorabook.analysis import random_subspace_baseline, subspace_similarity_grid
 from lorabook.data import load_digits, make_domain_split
 from lorabook.experiments import adapt, planted_rank_sweep, train_source_model
-from lorabook.experiments.finetune import progress_bar
+from lorabook.train import progress_bar
 
 SHIFT, STRENGTH, LABEL_BUDGET = "rotate", 45.0, 400
 PLANTED = dict(d=32, k=3, n=40, noise=0.5)
@@ -127,7 +127,7 @@ def run_headline(quick=False, progress=False):
     start = time.perf_counter()
     seeds, ranks = settings["seeds"], settings["ranks"]
     adaptation, kept = [], {}
-    with progress_bar(progress, len(seeds) * (len(ranks) + 3), "adaptation runs") as bar:
+    with progress_bar(progress, len(seeds) * (len(ranks) + 3), "adaptation runs", unit="run") as bar:
         for seed in seeds:
             records, kept[seed] = adaptation_runs(seed, ranks, settings["epochs"], settings["source_epochs"], bar)
             adaptation += records

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorabook._checks import check_float, check_int, check_matrix, make_rng
+from lorabook._checks import check_float, check_int, check_matrix
 from lorabook.analysis import (
     amplification_factor,
     effective_rank,
@@ -40,6 +40,7 @@ from lorabook.analysis._validate import check_rank
 from lorabook.experiments import adapt, prepare_model, rank_caps
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear
+from lorabook.random import get_generator
 from lorabook.train import evaluate
 
 from .headline import source_domain
@@ -83,7 +84,7 @@ def planted_rank_matrix(m, n, rank, noise, seed=0, strengths=(6.0, 3.0)):
     noise = check_float("noise", noise, low=0.0)
     largest = check_float("strengths[0]", strengths[0], low=0.0, low_open=True)
     smallest = check_float("strengths[1]", strengths[1], low=0.0, low_open=True, high=largest)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     U = np.linalg.qr(rng.standard_normal((m, rank)))[0]
     V = np.linalg.qr(rng.standard_normal((n, rank)))[0]
     s = np.linspace(largest, smallest, rank) * np.sqrt(max(m, n))
@@ -388,7 +389,7 @@ def amplification_records(study, layer):
         r = min(run.rank, min(W.shape))
         update = run.updates[layer]
         amplification = amplification_factor(update, W, r)
-        rng = make_rng(r)
+        rng = get_generator(r, "seed")
         U = np.linalg.qr(rng.standard_normal((W.shape[0], r)))[0]
         V = np.linalg.qr(rng.standard_normal((W.shape[1], r)))[0]
         records.append({
