@@ -128,7 +128,7 @@ def plot_source_collapse(records, ax=None):
         raise ValueError(f"records for {missing} have source_accuracy None: "
                          f"run the experiment with source_data=(X_source_test, y_source_test)")
     rows = _over_seeds(records, ("label",), ("source_accuracy", "test_accuracy"))
-    fig, ax = _new_axes(ax, (max(6.0, 0.8 * len(rows) + 2), 4.2))
+    fig, ax = _new_axes(ax, (max(7.0, 0.8 * len(rows) + 2), 4.2))
     x = np.arange(len(rows))
     width = 0.38
     for offset, key, color, name in ((-width / 2, "source_accuracy", COLORS[7], "source domain"),
