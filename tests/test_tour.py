@@ -1,7 +1,8 @@
 """The main job: `python -m lorabook tour`, its command line, and the figures/README writers.
 
-The quick tour runs once per test session (about 3 s); the tests check that
-what it prints and writes agrees with the records it measured.
+The quick tour (3 seeds) runs once per test session; the tests check that
+what it prints and writes agrees with the records it measured. The full
+run's findings are tested at their margins in tests/studies/test_headline.py.
 """
 import os
 import re
@@ -9,17 +10,21 @@ import re
 import pytest
 
 from lorabook.__main__ import build_parser, main
-from lorabook.figures import replace_block, write_tour_figures
-from lorabook.tour import (
-    PLANTED, adaptation_table, headline_sentences, planted_table, rank_cap_note, run_experiments, run_tour,
+from lorabook.experiments import format_mean_std, values
+from lorabook import results_text
+from lorabook.figures import write_analysis_figures, write_tour_figures
+from lorabook.results_text import (
+    adaptation_table, headline_sentences, planted_table, rank_cap_note, replace_block,
 )
+from lorabook.studies.headline import PLANTED, run_headline
+from lorabook.tour import run_tour
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def quick_results():
-    return run_experiments(quick=True, progress=False)
+    return run_headline(quick=True)
 
 
 # ----- the command line ------------------------------------------------------------------
@@ -47,69 +52,80 @@ def test_a_command_is_required_and_unknown_ones_are_refused(capsys):
 
 
 # ----- what the tour measures and says ----------------------------------------------------
-def test_quick_tour_runs_every_method_on_the_rotated_digits(quick_results):
-    labels = [r["label"] for r in quick_results.adaptation]
-    assert labels[0] == "source only" and labels[1] == "head only" and labels[-1] == "full fine-tuning"
-    assert [r["rank"] for r in quick_results.adaptation if r["method"] == "lora"] == [1, 4, 16]
-    by_label = {r["label"]: r for r in quick_results.adaptation}
-    # the source model collapses on the shifted domain and LoRA recovers most of it
-    assert by_label["source only"]["source_accuracy"] > 0.9
-    assert by_label["source only"]["test_accuracy"] < 0.3
-    assert by_label["LoRA r=4"]["test_accuracy"] > 0.85
-    assert by_label["LoRA r=4"]["trainable_params"] < 0.1 * by_label["full fine-tuning"]["trainable_params"]
+def test_quick_tour_runs_every_method_on_every_seed(quick_results):
+    seeds = quick_results.settings["seeds"]
+    assert seeds == (0, 1, 2)
+    labels = list(dict.fromkeys(r["label"] for r in quick_results.adaptation))
+    assert labels == ["source only", "head only", "LoRA r=1", "LoRA r=4", "LoRA r=16", "full fine-tuning"]
+    assert len(quick_results.adaptation) == len(labels) * len(seeds)
+    assert sorted({r["seed"] for r in quick_results.adaptation}) == list(seeds)
+    source = values(quick_results.adaptation, "source_accuracy", label="source only")
+    collapsed = values(quick_results.adaptation, "test_accuracy", label="source only")
+    assert min(source) > 0.9 and max(collapsed) < 0.3  # the collapse, in every seed
 
 
-def test_planted_sweep_is_lowest_at_the_planted_rank(quick_results):
-    errors = {r["rank"]: r["test_error"] for r in quick_results.planted}
-    assert min(errors, key=errors.get) == PLANTED["k"]
-    assert quick_results.planted_summary[0]["best_rank"] == PLANTED["k"]
+def test_quick_planted_sweep_is_lowest_at_the_planted_rank_in_every_seed(quick_results):
+    for seed in quick_results.settings["seeds"]:
+        errors = {r["rank"]: r["test_error"] for r in quick_results.planted if r["seed"] == seed}
+        assert min(errors, key=errors.get) == PLANTED["k"]
 
 
 def test_headline_sentences_quote_the_records(quick_results):
-    source, head, *_ = quick_results.adaptation
-    full = quick_results.adaptation[-1]
-    first, second, third = headline_sentences(quick_results)
-    assert f"{source['source_accuracy']:.1%}" in first and f"{source['test_accuracy']:.1%}" in first
-    assert f"{full['trainable_params']:,}" in second and f"{full['test_accuracy']:.1%}" in second
-    best = max((r for r in quick_results.adaptation if r["method"] == "lora"), key=lambda r: r["test_accuracy"])
-    assert f"{best['test_accuracy']:.1%} at its best (r={best['rank']})" in second
-    assert f"lowest at r={PLANTED['k']}" in third
+    sentences = headline_sentences(quick_results)
+    text = " ".join(sentences)
+    source = values(quick_results.adaptation, "source_accuracy", label="source only")
+    digits = results_text.PERCENT_DIGITS
+    assert format_mean_std(source, digits, percent=True) in sentences[1]
+    assert "over 3 seeds" in sentences[0]
+    full = values(quick_results.adaptation, "test_accuracy", label="full fine-tuning")
+    assert "26,122" in sentences[2] and format_mean_std(full, digits, percent=True) in sentences[2]
+    assert f"lowest at r={PLANTED['k']} in 3 of 3 seeds" in text
 
 
 def test_the_rank_cap_on_the_10_output_head_is_stated(quick_results):
     # 64-128-128-10: only the head (layer "4", min(out, in) = 10) is capped, and only at r=16.
     note = rank_cap_note(quick_results)
     assert 'layer "4" gets rank 10 at r=16 (' in note
-    assert note.count("r=") == 1  # r=1 and r=4 fit every layer
+    assert note.count("r=") == 1  # r=1 and r=4 fit every layer; three seeds, one mention
     uncapped = type(quick_results)(**{**quick_results.__dict__,
                                       "adaptation": [r for r in quick_results.adaptation if r["rank"] != 16]})
     assert rank_cap_note(uncapped) is None
 
 
-def test_tables_show_one_row_per_record(quick_results):
+def test_tables_show_one_row_per_method_and_rank(quick_results):
     table = adaptation_table(quick_results).splitlines()
-    assert len(table) == 2 + len(quick_results.adaptation)
-    assert "wall_time_s" in table[0] and "wall_time_s" not in adaptation_table(quick_results, with_time=False)
+    assert len(table) == 2 + 6 and "±" in table[2]
     markdown = planted_table(quick_results, markdown=True).splitlines()
-    assert markdown[0].startswith("|") and len(markdown) == 2 + len(quick_results.planted)
+    ranks = {r["rank"] for r in quick_results.planted}
+    assert markdown[0].startswith("|") and len(markdown) == 2 + len(ranks)
+    assert "3 of 3 seeds" in markdown[2 + sorted(ranks).index(PLANTED["k"])]
 
 
-def test_quick_tour_leaves_the_figures_folder_alone(tmp_path, monkeypatch, capsys):
+def test_the_tour_writes_no_figures_unless_asked(quick_results, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "figures").mkdir()
+    monkeypatch.setattr("lorabook.tour.run_headline", lambda quick, progress: quick_results)  # no rerun
     run_tour(quick=True, progress=False)
+    assert list(tmp_path.iterdir()) == [tmp_path / "figures"]
     assert list((tmp_path / "figures").iterdir()) == []
-    assert "no figures written" in capsys.readouterr().out
+    assert "No figures written" in capsys.readouterr().out
 
 
-def test_tour_writes_its_three_figures_where_asked(quick_results, tmp_path):
-    paths = write_tour_figures(quick_results, str(tmp_path / "out"))
-    names = sorted(os.path.basename(p) for p in paths)
-    assert names == ["accuracy_vs_params.png", "rank_curve.png", "source_collapse.png"]
-    for path in paths:
-        with open(path, "rb") as file:
-            assert file.read(8) == PNG_SIGNATURE
-    assert sorted(os.listdir(tmp_path / "out")) == names  # no temporary files left behind
+def test_figures_are_written_where_asked_and_twice_give_the_same_bytes(quick_results, tmp_path):
+    first = write_tour_figures(quick_results, str(tmp_path / "a")) + write_analysis_figures(
+        quick_results, str(tmp_path / "a"))
+    second = write_tour_figures(quick_results, str(tmp_path / "b")) + write_analysis_figures(
+        quick_results, str(tmp_path / "b"))
+    names = sorted(os.path.basename(p) for p in first)
+    assert names == ["accuracy_vs_params.png", "rank_curve.png", "source_collapse.png", "spectrum.png",
+                     "subspace_similarity.png"]
+    assert sorted(os.listdir(tmp_path / "a")) == names  # no temporary files left behind
+    for a, b in zip(first, second):
+        with open(a, "rb") as file_a, open(b, "rb") as file_b:
+            data = file_a.read()
+            assert data[:8] == PNG_SIGNATURE
+            assert data == file_b.read(), a
+            assert b"Software" not in data and b"matplotlib" not in data  # no version stamped in
 
 
 # ----- README blocks -----------------------------------------------------------------------

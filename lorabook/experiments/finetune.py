@@ -37,15 +37,16 @@ import copy
 import math
 import re
 import time
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from lorabook._checks import _show, check_bool, check_choice, check_float, check_int
+from lorabook._checks import _show, check_bool, check_choice, check_data, check_float, check_int
 from lorabook.lora import LoraConfig, LoraLinear, get_peft_model
 from lorabook.nn import MLP, Linear
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
-from lorabook.train import evaluate, fit
+from lorabook.train import evaluate, fit, progress_bar
 
 from .memory import measure_training_step
 from .records import plain
@@ -65,19 +66,6 @@ RECORD_KEYS = (
 
 
 # ----- checks ------------------------------------------------------------------------------
-def _check_data(name, data):
-    """(X, y): X (n, features) floats, y (n,) integer labels."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{name} must be an (X, y) pair of arrays, got {_show(data)}")
-    X, y = np.asarray(data[0]), np.asarray(data[1])
-    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"{name} must be (X, y) with X of shape (n, features) and y of shape (n,), n >= 1; "
-                         f"got shapes {X.shape} and {y.shape}")
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name}: y must hold integer class labels, got dtype {y.dtype}")
-    return X, y
-
-
 def check_positive_ints(name, values, what="rank"):
     """A non-empty sequence of integers >= 1 (one int is accepted too), as a tuple; errors name the bad entry."""
     if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
@@ -93,18 +81,6 @@ def check_positive_ints(name, values, what="rank"):
 def check_ranks(name, ranks):
     """LoRA ranks: a non-empty list of integers >= 1."""
     return check_positive_ints(name, ranks, "rank")
-
-
-def progress_bar(enabled, total, description):
-    """A tqdm bar over the runs of a comparison or sweep; a silent one when progress is off.
-
-    One bar for the whole experiment reads better than one per training run;
-    the bar's text names the run in progress. Use it as a context manager,
-    so that it is closed even when a run fails.
-    """
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="run", disable=not check_bool("progress", enabled))
 
 
 def _check_model(base_model, X, y, name):
@@ -127,7 +103,7 @@ def check_fits(base_model, name, data):
     """
     if data is None:
         return None
-    X, y = _check_data(name, data)
+    X, y = check_data(name, data, labels=True, x_ndim=2)
     _check_model(base_model, X, y, name)
     return X, y
 
@@ -140,7 +116,8 @@ def _per_method(name, value, method, defaults):
 
 
 # ----- the source model ------------------------------------------------------------------
-def train_source_model(data, sizes=(64, 128, 128, 10), epochs=60, lr=3e-3, batch_size=64, seed=0, progress=False):
+def train_source_model(data: tuple, sizes: Sequence[int] = (64, 128, 128, 10), epochs: int = 60, lr: float = 3e-3,
+                       batch_size: int = 64, seed: int = 0, progress: bool = False) -> MLP:
     """An MLP trained on the source domain with Adam and cross-entropy.
 
     data: (X, y) with X (n, sizes[0]) and y (n,) labels in [0, sizes[-1]).
@@ -149,7 +126,7 @@ def train_source_model(data, sizes=(64, 128, 128, 10), epochs=60, lr=3e-3, batch
     Weights are drawn from `seed`, and so is the order of the examples.
     The model comes back with no gradients (.grad None), ready to adapt.
     """
-    X, y = _check_data("data", data)
+    X, y = check_data("data", data, labels=True, x_ndim=2)
     model = MLP(sizes, generator=np.random.default_rng(check_int("seed", seed, low=0)))
     _check_model(model, X, y, "data")
     fit(model, (X, y), F.cross_entropy, Adam(model.parameters(), lr=check_float("lr", lr, low=0.0, low_open=True)),
@@ -159,7 +136,7 @@ def train_source_model(data, sizes=(64, 128, 128, 10), epochs=60, lr=3e-3, batch
 
 
 # ----- one adaptation run ------------------------------------------------------------------
-def rank_caps(model, rank, lora_alpha, use_rslora=False):
+def rank_caps(model: Any, rank: int, lora_alpha: float, use_rslora: bool = False) -> tuple:
     """rank_pattern and alpha_pattern capping r at min(out, in) for each Linear layer of `model`.
 
     An update of a (10, 128) head has rank at most 10, so a rank-32 adapter
@@ -177,7 +154,7 @@ def rank_caps(model, rank, lora_alpha, use_rslora=False):
     return ranks, alphas
 
 
-def layer_ranks(model):
+def layer_ranks(model: Any) -> dict:
     """{layer name: r of its active adapter} for every LoRA layer of a PeftModel, in module order.
 
     The ranks actually used, after rank_caps: {"0": 16, "2": 16, "4": 10} for
@@ -241,9 +218,11 @@ def _loss_function(model, reference, update_penalty):
     return loss_with_penalty
 
 
-def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None, use_rslora=False,
-          init_lora_weights=True, target_modules="all-linear", epochs=None, lr=None, batch_size=32,
-          weight_decay=0.0, update_penalty=0.0, seed=0, source_data=None, progress=False, measure_memory=True):
+def adapt(base_model: MLP, method: str, train_data: tuple, test_data: tuple, rank: Optional[int] = None,
+          lora_alpha: Optional[float] = None, use_rslora: bool = False, init_lora_weights: Union[bool, str] = True,
+          target_modules: Any = "all-linear", epochs: Optional[int] = None, lr: Any = None, batch_size: int = 32,
+          weight_decay: float = 0.0, update_penalty: float = 0.0, seed: int = 0, source_data: Optional[tuple] = None,
+          progress: bool = False, measure_memory: bool = True) -> tuple:
     """Adapt a copy of `base_model` to the target with one method; returns (record, adapted model).
 
     base_model: an MLP trained on the source (never changed). method: one of
@@ -320,16 +299,19 @@ def adapt(base_model, method, train_data, test_data, rank=None, lora_alpha=None,
 
 
 # ----- comparisons ---------------------------------------------------------------------------
-def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, methods=METHODS,
-                       source_data=None, epochs=None, lr=None, batch_size=32, seed=0, progress=False, **lora_options):
-    """Issue 5's comparison: each method in `methods` (LoRA once per rank) on the same target data.
+def compare_adaptation(base_model: MLP, train_data: tuple, test_data: tuple, ranks: Sequence[int] = DEFAULT_RANKS,
+                       methods: Sequence[str] = METHODS, source_data: Optional[tuple] = None,
+                       epochs: Optional[int] = None, lr: Any = None, batch_size: int = 32, seed: int = 0,
+                       progress: bool = False, measure_memory: bool = True, **lora_options: Any) -> list:
+    """Each method in `methods` (LoRA once per rank) on the same target data.
 
     ranks: LoRA ranks (integers >= 1), each capped at min(out, in) per layer
     as adapt caps it (see layer_ranks in each record). lr: None (DEFAULT_LR), one number, or
     a dict by method. lora_options: lora_alpha, use_rslora, init_lora_weights,
     target_modules (passed to adapt for the LoRA runs), weight_decay and
-    update_penalty (for every trained method). Returns records (see adapt),
-    in the order of `methods`, LoRA by increasing rank as given.
+    update_penalty (for every trained method). measure_memory: as in adapt
+    (False skips the traced extra steps, and peak_memory_bytes is 0). Returns
+    records (see adapt), in the order of `methods`, LoRA by increasing rank as given.
     """
     if isinstance(methods, str):
         methods = (methods,)
@@ -344,7 +326,8 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
     unknown = set(lora_options) - {"lora_alpha", "use_rslora", "init_lora_weights", "target_modules"}
     if unknown:
         raise TypeError(f"compare_adaptation got unexpected keyword argument(s) {sorted(unknown)}")
-    common = dict(source_data=source_data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    common = dict(source_data=source_data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                  measure_memory=check_bool("measure_memory", measure_memory))
     runs = []
     for method in methods:
         if method == "lora":
@@ -352,7 +335,7 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
         else:
             runs.append((method, {}))
     records = []
-    with progress_bar(progress, len(runs), "adaptation runs") as bar:
+    with progress_bar(progress, len(runs), "adaptation runs", unit="run") as bar:
         for method, options in runs:
             options = dict(options, **common, **(shared if method != "source-only" else {}))
             record, _ = adapt(base_model, method, train_data, test_data, **options)
@@ -362,9 +345,10 @@ def compare_adaptation(base_model, train_data, test_data, ranks=DEFAULT_RANKS, m
     return records
 
 
-def compare_finetuning(base_model, train_data, test_data, ranks=DEFAULT_RANKS, source_data=None, epochs=None,
-                       lr=None, batch_size=32, seed=0, progress=False, **lora_options):
-    """Issue 3's comparison: full fine-tuning and LoRA at each rank, the same model and target data.
+def compare_finetuning(base_model: MLP, train_data: tuple, test_data: tuple, ranks: Sequence[int] = DEFAULT_RANKS,
+                       source_data: Optional[tuple] = None, epochs: Optional[int] = None, lr: Any = None,
+                       batch_size: int = 32, seed: int = 0, progress: bool = False, **lora_options: Any) -> list:
+    """Full fine-tuning and LoRA at each rank, the same model and target data.
 
     Records as compare_adaptation's: method, rank, trainable_params,
     optimizer_state_bytes, train_accuracy, test_accuracy, wall_time_s,
@@ -377,6 +361,6 @@ def compare_finetuning(base_model, train_data, test_data, ranks=DEFAULT_RANKS, s
                               progress=progress, **lora_options)
 
 
-def epochs_for_steps(steps, n_train, batch_size):
+def epochs_for_steps(steps: int, n_train: int, batch_size: int) -> int:
     """Epochs that give at least `steps` optimizer steps on n_train examples: ceil(steps / batches per epoch)."""
     return max(1, math.ceil(steps / math.ceil(n_train / batch_size)))

@@ -36,15 +36,17 @@ from __future__ import annotations
 import gc
 import time
 import tracemalloc
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from lorabook._checks import check_int, make_rng
+from lorabook._checks import check_int
 from lorabook.autograd import Tensor
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import MLP
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
+from lorabook.random import get_generator
 
 from .records import plain
 
@@ -59,7 +61,7 @@ def _check_sizes(model_sizes):
     return [check_int(f"model_sizes[{i}]", size, low=1) for i, size in enumerate(sizes)]
 
 
-def predicted_ledger(model_sizes, rank, batch_size, dtype=np.float32):
+def predicted_ledger(model_sizes: Sequence[int], rank: int, batch_size: int, dtype: Any = np.float32) -> dict:
     """{method: {component: bytes}} for "full" and "lora" from the formulas in the module docstring."""
     sizes = _check_sizes(model_sizes)
     rank = check_int("rank", rank, low=1)
@@ -101,7 +103,8 @@ class _Traced:
         return False
 
 
-def measure_training_step(model, batch, lr=1e-3, loss_fn=F.cross_entropy, steps=2):
+def measure_training_step(model: Any, batch: tuple, lr: float = 1e-3, loss_fn: Callable = F.cross_entropy,
+                          steps: int = 2) -> dict:
     """Run `steps` Adam steps on one batch and measure where the memory went.
 
     model: a Module (changed by the steps; pass a copy to keep yours).
@@ -141,14 +144,15 @@ def measure_training_step(model, batch, lr=1e-3, loss_fn=F.cross_entropy, steps=
 
 
 def _ledger_model(method, sizes, rank, dtype, seed):
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     model = MLP(sizes, generator=rng, dtype=dtype)
     if method == "lora":
         model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=rank, target_modules="all-linear"), generator=rng)
     return model
 
 
-def memory_ledger(model_sizes=(64, 128, 128, 10), rank=4, batch_size=64, dtype=np.float32, seed=0):
+def memory_ledger(model_sizes: Sequence[int] = (64, 128, 128, 10), rank: int = 4, batch_size: int = 64,
+                  dtype: Any = np.float32, seed: int = 0) -> list:
     """The memory ledger of full fine-tuning and LoRA (rank on every Linear), predicted and measured.
 
     Builds MLP(model_sizes) of `dtype` twice (full, and LoRA via get_peft_model),
@@ -167,7 +171,7 @@ def memory_ledger(model_sizes=(64, 128, 128, 10), rank=4, batch_size=64, dtype=n
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a floating-point type such as numpy.float32, got {dtype}")
     predicted = predicted_ledger(sizes, rank, batch_size, dtype)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     X = rng.standard_normal((batch_size, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], size=batch_size)
 

@@ -4,6 +4,7 @@
     print(format_table(records, ["method", "rank", "trainable_params", "test_accuracy"]))
     lora = select(records, method="lora")
     columns = to_columns(lora, ["rank", "test_accuracy"])   # {"rank": [...], ...}
+    table = pivot(records, "shift", "method", "test_accuracy")  # wide: one row per shift
 
 Values are Python numbers, strings or None (never NumPy scalars), so a
 record prints cleanly, compares with ==, and can be written to JSON as is.
@@ -15,11 +16,16 @@ asked for it (TABLE_COLUMNS leaves it out).
 from __future__ import annotations
 
 import numbers
+from typing import Any, Iterable, Optional, Sequence
+
 
 from lorabook._checks import _show, check_int
 
+Record = dict  # one run: {key: plain Python value}, see the module doc
+Records = list  # a list of Record
 
-def plain(value):
+
+def plain(value: Any) -> Any:
     """`value` as a plain Python number (NumPy scalars become int, float or bool)."""
     if isinstance(value, (bool, str)) or value is None:
         return value
@@ -30,7 +36,7 @@ def plain(value):
     return value
 
 
-def check_records(name, records, required=()):
+def check_records(name: str, records: Iterable[Record], required: Sequence[str] = ()) -> Records:
     """`records` as a list of dicts, each with every key in `required`; raises naming `name`."""
     if isinstance(records, dict) or not hasattr(records, "__iter__"):
         raise TypeError(f"{name} must be a list of dicts (records), got {_show(records)}")
@@ -49,13 +55,13 @@ def check_records(name, records, required=()):
     return records
 
 
-def select(records, **criteria):
+def select(records: Iterable[Record], **criteria: Any) -> Records:
     """The records whose values equal every criterion: select(records, method="lora", rank=4)."""
     records = check_records("records", records)
     return [r for r in records if all(r.get(key) == value for key, value in criteria.items())]
 
 
-def to_columns(records, keys=None):
+def to_columns(records: Iterable[Record], keys: Optional[Sequence[str]] = None) -> dict:
     """{key: [value of each record]} for plotting; keys default to the first record's."""
     records = check_records("records", records)
     keys = list(records[0]) if keys is None else list(keys)
@@ -75,7 +81,8 @@ def _cell(value, digits):
     return str(value)
 
 
-def format_table(records, columns=None, digits=3, markdown=False):
+def format_table(records: Iterable[Record], columns: Optional[Sequence[str]] = None, digits: int = 3,
+                 markdown: bool = False) -> str:
     """Records as a fixed-width text table, one line per record.
 
     columns: the keys to show, in order (default: the first record's keys).
@@ -95,3 +102,19 @@ def format_table(records, columns=None, digits=3, markdown=False):
     lines.append("  ".join("-" * width for width in widths))
     lines.extend("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells)
     return "\n".join(lines)
+
+
+def pivot(records: Iterable[Record], rows: str, columns: str, values: str) -> Records:
+    """Records in wide form for format_table: one dict per distinct `rows` value, one key per `columns` value.
+
+    pivot(records, "shift", "method", "test_accuracy") gives
+    [{"shift": "rotate 45", "linear, source only": 0.19, ...}, ...]; a
+    missing combination is None. Orders are those of first appearance.
+    """
+    records = check_records("records", records, required=(rows, columns, values))
+    table = {}
+    names = list(dict.fromkeys(r[columns] for r in records))
+    for record in records:
+        row = table.setdefault(record[rows], {rows: record[rows], **{str(n): None for n in names}})
+        row[str(record[columns])] = record[values]
+    return list(table.values())

@@ -24,6 +24,8 @@ cover), and the rule overshoots: 6 to 8 instead of 3 at n = 40, d = 32.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 
 from lorabook._checks import check_choice, check_float, check_int
@@ -34,9 +36,10 @@ from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear, Sequential
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
+from lorabook.train import progress_bar
 
 from .finetune import (
-    DEFAULT_RANKS, METHODS, adapt, check_fits, check_positive_ints, check_ranks, epochs_for_steps, progress_bar,
+    DEFAULT_RANKS, METHODS, adapt, check_fits, check_positive_ints, check_ranks, epochs_for_steps,
 )
 from .records import plain
 
@@ -83,8 +86,9 @@ def _train_planted_lora(task, rank, steps, lr, weight_decay, update_penalty, see
     return lora.get_delta_weight()
 
 
-def planted_rank_sweep(d=32, k=3, n=40, noise=0.5, ranks=PLANTED_RANKS, seed=0, method="lora", steps=2000,
-                       lr=1e-2, weight_decay=0.0, update_penalty=0.0, progress=False):
+def planted_rank_sweep(d: int = 32, k: int = 3, n: Any = 40, noise: float = 0.5, ranks: Sequence[int] = PLANTED_RANKS,
+                       seed: int = 0, method: str = "lora", steps: int = 2000, lr: float = 1e-2,
+                       weight_decay: float = 0.0, update_penalty: float = 0.0, progress: bool = False) -> list:
     """Train and test error against rank on the planted-rank task (d_in = d_out = d, true rank k).
 
     n: the number of training examples, or a list of them (one curve each;
@@ -117,7 +121,7 @@ def planted_rank_sweep(d=32, k=3, n=40, noise=0.5, ranks=PLANTED_RANKS, seed=0, 
                          "the closed form is the unpenalised optimum")
 
     records = []
-    with progress_bar(progress, len(budgets) * len(ranks), "planted rank sweep") as bar:
+    with progress_bar(progress, len(budgets) * len(ranks), "planted rank sweep", unit="run") as bar:
         for n_train in budgets:
             task = make_planted_rank_task(d, d, k, n_train, noise, seed=seed, dtype=np.float64)
             X, Y, W0 = task.X_train, task.Y_train, task.base_weight
@@ -140,7 +144,7 @@ def planted_rank_sweep(d=32, k=3, n=40, noise=0.5, ranks=PLANTED_RANKS, seed=0, 
     return records
 
 
-def rank_sweep_summary(records):
+def rank_sweep_summary(records: list) -> list:
     """One dict per (method, n_train) of a rank sweep: best_rank (lowest test error), its
     test_error, and k and suggested_rank when the records have them."""
     groups = {}
@@ -165,8 +169,10 @@ def _subset(pool, n, seed):
     return X[chosen], y[chosen]
 
 
-def rank_sweep(base_model, train_pool, test_data, ranks=DEFAULT_RANKS, budgets=(50, 400), steps=800, lr=None,
-               batch_size=32, weight_decay=0.0, update_penalty=0.0, seed=0, progress=False, **lora_options):
+def rank_sweep(base_model: Any, train_pool: tuple, test_data: tuple, ranks: Sequence[int] = DEFAULT_RANKS,
+               budgets: Sequence[int] = (50, 400), steps: int = 800, lr: Any = None, batch_size: int = 32,
+               weight_decay: float = 0.0, update_penalty: float = 0.0, seed: int = 0, progress: bool = False,
+               **lora_options: Any) -> list:
     """Train and test error of LoRA against rank, one curve per label budget, on a classification task.
 
     train_pool: the labelled target examples (X, y) that budgets are drawn
@@ -186,7 +192,7 @@ def rank_sweep(base_model, train_pool, test_data, ranks=DEFAULT_RANKS, budgets=(
     batch_size = check_int("batch_size", batch_size, low=1)
     runs = [(n, r) for n in budgets for r in ranks]
     records = []
-    with progress_bar(progress, len(runs), "rank sweep") as bar:
+    with progress_bar(progress, len(runs), "rank sweep", unit="run") as bar:
         for n, rank in runs:
             record, _ = adapt(base_model, "lora", _subset((X, y), n, seed), test_data, rank=rank, lr=lr,
                               epochs=epochs_for_steps(steps, n, batch_size), batch_size=batch_size,
@@ -198,9 +204,11 @@ def rank_sweep(base_model, train_pool, test_data, ranks=DEFAULT_RANKS, budgets=(
     return records
 
 
-def label_budget_sweep(base_model, train_pool, test_data, budgets=(25, 50, 100, 200, 400),
-                       methods=("head-only", "lora", "full"), rank=4, steps=800, lr=None, batch_size=32, seed=0,
-                       source_data=None, progress=False, **lora_options):
+def label_budget_sweep(base_model: Any, train_pool: tuple, test_data: tuple,
+                       budgets: Sequence[int] = (25, 50, 100, 200, 400),
+                       methods: Sequence[str] = ("head-only", "lora", "full"), rank: int = 4, steps: int = 800,
+                       lr: Any = None, batch_size: int = 32, seed: int = 0, source_data: Any = None,
+                       progress: bool = False, **lora_options: Any) -> list:
     """Target test accuracy against the number of labelled target examples, per method.
 
     budgets are drawn from train_pool as in rank_sweep (the same number of
@@ -223,7 +231,7 @@ def label_budget_sweep(base_model, train_pool, test_data, budgets=(25, 50, 100, 
     batch_size = check_int("batch_size", batch_size, low=1)
     runs = [(m, n) for m in methods for n in budgets]
     records = []
-    with progress_bar(progress, len(runs), "label budget sweep") as bar:
+    with progress_bar(progress, len(runs), "label budget sweep", unit="run") as bar:
         for method, n in runs:
             options = dict(lora_options, rank=rank) if method == "lora" else {}
             record, _ = adapt(base_model, method, _subset((X, y), n, seed), test_data, lr=lr,

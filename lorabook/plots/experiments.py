@@ -39,6 +39,41 @@ def _style(method):
     return METHOD_STYLE.get(method, ("k", "^"))
 
 
+def _over_seeds(records, group, keys):
+    """Records of several seeds folded into one row per `group` value (in order of first appearance).
+
+    Each row is the group's first record with every key in `keys` replaced by
+    its mean over the group, plus "<key>_std" (standard deviation, ddof = 1;
+    0 for a single run) and "seeds" (how many runs). Records of one seed
+    come back unchanged apart from the two extra keys.
+    """
+    groups = {}
+    for record in records:
+        groups.setdefault(tuple(record[g] for g in group), []).append(record)
+    rows = []
+    for members in groups.values():
+        row = dict(members[0], seeds=len(members))
+        for key in keys:
+            numbers = np.asarray([m[key] for m in members], dtype=np.float64)
+            row[key] = float(numbers.mean())
+            row[f"{key}_std"] = float(numbers.std(ddof=1)) if len(numbers) > 1 else 0.0
+        rows.append(row)
+    return rows
+
+
+def _plot_with_errors(ax, x, y, errors, **style):
+    """ax.plot(x, y, **style), plus error bars of the same colour where any error is non-zero."""
+    lines = ax.plot(x, y, **style)
+    if any(errors):
+        ax.errorbar(x, y, yerr=errors, fmt="none", ecolor=lines[0].get_color(), capsize=3)
+    return lines
+
+
+def _seeds_note(rows):
+    n = max(row["seeds"] for row in rows)
+    return f" (mean ± std over {n} seeds)" if n > 1 else ""
+
+
 # ----- accuracy against trainable parameters ----------------------------------------------------
 def plot_accuracy_vs_params(records, metric="test_accuracy", ax=None):
     """Target accuracy against the number of trainable parameters (log x axis).
@@ -49,9 +84,10 @@ def plot_accuracy_vs_params(records, metric="test_accuracy", ax=None):
     metric: "test_accuracy" or "train_accuracy".
     """
     records = check_records("records", records, required=("method", "label", "rank", "trainable_params", metric))
+    folded = _over_seeds(records, ("label",), (metric,))
     fig, ax = _new_axes(ax, (6.5, 4.2))
-    for method in dict.fromkeys(r["method"] for r in records):  # in order of first appearance
-        rows = [r for r in records if r["method"] == method]
+    for method in dict.fromkeys(r["method"] for r in folded):  # in order of first appearance
+        rows = [r for r in folded if r["method"] == method]
         color, marker = _style(method)
         if method == "source-only":
             for row in rows:
@@ -60,18 +96,18 @@ def plot_accuracy_vs_params(records, metric="test_accuracy", ax=None):
         if method == "lora":
             rows = sorted(rows, key=lambda r: r["rank"])
             x, y = [r["trainable_params"] for r in rows], [r[metric] for r in rows]
-            ax.plot(x, y, marker=marker, color=color, label="LoRA")
+            _plot_with_errors(ax, x, y, [r[f"{metric}_std"] for r in rows], marker=marker, color=color, label="LoRA")
             for row in rows:
                 ax.annotate(f"r={row['rank']}", (row["trainable_params"], row[metric]), textcoords="offset points",
-                            xytext=(0, 7), ha="center", fontsize=8, color=color)
+                            xytext=(0, 9), ha="center", fontsize=8, color=color)
             continue
         for row in rows:
-            ax.plot([row["trainable_params"]], [row[metric]], marker=marker, linestyle="none", markersize=8,
-                    color=color, label=row["label"])
+            _plot_with_errors(ax, [row["trainable_params"]], [row[metric]], [row[f"{metric}_std"]], marker=marker,
+                              linestyle="none", markersize=8, color=color, label=row["label"])
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters (log scale)")
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title("accuracy against trainable parameters")
+    ax.set_title("accuracy against trainable parameters" + _seeds_note(folded))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return fig
@@ -91,15 +127,18 @@ def plot_source_collapse(records, ax=None):
     if missing:
         raise ValueError(f"records for {missing} have source_accuracy None: "
                          f"run the experiment with source_data=(X_source_test, y_source_test)")
-    fig, ax = _new_axes(ax, (max(6.0, 0.8 * len(records) + 2), 4.2))
-    x = np.arange(len(records))
+    rows = _over_seeds(records, ("label",), ("source_accuracy", "test_accuracy"))
+    fig, ax = _new_axes(ax, (max(7.0, 0.8 * len(rows) + 2), 4.2))
+    x = np.arange(len(rows))
     width = 0.38
-    ax.bar(x - width / 2, [r["source_accuracy"] for r in records], width, color=COLORS[7], label="source domain")
-    ax.bar(x + width / 2, [r["test_accuracy"] for r in records], width, color=COLORS[0], label="target domain")
-    ax.set_xticks(x, [r["label"] for r in records], rotation=30, ha="right")
+    for offset, key, color, name in ((-width / 2, "source_accuracy", COLORS[7], "source domain"),
+                                     (width / 2, "test_accuracy", COLORS[0], "target domain")):
+        errors = [r[f"{key}_std"] for r in rows] if max(r["seeds"] for r in rows) > 1 else None
+        ax.bar(x + offset, [r[key] for r in rows], width, yerr=errors, capsize=2, color=color, label=name)
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=30, ha="right")
     ax.set_ylim(0, 1.15)  # headroom for the legend above the bars
     ax.set_ylabel("test accuracy")
-    ax.set_title("the source model on the target, and after adapting")
+    ax.set_title("the source model on the target, and after adapting" + _seeds_note(rows))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, loc="upper center", ncol=2)
     return fig
@@ -163,18 +202,26 @@ def plot_rank_curve(records, ax=None, show_train=True, mark_suggested=True):
     on the test curve, when the records have one.
     """
     records = check_records("records", records, required=("rank", "n_train", "train_error", "test_error"))
+    folded = _over_seeds(records, ("n_train", "rank"), ("train_error", "test_error"))
     fig, ax = _new_axes(ax, (6.5, 4.2))
-    budgets = sorted(dict.fromkeys(r["n_train"] for r in records))
+    budgets = sorted(dict.fromkeys(r["n_train"] for r in folded))
     for index, n in enumerate(budgets):
-        rows = sorted((r for r in records if r["n_train"] == n), key=lambda r: r["rank"])
+        rows = sorted((r for r in folded if r["n_train"] == n), key=lambda r: r["rank"])
         ranks = [r["rank"] for r in rows]
         color = COLORS[index % len(COLORS)]
-        ax.plot(ranks, [r["test_error"] for r in rows], marker="o", color=color, label=f"test, n={n}")
-        if show_train:
-            ax.plot(ranks, [r["train_error"] for r in rows], marker=".", linestyle="--", color=color,
-                    label=f"train, n={n}")
+        for key, style, name in (("test_error", dict(marker="o"), "test"),
+                                 ("train_error", dict(marker=".", linestyle="--"), "train")):
+            if key == "train_error" and not show_train:
+                continue
+            mean = np.array([r[key] for r in rows])
+            ax.plot(ranks, mean, color=color, label=f"{name}, n={n}", **style)
+            if rows[0]["seeds"] > 1:
+                std = np.array([r[f"{key}_std"] for r in rows])
+                ax.fill_between(ranks, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
         suggested = rows[0].get("suggested_rank")
-        if mark_suggested and suggested is not None and suggested in ranks:
+        # several seeds may suggest different ranks: a star only where they all agree
+        agreed = len({r.get("suggested_rank") for r in records if r["n_train"] == n}) == 1
+        if mark_suggested and agreed and suggested is not None and suggested in ranks:
             at = rows[ranks.index(suggested)]
             ax.plot([suggested], [at["test_error"]], marker="*", markersize=14, color=color, linestyle="none",
                     label=f"suggested rank, n={n}")
@@ -186,7 +233,7 @@ def plot_rank_curve(records, ax=None, show_train=True, mark_suggested=True):
     ax.set_xticks(all_ranks, [str(r) for r in all_ranks])
     ax.set_xlabel("rank r")
     ax.set_ylabel("error")
-    ax.set_title("error against rank")
+    ax.set_title("error against rank" + _seeds_note(folded))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -194,20 +241,25 @@ def plot_rank_curve(records, ax=None, show_train=True, mark_suggested=True):
 
 # ----- label budgets -------------------------------------------------------------------------------
 def plot_label_budget(records, metric="test_accuracy", ax=None):
-    """Target accuracy against the number of labelled target examples (log x axis), one line per run label."""
+    """Target accuracy against the number of labelled target examples (log x axis), one line per run label.
+
+    Records of several seeds are drawn as means with one standard deviation as error bars.
+    """
     records = check_records("records", records, required=("method", "label", "n_train", metric))
+    folded = _over_seeds(records, ("label", "n_train"), (metric,))
     fig, ax = _new_axes(ax, (6.5, 4.2))
-    for label in dict.fromkeys(r["label"] for r in records):
-        rows = sorted((r for r in records if r["label"] == label), key=lambda r: r["n_train"])
+    for label in dict.fromkeys(r["label"] for r in folded):
+        rows = sorted((r for r in folded if r["label"] == label), key=lambda r: r["n_train"])
         color, marker = _style(rows[0]["method"])
-        ax.plot([r["n_train"] for r in rows], [r[metric] for r in rows], marker=marker, color=color, label=label)
+        _plot_with_errors(ax, [r["n_train"] for r in rows], [r[metric] for r in rows],
+                          [r[f"{metric}_std"] for r in rows], marker=marker, color=color, label=label)
     ax.set_xscale("log")
     budgets = sorted(dict.fromkeys(r["n_train"] for r in records))
     ax.set_xticks(budgets, [str(n) for n in budgets])
     ax.minorticks_off()
     ax.set_xlabel("labelled target examples")
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title("accuracy against label budget")
+    ax.set_title("accuracy against label budget" + _seeds_note(folded))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig

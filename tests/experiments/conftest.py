@@ -25,7 +25,7 @@ def source_model(rotated_digits):
 
 @pytest.fixture(scope="session")
 def adaptation_records(source_model, rotated_digits):
-    """compare_adaptation with every method, LoRA at r=4 only (the issue's claim), default training."""
+    """compare_adaptation with every method, LoRA at r=4 only, default training."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # r=4 fits every layer: no warning expected
         return compare_adaptation(source_model, rotated_digits.target_train, rotated_digits.target_test,

@@ -75,8 +75,12 @@ def test_data_that_does_not_fit_the_model(source_model, rotated_digits):
         adapt(source_model, "full", (X[:, :10], y), rotated_digits.target_test)
     with pytest.raises(ValueError, match=r"train_data: labels must be in \[0, 10\)"):
         adapt(source_model, "full", (X, y + 5), rotated_digits.target_test)
-    with pytest.raises(TypeError, match="train_data: y must hold integer class labels"):
+    with pytest.raises(TypeError, match="train_data: y must be integer class labels"):
         adapt(source_model, "full", (X, y.astype(float)), rotated_digits.target_test)
+    bad = X.copy()
+    bad[17, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"train_data: X\[17, 2\] is nan"):  # named before any training
+        adapt(source_model, "full", (bad, y), rotated_digits.target_test)
     with pytest.raises(TypeError, match="test_data must be an"):
         adapt(source_model, "full", (X, y), X)
     with pytest.raises(TypeError, match="base_model must be a lorabook.nn.MLP"):

@@ -13,7 +13,7 @@ PLANTED_KEYS = {"task", "method", "d", "k", "noise", "n_train", "rank", "train_e
 
 @pytest.fixture(scope="module")
 def lora_sweep():
-    """The issue's setting, LoRA trained with the defaults: d=32, k=3, n=40, noise 0.5, seed 0."""
+    """The README's setting, LoRA trained with the defaults: d=32, k=3, n=40, noise 0.5, seed 0."""
     return planted_rank_sweep(d=32, k=3, n=40, noise=0.5, seed=0, method="lora")
 
 

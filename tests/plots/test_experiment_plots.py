@@ -169,3 +169,21 @@ def test_drawing_into_given_axes():
     fig, ax = plt.subplots()
     assert plot_rank_curve(rank_records(), ax=ax) is fig
     assert len(fig.axes) == 1
+
+
+def test_runs_of_several_seeds_are_drawn_as_means_with_error_bars():
+    two_seeds = [dict(r, seed=0) for r in COMPARISON] + [
+        dict(r, seed=1, test_accuracy=r["test_accuracy"] - 0.02, source_accuracy=r["source_accuracy"] + 0.04)
+        for r in COMPARISON]
+    ax = plot_accuracy_vs_params(two_seeds).axes[0]
+    lora = lines_by_label(ax)["LoRA"]
+    np.testing.assert_allclose(lora.get_ydata(), [0.85, 0.92])  # means of r=1 and r=4 over the two seeds
+    assert "2 seeds" in ax.get_title()
+    assert len(ax.collections) >= 1  # the error bars
+    bars = plot_source_collapse(two_seeds).axes[0]
+    heights = [patch.get_height() for patch in bars.patches]
+    np.testing.assert_allclose(heights[:5], [0.98, 0.32, 0.32, 0.32, 0.32])  # source domain, means
+    planted = [{"rank": r, "n_train": 40, "train_error": 1.0 / r + s, "test_error": abs(r - 3) + s, "seed": s}
+               for r in (1, 3, 8) for s in (0, 1)]
+    curve = plot_rank_curve(planted).axes[0]
+    np.testing.assert_allclose(lines_by_label(curve)["test, n=40"].get_ydata(), [2.5, 0.5, 5.5])

@@ -1,4 +1,4 @@
-"""The experiments of notebook 04 (rank analysis), as functions that return records.
+"""Notebook 04's studies (rank analysis), as functions that return records.
 
 The LoRA paper (Hu et al. 2021, Section 7) looks at the updates a fine-tune
 learns; this module repeats its analyses on models that train in seconds.
@@ -8,7 +8,8 @@ learns; this module repeats its analyses on models that train in seconds.
                         each rule (Gavish-Donoho, energy, effective, stable) reads off it
 - nmf_vs_svd:           parts (NMF) against eigen-digits (SVD) on the digit images
 - fine_tune_study:      one full fine-tune and LoRA runs at several ranks and seeds on
-                        the same shift, keeping every layer's update and A matrix;
+                        the same shift, keeping every layer's update and A matrix
+                        (seed_studies: the same on further source seeds);
                         then update_rank_records, truncation_records (extract_lora
                         against LoRA trained at rank r), amplification_records and
                         intruder_records read the paper's analyses off it
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorabook._checks import check_float, check_int, check_matrix, make_rng
+from lorabook._checks import check_float, check_int, check_matrix
 from lorabook.analysis import (
     amplification_factor,
     effective_rank,
@@ -36,10 +37,13 @@ from lorabook.analysis import (
     suggest_rank,
 )
 from lorabook.analysis._validate import check_rank
-from lorabook.experiments.finetune import adapt, prepare_model, rank_caps
+from lorabook.experiments import adapt, prepare_model, rank_caps
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import Linear
+from lorabook.random import get_generator
 from lorabook.train import evaluate
+
+from .headline import source_domain
 
 
 # ----- pictures ----------------------------------------------------------------------------
@@ -80,7 +84,7 @@ def planted_rank_matrix(m, n, rank, noise, seed=0, strengths=(6.0, 3.0)):
     noise = check_float("noise", noise, low=0.0)
     largest = check_float("strengths[0]", strengths[0], low=0.0, low_open=True)
     smallest = check_float("strengths[1]", strengths[1], low=0.0, low_open=True, high=largest)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     U = np.linalg.qr(rng.standard_normal((m, rank)))[0]
     V = np.linalg.qr(rng.standard_normal((n, rank)))[0]
     s = np.linspace(largest, smallest, rank) * np.sqrt(max(m, n))
@@ -385,7 +389,7 @@ def amplification_records(study, layer):
         r = min(run.rank, min(W.shape))
         update = run.updates[layer]
         amplification = amplification_factor(update, W, r)
-        rng = make_rng(r)
+        rng = get_generator(r, "seed")
         U = np.linalg.qr(rng.standard_normal((W.shape[0], r)))[0]
         V = np.linalg.qr(rng.standard_normal((W.shape[1], r)))[0]
         records.append({
@@ -411,3 +415,16 @@ def intruder_records(study, layer, k=10, eps=0.5):
         records.append({"method": run.method, "rank": run.rank, "intruders": len(found),
                         "smallest_best_cosine": float(found.top_k_best_cosines.min())})
     return records
+
+
+def seed_studies(first, seeds=(1, 2, 3, 4), ranks=(2, 16)):
+    """`first` (a FineTuneStudy) and one fine_tune_study per further seed, for comparisons over seeds.
+
+    Each further seed s has its own split and source model (lorabook.studies.headline.source_domain(s),
+    the README tour's) and runs a full fine-tune and LoRA at `ranks` with adapter seed s.
+    """
+    studies = [first]
+    for seed in seeds:
+        split, source = source_domain(seed)
+        studies.append(fine_tune_study(source, split.target_train, split.target_test, ranks=ranks, seeds=(seed,)))
+    return studies

@@ -1,20 +1,32 @@
-"""lorabook.experiments.rank_analysis and lorabook.plots.analysis_widgets (notebook 04)."""
-import matplotlib
-
-matplotlib.use("Agg")  # tests only; the library never forces a backend
-
+"""lorabook.studies.rank_analysis and lorabook.plots.analysis_widgets (notebook 04)."""
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from lorabook.analysis import low_rank_approx, singular_values
-from lorabook.experiments.rank_analysis import (
+from lorabook.analysis import amplification_factor, intruder_dimensions, low_rank_approx, singular_values
+from lorabook.autograd import Tensor, no_grad
+from lorabook.data import load_digits, make_domain_split
+from lorabook.experiments import adapt
+from lorabook.nn import MLP
+from lorabook.studies.rank_analysis import (
+    FineTuneRun,
+    FineTuneStudy,
+    amplification_records,
     digit_mosaic,
+    extracted_lora_model,
+    fine_tune_study,
+    intruder_records,
+    linear_weights,
+    lora_config_for,
+    lora_start,
     nmf_vs_svd,
+    numerical_rank,
     planted_rank_matrix,
     rank_rule_records,
     rank_rule_summary,
     rank_rules,
+    truncation_records,
+    update_rank_records,
 )
 from lorabook.plots.analysis_widgets import plot_rank_approximation, plot_similarity_row, rank_approximation_summary
 
@@ -119,25 +131,6 @@ def test_rank_approximation_at_full_rank_loses_nothing_and_bad_rank_is_named():
 
 
 # ----- the fine-tuning study (a tiny model, a few epochs: seconds) -----------------------------
-from lorabook.analysis import amplification_factor, intruder_dimensions  # noqa: E402
-from lorabook.autograd import Tensor, no_grad  # noqa: E402
-from lorabook.data import load_digits, make_domain_split  # noqa: E402
-from lorabook.experiments.finetune import adapt  # noqa: E402
-from lorabook.experiments.rank_analysis import (  # noqa: E402
-    amplification_records,
-    FineTuneRun,
-    FineTuneStudy,
-    extracted_lora_model,
-    fine_tune_study,
-    intruder_records,
-    linear_weights,
-    lora_config_for,
-    lora_start,
-    numerical_rank,
-    truncation_records,
-    update_rank_records,
-)
-from lorabook.nn import MLP  # noqa: E402
 
 
 def tiny_study(**overrides):

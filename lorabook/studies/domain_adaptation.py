@@ -1,11 +1,9 @@
-"""Notebook 05's own experiments: which shift needs which rank, which start, and which kind of adaptation.
+"""Notebook 05's studies: which shift needs which rank, which start, and which kind of adaptation.
 
     study = rotation_rank_study(degrees=90)          # two moons: a rotation is a rank-2 change of layer 0
     P, c = pixel_shift_matrix("invert", 1.0)         # a pixel shift as the affine map x -> P x + c
     records = shift_alignment(weight, {"invert": 1.0, "rotate": 45})  # is the ideal fix along W's top directions?
     records = compare_inits(base_model, domains)     # PiSSA's start against LoRA's default start
-    records = data_space_vs_lora(X, y, shifts, base_model)  # SA and CORAL (no labels) against LoRA (a few)
-    table = pivot(records, "shift", "method", "test_accuracy")   # one row per shift, for format_table
 
 The reasoning these functions measure (shapes as in PyTorch: W is (out, in)):
 
@@ -30,15 +28,12 @@ import numpy as np
 
 from lorabook._checks import _show, check_choice, check_float, check_int, check_matrix
 from lorabook.analysis import svd_factors
-from lorabook.data import MOONS_CENTRE, SHIFTS, apply_shift, make_domain_split, make_moons, rotate, rotation_matrix
-from lorabook.domain import coral
+from lorabook.data import MOONS_CENTRE, SHIFTS, apply_shift, make_moons, rotate, rotation_matrix
+from lorabook.experiments import adapt, check_ranks, train_source_model
+from lorabook.experiments.records import plain
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import MLP
 from lorabook.train import evaluate
-
-from .domains import data_space_baseline
-from .finetune import _check_data, adapt, check_ranks, epochs_for_steps, train_source_model
-from .records import check_records, plain
 
 
 # ----- rotations of 2-D points: a rank-2 change of the first layer ------------------------------
@@ -292,61 +287,3 @@ def compare_inits(base_model, domains, ranks=(2, 8), inits=(True, "pissa"), seed
                                 "trainable_params": record["trainable_params"],
                                 "train_accuracy": record["train_accuracy"], "test_accuracy": record["test_accuracy"]})
     return records
-
-
-# ----- aligning the data (no labels) against LoRA (a few labels), shift by shift --------------------
-def data_space_vs_lora(X, y, shifts, base_model, n_labels=50, d=20, rank=4, steps=800, coral_eps=0.01, seed=0,
-                       image_shape=(8, 8)):
-    """Target test accuracy without target labels (data-space) and with n_labels of them (LoRA), per shift.
-
-    For each {name: strength} a make_domain_split(X, y, name, strength,
-    n_labels, seed) is drawn; base_model must be trained on its source part
-    (the source part depends on the seed only, so one model serves every
-    shift). Methods:
-      data_space_baseline's linear rows (source only, subspace alignment, CORAL);
-      "MLP, source only";
-      "MLP on CORAL'd target": CORAL the other way round, the target's unlabelled
-        inputs recoloured with the source's statistics (coral(Xt, Xs,
-        match_means=True)), then fed to the source model unchanged (no retraining);
-      "MLP + LoRA r=...": adapt on the n_labels target labels for about `steps` steps.
-    Records: shift ("name strength"), method, target_labels, test_accuracy.
-    """
-    if not isinstance(shifts, dict) or not shifts:
-        raise TypeError(f"shifts must be a non-empty dict {{name: strength}}, got {_show(shifts)}")
-    n_labels = check_int("n_labels", n_labels, low=1)
-    steps = check_int("steps", steps, low=1)
-    records = []
-    for name, strength in shifts.items():
-        split = make_domain_split(X, y, name, strength, n_labels, seed=seed, image_shape=image_shape)
-        Xs, _ = _check_data("source_train", split.source_train)
-        Xtr, Xte, yte = split.target_train[0], *split.target_test
-        label = f"{name} {strength:g}"
-        rows = data_space_baseline(split.source_train, split.target_train, split.target_test, d=d,
-                                   coral_eps=coral_eps)
-        recoloured = coral(np.concatenate([Xtr, Xte]), Xs, eps=coral_eps, match_means=True)[len(Xtr):]
-        rows.append({"method": "MLP, source only", "target_labels": 0,
-                     "test_accuracy": evaluate(base_model, (Xte, yte))["accuracy"]})
-        rows.append({"method": "MLP on CORAL'd target", "target_labels": 0,
-                     "test_accuracy": evaluate(base_model, (recoloured, yte))["accuracy"]})
-        record, _ = adapt(base_model, "lora", split.target_train, split.target_test, rank=rank, seed=seed,
-                          epochs=epochs_for_steps(steps, n_labels, 32), measure_memory=False)
-        rows.append({"method": f"MLP + LoRA r={rank}", "target_labels": n_labels,
-                     "test_accuracy": record["test_accuracy"]})
-        records += [{"shift": label, **row} for row in rows]
-    return records
-
-
-def pivot(records, rows, columns, values):
-    """Records in wide form for format_table: one dict per distinct `rows` value, one key per `columns` value.
-
-    pivot(records, "shift", "method", "test_accuracy") gives
-    [{"shift": "rotate 45", "linear, source only": 0.19, ...}, ...]; a
-    missing combination is None. Orders are those of first appearance.
-    """
-    records = check_records("records", records, required=(rows, columns, values))
-    table = {}
-    names = list(dict.fromkeys(r[columns] for r in records))
-    for record in records:
-        row = table.setdefault(record[rows], {rows: record[rows], **{str(n): None for n in names}})
-        row[str(record[columns])] = record[values]
-    return list(table.values())

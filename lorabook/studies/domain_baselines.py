@@ -1,7 +1,8 @@
-"""Notebook 05's larger pieces: one adapter per domain, and aligning data instead of weights.
+"""Notebook 05's larger studies: one adapter per domain, and aligning data instead of weights.
 
     records, peft_model = adapters_per_domain(model, {"rotated": (train, test), "inverted": (train, test)})
     records = data_space_baseline(split.source_train, split.target_train, split.target_test, base_model=model)
+    records = data_space_vs_lora(X, y, {"invert": 1.0, "contrast": 0.3}, model)   # per shift
 
 adapters_per_domain keeps ONE copy of the base weights and a small named
 adapter per domain (PEFT's add_adapter / set_adapter): switching domains
@@ -20,17 +21,16 @@ import copy
 
 import numpy as np
 
-from lorabook._checks import _show, check_bool, check_float, check_int
+from lorabook._checks import _show, check_bool, check_data, check_float, check_int
+from lorabook.data import make_domain_split
 from lorabook.domain import coral, subspace_alignment
+from lorabook.experiments import adapt, epochs_for_steps, train_source_model
+from lorabook.experiments.finetune import DEFAULT_EPOCHS, DEFAULT_LR, check_fits
+from lorabook.experiments.records import plain
 from lorabook.lora import LoraConfig, get_peft_model
 from lorabook.nn import functional as F
 from lorabook.optim import Adam
-from lorabook.train import evaluate, fit, predict
-
-from .finetune import (
-    DEFAULT_EPOCHS, DEFAULT_LR, _check_data, adapt, check_fits, progress_bar, train_source_model,
-)
-from .records import plain
+from lorabook.train import evaluate, fit, predict, progress_bar
 
 BASE = "base model"
 
@@ -66,7 +66,7 @@ def adapters_per_domain(base_model, domains, rank=4, lora_alpha=None, target_mod
     config = LoraConfig(r=rank, lora_alpha=lora_alpha, target_modules=target_modules)
     rng = np.random.default_rng(seed)
     peft_model = None
-    with progress_bar(progress, len(checked), "adapters") as bar:
+    with progress_bar(progress, len(checked), "adapters", unit="adapter") as bar:
         for name, (train_data, _) in checked.items():
             if peft_model is None:
                 peft_model = get_peft_model(copy.deepcopy(base_model), config, adapter_name=name, generator=rng)
@@ -130,9 +130,9 @@ def data_space_baseline(source_train, target_train, target_test, d=20, base_mode
     epochs: for both MLP trainings (default: train_source_model's and adapt's, 60).
     Records: method, target_labels (how many target labels it used), test_accuracy.
     """
-    Xs, ys = _check_data("source_train", source_train)
-    Xtr, ytr = _check_data("target_train", target_train)
-    Xte, yte = _check_data("target_test", target_test)
+    Xs, ys = check_data("source_train", source_train, labels=True, x_ndim=2)
+    Xtr, ytr = check_data("target_train", target_train, labels=True, x_ndim=2)
+    Xte, yte = check_data("target_test", target_test, labels=True, x_ndim=2)
     if not Xs.shape[1] == Xtr.shape[1] == Xte.shape[1]:
         raise ValueError(f"source_train, target_train and target_test must have the same number of features, "
                          f"got {Xs.shape[1]}, {Xtr.shape[1]} and {Xte.shape[1]}")
@@ -163,3 +163,44 @@ def data_space_baseline(source_train, target_train, target_test, d=20, base_mode
                         "test_accuracy": record["test_accuracy"]})
     return records
 
+
+# ----- aligning the data (no labels) against LoRA (a few labels), shift by shift --------------------
+def data_space_vs_lora(X, y, shifts, base_model, n_labels=50, d=20, rank=4, steps=800, coral_eps=0.01, seed=0,
+                       image_shape=(8, 8)):
+    """Target test accuracy without target labels (data-space) and with n_labels of them (LoRA), per shift.
+
+    For each {name: strength} a make_domain_split(X, y, name, strength,
+    n_labels, seed) is drawn; base_model must be trained on its source part
+    (the source part depends on the seed only, so one model serves every
+    shift). Methods:
+      data_space_baseline's linear rows (source only, subspace alignment, CORAL);
+      "MLP, source only";
+      "MLP on CORAL'd target": CORAL the other way round, the target's unlabelled
+        inputs recoloured with the source's statistics (coral(Xt, Xs,
+        match_means=True)), then fed to the source model unchanged (no retraining);
+      "MLP + LoRA r=...": adapt on the n_labels target labels for about `steps` steps.
+    Records: shift ("name strength"), method, target_labels, test_accuracy.
+    """
+    if not isinstance(shifts, dict) or not shifts:
+        raise TypeError(f"shifts must be a non-empty dict {{name: strength}}, got {_show(shifts)}")
+    n_labels = check_int("n_labels", n_labels, low=1)
+    steps = check_int("steps", steps, low=1)
+    records = []
+    for name, strength in shifts.items():
+        split = make_domain_split(X, y, name, strength, n_labels, seed=seed, image_shape=image_shape)
+        Xs, _ = check_data("source_train", split.source_train, labels=True, x_ndim=2)
+        Xtr, Xte, yte = split.target_train[0], *split.target_test
+        label = f"{name} {strength:g}"
+        rows = data_space_baseline(split.source_train, split.target_train, split.target_test, d=d,
+                                   coral_eps=coral_eps)
+        recoloured = coral(np.concatenate([Xtr, Xte]), Xs, eps=coral_eps, match_means=True)[len(Xtr):]
+        rows.append({"method": "MLP, source only", "target_labels": 0,
+                     "test_accuracy": evaluate(base_model, (Xte, yte))["accuracy"]})
+        rows.append({"method": "MLP on CORAL'd target", "target_labels": 0,
+                     "test_accuracy": evaluate(base_model, (recoloured, yte))["accuracy"]})
+        record, _ = adapt(base_model, "lora", split.target_train, split.target_test, rank=rank, seed=seed,
+                          epochs=epochs_for_steps(steps, n_labels, 32), measure_memory=False)
+        rows.append({"method": f"MLP + LoRA r={rank}", "target_labels": n_labels,
+                     "test_accuracy": record["test_accuracy"]})
+        records += [{"shift": label, **row} for row in rows]
+    return records

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from lorabook.data import load_digits, make_blobs, make_domain_split
-from lorabook.experiments import adapters_per_domain, data_space_baseline, fit_linear_classifier, linear_predict
+from lorabook.studies.domain_baselines import (
+    adapters_per_domain, data_space_baseline, fit_linear_classifier, linear_predict,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,16 @@
-"""Notebook 05's experiments: rotation fixes, pixel shifts as matrices, alignment with W, inits, data space."""
+"""Notebook 05's studies: rotation fixes, pixel shifts as matrices, alignment with W, inits, data space."""
 import numpy as np
 import pytest
 
 from lorabook.autograd import Tensor, no_grad
 from lorabook.data import load_digits, make_domain_split, rotate, rotation_matrix
-from lorabook.experiments import train_source_model
-from lorabook.experiments.domain_demos import (
+from lorabook.experiments import pivot, train_source_model
+from lorabook.nn import MLP
+from lorabook.studies.domain_adaptation import (
     INIT_NAMES,
     centred_moons,
     compare_inits,
-    data_space_vs_lora,
     ideal_first_layer_update,
-    pivot,
     pixel_shift_matrix,
     plant_update,
     principal_block_fraction,
@@ -20,7 +19,7 @@ from lorabook.experiments.domain_demos import (
     rotation_rank_study,
     shift_alignment,
 )
-from lorabook.nn import MLP
+from lorabook.studies.domain_baselines import data_space_vs_lora
 
 
 def outputs(model, X):
