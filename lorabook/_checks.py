@@ -13,7 +13,6 @@ import numbers
 
 import numpy as np
 
-from .random import get_generator
 
 
 def _show(value, limit=80):
@@ -146,8 +145,3 @@ def check_data(name, data, labels=False, x_ndim=None):
     _check_finite(name, "X", X)
     _check_finite(name, "y", y)
     return X, y
-
-
-def make_rng(seed):
-    """Old name of `lorabook.random.get_generator(seed, "seed")`, kept until every caller uses that."""
-    return get_generator(seed, "seed")

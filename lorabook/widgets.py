@@ -49,7 +49,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from lorabook._checks import check_float, check_int, make_rng
+from lorabook._checks import check_float, check_int
+from lorabook.random import get_generator
 from lorabook.analysis import reduced_rank_regression
 from lorabook.data import load_digits, make_domain_split, make_planted_rank_task
 from lorabook.experiments import DEFAULT_LR, planted_rank_sweep, train_source_model
@@ -105,7 +106,7 @@ def _noise_field(seed):
     its noise when the label budget moves it between training and test.
     """
     X, _ = _digits()
-    return make_rng(seed).standard_normal(X.shape).astype(X.dtype)
+    return get_generator(seed, "seed").standard_normal(X.shape).astype(X.dtype)
 
 
 def _check_task(label_budget, noise, shift_strength, seed):

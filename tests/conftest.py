@@ -6,5 +6,8 @@ slower. Notebook kernels started by the tests inherit this environment.
 """
 import os
 
+# Figures are drawn off screen (no display on CI); set before any test imports matplotlib.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")

@@ -4,7 +4,7 @@ import pytest
 
 import lorabook
 from lorabook import Tensor
-from lorabook._checks import check_data, first_non_finite, make_rng
+from lorabook._checks import check_data, first_non_finite
 from lorabook.data import load_digits
 from lorabook.random import get_generator
 from lorabook.train import progress_bar
@@ -62,7 +62,6 @@ def test_get_generator_seeds_passes_generators_through_and_defaults_to_manual_se
     assert get_generator(rng) is rng
     lorabook.manual_seed(11)
     assert get_generator(None).random() == np.random.default_rng(11).random()
-    assert make_rng(5).random() == get_generator(5).random()
 
 
 @pytest.mark.parametrize("value, error", [(-1, ValueError), (1.5, TypeError), (True, TypeError), ("0", TypeError)])

@@ -3,17 +3,15 @@ import math
 
 import matplotlib
 
-matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from lorabook.data import load_digits, make_domain_split  # noqa: E402
-from lorabook.experiments import adapt, planted_rank_sweep  # noqa: E402
-from lorabook.plots import plot_classroom_digits, plot_classroom_planted, plot_rank_budget_grid  # noqa: E402
-from lorabook.widgets import (  # noqa: E402
+from lorabook.data import load_digits, make_domain_split
+from lorabook.experiments import adapt, planted_rank_sweep
+from lorabook.plots import plot_classroom_digits, plot_classroom_planted, plot_rank_budget_grid
+from lorabook.widgets import (
     U_CURVE_PRESET,
     U_CURVE_RANKS,
     planted_rank_demo,

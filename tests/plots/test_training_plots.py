@@ -1,19 +1,15 @@
 """Training figures are checked on the data they draw, not on pixels."""
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import lorabook as lb  # noqa: E402
-from lorabook import nn  # noqa: E402
-from lorabook.nn import functional as F  # noqa: E402
-from lorabook.plots.training import (  # noqa: E402
+import lorabook as lb
+from lorabook import nn
+from lorabook.nn import functional as F
+from lorabook.plots.training import (
     plot_decision_boundary, plot_digits, plot_graph, plot_learning_curves,
 )
-from lorabook.train import History  # noqa: E402
+from lorabook.train import History
 
 
 @pytest.fixture(autouse=True)
