@@ -122,7 +122,34 @@ def execute_notebook(path, timeout=600):
         raise NotebookExecutionError(
             f"{path}: cell {index} (execution count {count}) raised {ename}: {evalue}"
         ) from None
-    return notebook, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    _make_reproducible(notebook)
+    return notebook, seconds
+
+
+def _make_reproducible(notebook):
+    """Make what a run wrote the same on every run, so regenerating leaves git clean.
+
+    - Consecutive prints of one cell arrive as one stream output or as several,
+      depending on when the kernel flushed them (a busy machine splits more):
+      join neighbouring outputs of the same stream into one.
+    - A headless run shows no widget, but a cell that builds one (an IntSlider
+      handed to `interact`) makes nbclient save its state under fresh random ids:
+      drop that state, which nothing displays.
+    """
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        joined = []
+        for output in cell.get("outputs", []):
+            previous = joined[-1] if joined else None
+            if (output.get("output_type") == "stream" and previous is not None
+                    and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+                previous["text"] = previous["text"] + output["text"]
+            else:
+                joined.append(output)
+        cell["outputs"] = joined
 
 
 def _write_atomically(notebook, path):

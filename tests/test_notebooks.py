@@ -143,3 +143,16 @@ def test_stale_widget_state_is_dropped_when_a_notebook_runs_headless(tmp_path):
     nbformat.write(notebook, path)
     fresh, _ = execute_notebook(path, timeout=120)
     assert "widgets" not in fresh.metadata
+
+
+def test_split_prints_are_joined_and_widgets_built_in_a_run_leave_no_state(tmp_path):
+    # The kernel may flush two prints as one stream output or as two: the runner joins them, so the file
+    # is the same whichever happened. A slider built (not shown) in a headless run saves no state either.
+    path = write(tmp_path / "s.ipynb", [new_code_cell(
+        "import sys, time\nfrom ipywidgets import IntSlider\nslider = IntSlider(3)\n"
+        "print('one'); sys.stdout.flush(); time.sleep(0.2)\nprint('two')"
+    )])
+    fresh, _ = execute_notebook(path, timeout=120)
+    outputs = fresh.cells[0].outputs
+    assert [(o["name"], o["text"]) for o in outputs] == [("stdout", "one\ntwo\n")]
+    assert "widgets" not in fresh.metadata
