@@ -7,6 +7,9 @@
 4. The planted-rank task: a teacher whose update has rank exactly 3, learned
    by LoRA at each rank from 40 noisy examples, and the rank the
    Gavish-Donoho rule reads off the full fine-tune's update.
+5. Chapter 07 in two lines: the best lambda of L + lambda ||dW||_* against
+   the best rank on the planted task, and the ranks AdaLoRA gives each layer
+   of the rotated-digits model (lorabook.studies.regularisation_digits).
 
 All of it runs for 5 seeds (3 with --quick) and is reported as mean ±
 standard deviation (lorabook.studies.headline runs it, lorabook.results_text
@@ -19,6 +22,7 @@ import time
 from .figures import write_tour_figures
 from .results_text import adaptation_table, headline_sentences, planted_table, rank_cap_note
 from .studies.headline import run_headline
+from .studies.regularisation_digits import chapter07_sentences, chapter07_summary
 
 
 def run_tour(quick=False, progress=True, figures_dir=None):
@@ -47,6 +51,10 @@ def run_tour(quick=False, progress=True, figures_dir=None):
     print(planted_table(results))
     print()
     for sentence in headline_sentences(results):
+        print("- " + sentence)
+    print("\nChapter 07 over 3 seeds (notebook 07 has the whole story; the quick run leaves AdaLoRA out):")
+    summary = chapter07_summary(adalora_seeds=()) if quick else chapter07_summary()
+    for sentence in chapter07_sentences(summary):
         print("- " + sentence)
     if figures_dir is not None:
         paths = write_tour_figures(results, figures_dir)

@@ -36,7 +36,7 @@ from lorabook.nn import functional as F
 from lorabook.optim import Adam
 from lorabook.train import evaluate
 
-from .regularisation import update_ranks
+from .regularisation import best_settings, lambda_path, rank_path, seed_verdict, update_ranks
 
 ROTATION = 45
 N_TARGET_TRAIN = 200
@@ -178,3 +178,37 @@ def lora_run(seed=0, r=2, steps=STEPS, lr=LR_LORA, loraplus_lr_ratio=None, use_d
     method = "DoRA" if use_dora else ("LoRA" if loraplus_lr_ratio is None else f"LoRA+ x{loraplus_lr_ratio:g}")
     return {"method": method, "seed": seed, "r": r, "test_error": _test_error(model, split),
             "trainable": sum(p.size for p in model.parameters() if p.requires_grad)}
+
+
+def chapter07_summary(seeds=SEEDS, adalora_seeds=SEEDS):
+    """What the tour says of chapter 07, as plain numbers.
+
+    On the planted task, each seed's best setting on the soft path (lambda)
+    and on the hard path (rank r), with its test error; on rotated digits,
+    AdaLoRA's final rank per layer and its test error for each of
+    `adalora_seeds` (none: no AdaLoRA run).
+    """
+    return {
+        "lambda_best": best_settings(lambda_path(seeds=seeds), "lam"),
+        "rank_best": best_settings(rank_path(seeds=seeds), "r"),
+        "adalora": [adalora_run(seed) for seed in adalora_seeds],
+    }
+
+
+def chapter07_sentences(summary):
+    """The tour's lines on chapter 07, from `chapter07_summary`'s numbers; claims only where seeds allow."""
+    soft, hard = summary["lambda_best"], summary["rank_best"]
+    seeds = sorted(soft)
+    verdict = seed_verdict("the rank path", [hard[s][1] for s in seeds], "the lambda path", [soft[s][1] for s in seeds])
+    lines = [f"L + lambda R on the planted task: the lambda path is best at lambda = {_settings(soft)}, the rank "
+             f"path at r = {_settings(hard)}; {verdict}."]
+    for run in summary["adalora"]:
+        ranks = " ".join(f"{layer}:{rank}" for layer, rank in run["layer_ranks"].items())
+        lines.append(f"AdaLoRA on rotated digits (seed {run['seed']}): final ranks per layer {ranks}, "
+                     f"test error {run['test_error']:.3f}.")
+    return lines
+
+
+def _settings(best):
+    """The best settings of the seeds, each once, e.g. "0.01" or "3, 4"."""
+    return ", ".join(f"{value:g}" for value in sorted({setting for setting, _ in best.values()}))

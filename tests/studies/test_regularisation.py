@@ -144,3 +144,17 @@ def test_lora_with_weight_decay_finds_the_nuclear_norm_solution():
     weight_decay_objective = np.mean((task.Y_train - task.X_train @ (task.base_weight + D_lora).T) ** 2) + \
         0.01 * (np.sum(A**2) + np.sum(B**2)) / 2
     assert weight_decay_objective == pytest.approx(reg.objective(task, D_svt, 0.01), rel=1e-6)
+
+
+def test_the_tours_chapter07_lines_claim_only_what_the_seeds_allow():
+    from lorabook.studies.regularisation_digits import chapter07_sentences
+
+    run = {"seed": 0, "layer_ranks": {"0": 5, "2": 1, "4": 0}, "test_error": 0.146}
+    apart = {"lambda_best": {0: (0.01, 0.25), 1: (0.01, 0.30)}, "rank_best": {0: (3, 0.10), 1: (3, 0.11)},
+             "adalora": [run]}
+    lines = chapter07_sentences(apart)
+    assert "lambda = 0.01, the rank path at r = 3; the rank path has the lower test error on every seed" in lines[0]
+    assert lines[1] == "AdaLoRA on rotated digits (seed 0): final ranks per layer 0:5 2:1 4:0, test error 0.146."
+    overlapping = dict(apart, rank_best={0: (3, 0.10), 1: (4, 0.26)}, adalora=[])
+    lines = chapter07_sentences(overlapping)
+    assert len(lines) == 1 and "r = 3, 4; no claim: the ranges overlap" in lines[0]
