@@ -15,7 +15,9 @@ Reading. Arrays are stored as safetensors (the format of PyTorch and PEFT):
     the rest    the raw numbers, little-endian, one block per array
 
 `read_safetensors` reads and checks the header before any number: every
-shape must fit the bytes its offsets give, inside the file. A damaged or
+shape must fit the bytes its offsets give, and the arrays' bytes must follow
+one another and fill the data exactly, so that reading every array costs at
+most the file's size (a JSON key given twice is refused too). A damaged or
 hostile file (a header claiming 2**40 numbers, 100,000 nested brackets, bytes
 that are not UTF-8) is refused with a CheckpointError naming the file, after
 reading at most the header. Only real floating-point arrays are accepted.
@@ -312,7 +314,7 @@ def read_safetensors(path: PathLike) -> SafetensorsFile:
     Checks, before any number is read: the header's length fits the file and
     MAX_HEADER_BYTES; it is UTF-8 JSON; every entry has a real floating-point
     dtype, a shape of non-negative integers, and offsets inside the file that
-    hold exactly shape * itemsize bytes.
+    hold exactly shape * itemsize bytes; together the offsets tile the data.
     """
     path = check_path(path)
     if not os.path.isfile(path):
@@ -341,7 +343,24 @@ def read_safetensors(path: PathLike) -> SafetensorsFile:
         dtype, shape, begin, end = _check_entry(path, name, entry, data_bytes)
         entries[name] = (np.dtype(np.float32) if dtype == "BF16" else FLOAT_DTYPES[dtype].newbyteorder("="), shape)
         layout[name] = (dtype, data_start + begin, end - begin)
+    _check_tiling(path, header, data_bytes)
     return SafetensorsFile(path, dict(metadata), entries, layout)
+
+
+def _check_tiling(path, header, data_bytes):
+    """The arrays' byte ranges must follow one another and cover the data exactly, as the format
+    says: so no two names share bytes, and reading every array reads each byte of the file once
+    (overlapping ranges would let a small file stand for any number of large arrays)."""
+    position = 0
+    for begin, end, name in sorted((entry["data_offsets"][0], entry["data_offsets"][1], name)
+                                   for name, entry in header.items()):
+        if begin != position:
+            raise CheckpointError(f"{path!r}: array {name!r} starts at data byte {begin}, expected {position} "
+                                  f"(the arrays' bytes must follow one another without gaps or overlaps)")
+        position = end
+    if position != data_bytes:
+        raise CheckpointError(f"{path!r}: the arrays end at data byte {position}, but the file has {data_bytes} data "
+                              "bytes (damaged, or bytes appended)")
 
 
 def _check_entry(path, name, entry, data_bytes):
@@ -357,6 +376,8 @@ def _check_entry(path, name, entry, data_bytes):
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)
             and 0 <= offsets[0] <= offsets[1] <= data_bytes):
         raise CheckpointError(f"{where} has data_offsets {str(offsets)[:200]} outside the file's {data_bytes} data bytes")
+    if int(np.prod([n for n in shape if n], dtype=object)) * FLOAT_DTYPES[dtype].itemsize >= 2**63:
+        raise CheckpointError(f"{where} has shape {str(shape)[:200]}, too large for any array")
     needed = int(np.prod(shape, dtype=object)) * FLOAT_DTYPES[dtype].itemsize
     if offsets[1] - offsets[0] != needed:
         raise CheckpointError(f"{where}: shape {shape} of {dtype} needs {needed} bytes, its offsets give "
@@ -371,11 +392,27 @@ def _parse_json(path, raw: bytes, what: str):
     except UnicodeDecodeError as err:
         raise CheckpointError(f"{path!r}: the {what} is not UTF-8 text (damaged?): {err}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_object_without_repeats)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path!r}: the {what} is not valid JSON (truncated or corrupt?): {err}") from None
     except RecursionError:
         raise CheckpointError(f"{path!r}: the {what} is nested too deeply to be a real {what}") from None
+    except _RepeatedKey as err:
+        raise CheckpointError(f"{path!r}: the {what} gives the key {err.args[0]!r} twice; which one holds is "
+                              "not defined, so the file is refused (damaged or hostile)") from None
+
+
+class _RepeatedKey(Exception):
+    """A JSON object with a key twice (json.loads would silently keep the last one)."""
+
+
+def _object_without_repeats(pairs):
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _RepeatedKey(key)
+        obj[key] = value
+    return obj
 
 
 def json_bytes(obj) -> bytes:

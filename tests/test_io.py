@@ -223,7 +223,32 @@ def hostile_files(tmp_path):
         "not an object": write_raw(tmp_path / "list.safetensors", [1, 2]),
         "offsets outside": write_raw(tmp_path / "out.safetensors",
                                      {"w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"0" * 8),
+        "header length 2**63": (tmp_path / "l63.safetensors").write_bytes(struct.pack("<Q", 2**63) + b"{}") and
+        tmp_path / "l63.safetensors",
+        "1,000 names sharing the same 4 KB": write_raw(tmp_path / "shared.safetensors", {
+            f"w{i}": {"dtype": "F32", "shape": [1024], "data_offsets": [0, 4096]} for i in range(1_000)}, b"0" * 4096),
+        "a gap before the first array": write_raw(tmp_path / "gap.safetensors",
+                                                  {"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"0" * 8),
+        "bytes after the last array": write_raw(tmp_path / "tail.safetensors",
+                                                {"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"0" * 8),
+        "a name given twice": write_raw(tmp_path / "twice.safetensors", b'{"w": {"dtype": "F32", "shape": [2], '
+                                        b'"data_offsets": [0, 8]}, "w": {"dtype": "F32", "shape": [1], "data_offsets": '
+                                        b'[0, 4]}}', b"0" * 8),
+        "2**62 x 2**62 x 0": write_raw(tmp_path / "empty.safetensors",
+                                       {"w": {"dtype": "F32", "shape": [2**62, 2**62, 0], "data_offsets": [0, 0]}}),
+        "F64 in the bytes of two F32": write_raw(tmp_path / "f64.safetensors",
+                                                 {"w": {"dtype": "F64", "shape": [2], "data_offsets": [0, 8]}}, b"0" * 8),
     }
+
+
+@pytest.mark.parametrize("what", ["1,000 names sharing the same 4 KB", "a gap before the first array",
+                                  "bytes after the last array", "a name given twice", "2**62 x 2**62 x 0"])
+def test_files_the_safetensors_package_refuses_are_refused_here_too(tmp_path, what):
+    path = hostile_files(tmp_path)[what]
+    with pytest.raises(safetensors.SafetensorError):
+        safetensors.numpy.load_file(path)
+    with pytest.raises(io.CheckpointError, match=os.path.basename(path)):
+        io.read_safetensors(path)
 
 
 def test_damaged_and_hostile_headers_are_refused_reading_at_most_the_header(tmp_path):
@@ -268,6 +293,7 @@ def test_json_round_trip(tmp_path):
     (b'{"r": "\xff\xfe"}', "not UTF-8"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     (b" " * (io.MAX_JSON_BYTES + 1), "larger than"),
+    (b'{"lora_alpha": 8, "r": 4, "lora_alpha": 32}', "gives the key 'lora_alpha' twice"),
 ])
 def test_damaged_json_is_a_checkpoint_error_naming_the_file(tmp_path, content, message):
     (tmp_path / "bad.json").write_bytes(content)
