@@ -24,8 +24,8 @@ from typing import Dict, Union
 
 import numpy as np
 
-from lorabook.io import CheckpointError, load_json, read_safetensors
-from lorabook.lora.peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, config_from_json
+from lorabook.io import CheckpointError
+from lorabook.lora.peft_format import PREFIX, read_adapter
 
 A_SUFFIX, B_SUFFIX = ".lora_A.weight", ".lora_B.weight"
 
@@ -58,12 +58,8 @@ def read_lora_factors(path: Union[str, "os.PathLike[str]"]) -> Dict[str, LoraFac
     CheckpointError if a file is damaged, or if the config's rank for a
     layer disagrees with its tensors.
     """
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"path {path!r} is not a folder holding an adapter ({CONFIG_NAME}, {WEIGHTS_NAME})")
-    config_path, weights_path = os.path.join(path, CONFIG_NAME), os.path.join(path, WEIGHTS_NAME)
-    config = config_from_json(load_json(config_path), config_path)
-    weights = read_safetensors(weights_path)
+    config, weights = read_adapter(path)
+    weights_path = weights.path
     layers = [key[len(PREFIX):-len(A_SUFFIX)] for key in weights.entries
               if key.startswith(PREFIX) and key.endswith(A_SUFFIX)]
     if not layers:

@@ -30,8 +30,8 @@ from .layer import LoraLinear
 from .model import LoraModel
 from .modules_to_save import ModulesToSaveWrapper
 from .peft_model import PeftModel, get_peft_model
-from .saving import get_peft_model_state_dict, load_adapter, read_adapter, save_adapter, set_peft_model_state_dict
-from .saving import save_pretrained
+from .peft_format import read_adapter
+from .saving import get_peft_model_state_dict, load_adapter, save_adapter, save_pretrained, set_peft_model_state_dict
 from .targets import adaptable_modules
 from .utils import format_trainable_parameters, get_nb_trainable_parameters, lora_state_dict, mark_only_lora_as_trainable
 

@@ -1,4 +1,4 @@
-"""PEFT's adapter_config.json, read and written as PEFT 0.21 does.
+"""PEFT's adapter folder: adapter_config.json read and written as PEFT 0.21 does, and `read_adapter`.
 
 PEFT's LoraConfig has about 40 fields; lorabook's has the dozen that make
 up plain LoRA, rsLoRA, PiSSA, patterns and modules_to_save. A config
@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from ..io import CheckpointError
+from ..io import CheckpointError, PathLike, SafetensorsFile, load_json, read_safetensors
 from .config import ALL_LINEAR, LoraConfig
 
 CONFIG_NAME = "adapter_config.json"
@@ -100,3 +100,17 @@ def _as_written(alpha):
 def adapter_folder(save_directory: str, adapter_name: str) -> str:
     """PEFT's layout: "default" at the top of save_directory, any other adapter in a subfolder of its name."""
     return save_directory if adapter_name == "default" else os.path.join(save_directory, adapter_name)
+
+
+def read_adapter(path: PathLike) -> "tuple[LoraConfig, SafetensorsFile]":
+    """(LoraConfig, SafetensorsFile) of an adapter folder: the config complete and checked, the
+    tensor file's header checked, no tensor read yet. CheckpointError if anything is damaged."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"path {path!r} is not a folder holding an adapter ({CONFIG_NAME}, {WEIGHTS_NAME})")
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not os.path.exists(os.path.join(path, name)):
+            raise FileNotFoundError(f"adapter folder {path!r} has no {name}")
+    config_path = os.path.join(path, CONFIG_NAME)
+    config = config_from_json(load_json(config_path), config_path)
+    return config, read_safetensors(os.path.join(path, WEIGHTS_NAME))

@@ -49,12 +49,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .._checks import check_bool
-from ..io import CheckpointError, PathLike, json_bytes, load_json, read_safetensors, safetensors_bytes, write_folder
+from ..io import CheckpointError, PathLike, json_bytes, safetensors_bytes, write_folder
 from ..nn.module import Module, note_in_place_write
 from .config import LoraConfig
 from .layer import check_adapter_name
 from .model import LoraModel, warn_if_pissa_changes_others
-from .peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, adapter_folder, config_from_json, config_to_json
+from .peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, adapter_folder, config_to_json, read_adapter
 from .targets import plan_injection
 
 METADATA = {"format": "pt"}  # what PEFT writes into adapter_model.safetensors
@@ -216,20 +216,6 @@ def save_pretrained(model, save_directory: PathLike, selected_adapters: Optional
 
 
 # ----- loading ------------------------------------------------------------------------------------
-def read_adapter(path: PathLike):
-    """(LoraConfig, SafetensorsFile) of an adapter folder: the config complete and checked, the
-    tensor file's header checked, no tensor read yet. CheckpointError if anything is damaged."""
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"path {path!r} is not a folder holding a saved adapter ({CONFIG_NAME}, {WEIGHTS_NAME})")
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        if not os.path.exists(os.path.join(path, name)):
-            raise FileNotFoundError(f"adapter folder {path!r} has no {name}")
-    config_path = os.path.join(path, CONFIG_NAME)
-    config = config_from_json(load_json(config_path), config_path)
-    return config, read_safetensors(os.path.join(path, WEIGHTS_NAME))
-
-
 def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", is_trainable: bool = False, wrap=None):
     """The one way an adapter is loaded; returns the PeftModel holding it.
 

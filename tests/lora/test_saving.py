@@ -214,7 +214,7 @@ def test_a_failed_load_adapter_leaves_no_adapter_registered(make_mlp, batch, tmp
 
 
 def test_missing_folder_or_file(make_mlp, tmp_path):
-    with pytest.raises(FileNotFoundError, match="is not a folder holding a saved adapter"):
+    with pytest.raises(FileNotFoundError, match="is not a folder holding an adapter"):
         PeftModel.from_pretrained(make_mlp(), tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="has no adapter_config.json"):
         PeftModel.from_pretrained(make_mlp(), tmp_path)
