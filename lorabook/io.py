@@ -152,7 +152,7 @@ def write_folder(folder: PathLike, files: Mapping[str, bytes]) -> str:
                          "the whole folder, so save into a subfolder such as 'adapters/run1' instead")
     parent = os.path.dirname(folder)
     os.makedirs(parent, exist_ok=True)
-    _restore_if_interrupted(folder)
+    restore_interrupted_save(folder)
     remove_stale_temporaries(folder)
     staging = tempfile.mkdtemp(dir=parent, prefix=f"{_temporary_prefix(folder)}{os.getpid()}-")
     try:
@@ -212,10 +212,15 @@ def _swap_in(staging: str, folder: str) -> None:
     if _exchange(staging, folder):
         return
     # No atomic exchange here (not Linux, or a file system without it): two renames. A crash
-    # between them leaves only the ".old" folder, which _restore_if_interrupted puts back.
+    # between them leaves only the ".old" folder, which the next save or load puts back
+    # (restore_interrupted_save); a failure between them puts it back at once.
     old = f"{os.path.join(os.path.dirname(folder), _temporary_prefix(folder))}{os.getpid()}-old"
     os.rename(folder, old)
-    os.rename(staging, folder)
+    try:
+        os.rename(staging, folder)
+    except BaseException:
+        os.rename(old, folder)
+        raise
     os.rename(old, staging)
 
 
@@ -236,15 +241,20 @@ def _exchange(first: str, second: str) -> bool:
     raise OSError(error, os.strerror(error), second)
 
 
-def _restore_if_interrupted(folder: str) -> None:
-    """After a crash between the two renames of the fallback swap, put the old folder back."""
-    if os.path.exists(folder):
-        return
-    parent, prefix = os.path.dirname(folder), _temporary_prefix(folder)
-    for name in sorted(os.listdir(parent)):
-        if name.startswith(prefix) and name.endswith("-old") and _writer_is_gone(name, prefix):
-            os.rename(os.path.join(parent, name), folder)
-            return
+def restore_interrupted_save(path: PathLike) -> None:
+    """Put back a folder that a save killed between the fallback's two renames left only as its
+    ".old" copy: `path`, or the folder above it that was saved. Saves and loads call it first, so
+    that a load finds the old adapter whole even before the next save."""
+    missing, path = [], os.path.realpath(os.fspath(path))
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):  # the outermost missing folder first: the one a save swapped
+        parent, prefix = os.path.dirname(folder), _temporary_prefix(folder)
+        for name in sorted(os.listdir(parent)) if os.path.isdir(parent) else ():
+            if name.startswith(prefix) and name.endswith("-old") and _writer_is_gone(name, prefix):
+                os.rename(os.path.join(parent, name), folder)
+                break
 
 
 def _fsync_folder(folder: str) -> None:

@@ -134,6 +134,51 @@ def test_a_crash_between_the_two_renames_is_repaired_by_the_next_save(tmp_path):
     assert files_in(tmp_path) == ["adapter"]
 
 
+KILL_BETWEEN_THE_RENAMES = """
+import os, signal, sys
+from lorabook import io
+io._exchange = lambda first, second: False   # as on a system without renameat2
+renames = []
+def rename(source, target):
+    renames.append(source)
+    if len(renames) == 2:                       # the old folder is away, the new one not yet in
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.replace(source, target)
+io.os.rename = rename
+io.write_folder(sys.argv[1], {"config.json": b"new"})
+"""
+
+
+def test_a_kill_between_the_two_renames_leaves_the_old_folder_for_the_next_load(tmp_path):
+    folder = tmp_path / "adapters"
+    io.write_folder(folder, {"config.json": b"old"})
+    io.write_folder(folder / "second", {"config.json": b"old second"})
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(io.__file__))))
+    process = subprocess.run([sys.executable, "-c", KILL_BETWEEN_THE_RENAMES, str(folder)], env=env)
+    assert process.returncode == -9 and not folder.exists()  # killed in the window: only ".old" is left
+    io.restore_interrupted_save(folder / "second")           # what a load of the subfolder does first
+    assert (folder / "config.json").read_bytes() == b"old"
+    assert (folder / "second" / "config.json").read_bytes() == b"old second"
+
+
+def test_a_failure_between_the_two_renames_puts_the_old_folder_back_at_once(tmp_path, monkeypatch):
+    folder = tmp_path / "adapters"
+    io.write_folder(folder, {"config.json": b"old"})
+    monkeypatch.setattr(io, "_exchange", lambda first, second: False)
+    renames = []
+
+    def rename(source, target):
+        renames.append(source)
+        if len(renames) == 2:
+            raise OSError("disk full (simulated)")
+        os.replace(source, target)
+
+    monkeypatch.setattr(io.os, "rename", rename)
+    with pytest.raises(OSError, match="simulated"):
+        io.write_folder(folder, {"config.json": b"new"})
+    assert (folder / "config.json").read_bytes() == b"old" and files_in(tmp_path) == ["adapters"]
+
+
 def test_stale_staging_folders_are_removed(tmp_path):
     folder = tmp_path / "adapter"
     stale = tmp_path / f".adapter.tmp-{dead_pid()}-xyz"

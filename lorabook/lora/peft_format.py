@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from ..io import CheckpointError, PathLike, SafetensorsFile, load_json, read_safetensors
+from ..io import CheckpointError, PathLike, SafetensorsFile, load_json, read_safetensors, restore_interrupted_save
 from .config import ALL_LINEAR, LoraConfig
 
 CONFIG_NAME = "adapter_config.json"
@@ -106,6 +106,7 @@ def read_adapter(path: PathLike) -> "tuple[LoraConfig, SafetensorsFile]":
     """(LoraConfig, SafetensorsFile) of an adapter folder: the config complete and checked, the
     tensor file's header checked, no tensor read yet. CheckpointError if anything is damaged."""
     path = os.fspath(path)
+    restore_interrupted_save(path)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"path {path!r} is not a folder holding an adapter ({CONFIG_NAME}, {WEIGHTS_NAME})")
     for name in (CONFIG_NAME, WEIGHTS_NAME):

@@ -139,3 +139,22 @@ def test_a_load_warns_once_about_its_adapter(make_mlp, tmp_path):
         warnings.simplefilter("always")
         PeftModel.from_pretrained(make_mlp(), tmp_path)
     assert [str(w.message)[:18] for w in caught] == ["r=4 is larger than"]
+
+
+# ----- a save killed between the two renames of the fallback swap ----------------------------------
+def test_a_folder_left_by_a_save_killed_between_the_renames_loads_whole(make_mlp, batch, tmp_path):
+    """Without renameat2, a save renames the old folder away before renaming the new one in; a kill
+    between the two leaves only the old folder, under a staging name. The next load puts it back."""
+    import subprocess
+    import sys
+
+    from lorabook.analysis import read_lora_factors
+
+    source = trained(make_mlp(), LoraConfig(r=2, target_modules=["0", "2"]))
+    source.add_adapter("second", LoraConfig(r=1, target_modules=["4"]))
+    source.save_pretrained(tmp_path / "adapters")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "adapters").rename(tmp_path / f".adapters.tmp-{int(dead.stdout)}-old")  # what the kill leaves
+    assert sorted(read_lora_factors(tmp_path / "adapters" / "second")) == ["4"]  # the subfolder: its parent comes back
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path / "adapters")
+    assert np.array_equal(loaded(batch).data, source(batch).data)
