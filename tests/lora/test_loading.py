@@ -72,6 +72,11 @@ def test_load_adapter_is_frozen_and_set_adapter_makes_it_trainable(make_mlp, tmp
     trained(make_mlp(), LoraConfig(r=2, target_modules=["2"])).save_adapter(tmp_path / "plain")
     target.load_adapter(tmp_path / "plain", "again", is_trainable=True)
     assert not target.peft_config["again"].inference_mode
+    # unlike PEFT 0.21, whose load_adapter(is_trainable=True) also unfreezes the inactive adapter, only
+    # the active adapter trains: "again" is not used in forward, so it could get no gradient
+    assert all(".again." not in name for name in trainable_names(target))
+    target.set_adapter("again")
+    assert {"base_model.model.2.lora_A.again.weight", "base_model.model.2.lora_B.again.weight"} <= trainable_names(target)
 
 
 def test_saved_config_says_inference_mode_as_peft_writes_it(make_mlp, tmp_path):
