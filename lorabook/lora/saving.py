@@ -68,21 +68,12 @@ def _lora_model(model) -> LoraModel:
     return lora_model
 
 
-def _check_adapter(lora_model: LoraModel, argument: str, adapter_name) -> None:
-    if not isinstance(adapter_name, str):
-        raise TypeError(f"{argument} must be a str, the name of one adapter; got {type(adapter_name).__name__} "
-                        f"(adapters: {list(lora_model.peft_config)})")
-    if adapter_name not in lora_model.peft_config:
-        raise ValueError(f"{argument} {adapter_name!r} is not an adapter of this model; "
-                         f"adapters: {list(lora_model.peft_config)}")
-
-
 # ----- which parameters an adapter saves ----------------------------------------------------------
 def adapter_parameters(model, adapter_name: Optional[str] = None) -> "OrderedDict[str, object]":
     """PEFT key -> Parameter for everything saved with the adapter (default: the active one)."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
-    _check_adapter(lora_model, "adapter_name", adapter_name)
+    lora_model.check_known_adapter("adapter_name", adapter_name)
     params = OrderedDict()
     for name, param in lora_model.model.named_parameters():
         key = peft_key(name, adapter_name)
@@ -190,7 +181,7 @@ def save_adapter(model, path: PathLike, adapter_name: Optional[str] = None) -> s
     """Write one adapter (default: the active one) into the folder `path`, its two files at the top."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
-    _check_adapter(lora_model, "adapter_name", adapter_name)
+    lora_model.check_known_adapter("adapter_name", adapter_name)
     return write_folder(path, adapter_files(lora_model, adapter_name))
 
 
@@ -201,13 +192,14 @@ def save_pretrained(model, save_directory: PathLike, selected_adapters: Optional
     the subfolder named after it, as PEFT does.
     """
     lora_model = _lora_model(model)
-    names = list(lora_model.peft_config) if selected_adapters is None else list(selected_adapters)
     if isinstance(selected_adapters, str):
         raise TypeError(f"selected_adapters must be a list of adapter names, got the string {selected_adapters!r}")
+    names = list(lora_model.peft_config) if selected_adapters is None else list(selected_adapters)
     for name in names:
-        _check_adapter(lora_model, "selected_adapters", name)
-        if name != "default" and (name in (CONFIG_NAME, WEIGHTS_NAME) or os.sep in name or "/" in name):
-            raise ValueError(f"adapter {name!r} cannot be saved in a subfolder of that name")
+        lora_model.check_known_adapter("selected_adapters", name)
+        if os.sep in name or "/" in name:  # (no dots: adapter names never hold one, so never "..")
+            raise ValueError(f"selected_adapters: adapter {name!r} holds a path separator, so it cannot be saved "
+                             "in a subfolder of its name; rename it without '/'")
     files = {}
     for name in names:
         folder = adapter_folder("", name)

@@ -324,10 +324,18 @@ def test_any_config_value_loads_or_is_refused_leaving_the_model_alone(make_mlp, 
 
 def test_bad_adapter_names_for_saving_are_named(make_mlp, tmp_path):
     model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
-    with pytest.raises(TypeError, match="adapter_name must be a str.*got int"):
+    with pytest.raises(TypeError, match=r"adapter_name must be a str, the name of one adapter; got 3 \(adapters"):
         model.save_adapter(tmp_path / "a", adapter_name=3)
     with pytest.raises(ValueError, match=r"adapter_name 'nope' is not an adapter of this model; adapters: \['default'\]"):
         model.save_adapter(tmp_path / "a", adapter_name="nope")
     with pytest.raises(TypeError, match="selected_adapters must be a list of adapter names, got the string 'default'"):
         model.save_pretrained(tmp_path / "a", selected_adapters="default")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_adapter_name_with_a_slash_is_refused_by_save_pretrained_naming_it(make_mlp, tmp_path):
+    model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    model.add_adapter("run/2", LoraConfig(r=2, target_modules=["2"]))
+    with pytest.raises(ValueError, match="selected_adapters: adapter 'run/2' holds a path separator"):
+        model.save_pretrained(tmp_path / "a")
     assert os.listdir(tmp_path) == []
