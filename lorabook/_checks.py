@@ -13,6 +13,8 @@ import numbers
 
 import numpy as np
 
+from .random import get_generator
+
 
 def _show(value, limit=80):
     """A short printable form of `value` for an error message."""
@@ -69,14 +71,18 @@ def check_choice(name, value, choices):
 def check_matrix(name, value, finite=True, dtype=None):
     """`value` as a 2-D float ndarray (copied only if a conversion is needed)."""
     try:
-        array = np.asarray(value, dtype=dtype)
+        array = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be a 2-D array of numbers, got {_show(value)}") from err
+    # The dtype is checked before converting: a complex matrix cast to float would lose its
+    # imaginary part with only a warning, and strings would fail deep inside NumPy.
+    if array.dtype.kind not in "fiub" or array.dtype.kind == "b" and dtype is None:
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (a matrix), got shape {array.shape}")
-    if array.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.dtype.kind != "f":
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    elif array.dtype.kind != "f":
         array = array.astype(np.float64)
     if finite and not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
@@ -90,14 +96,58 @@ def check_same_shape(name_a, a, name_b, b):
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {np.shape(a)} and {np.shape(b)}")
 
 
-def make_rng(seed):
-    """A `numpy.random.Generator` from a seed, or the Generator itself if one is given.
+def first_non_finite(array):
+    """The index (a tuple) of the first NaN or infinite entry of `array` in C order, or None."""
+    bad = np.flatnonzero(~np.isfinite(array))
+    return None if bad.size == 0 else tuple(int(i) for i in np.unravel_index(bad[0], array.shape))
 
-    All randomness in lorabook flows through such generators: same seed,
-    same numbers, bit for bit.
+
+def _check_finite(name, part, array):
+    if array.dtype.kind != "f":
+        return  # integers and bools cannot be NaN or infinite
+    index = first_non_finite(array)
+    if index is not None:
+        where = ", ".join(str(i) for i in index)
+        count = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name}: {part}[{where}] is {array[index]}; the data must be finite "
+                         f"({count} of its {array.size} entries are NaN or infinite)")
+
+
+def check_data(name, data, labels=False, x_ndim=None):
+    """(X, y) as two NumPy arrays, checked before anything trains on them.
+
+    data: an (X, y) pair (tuple or list) of arrays or Tensors with one row per
+    example: len(X) == len(y) >= 1, numbers only, every entry finite (the
+    error names the array and the first bad index, e.g. "train_data: X[17, 2]
+    is nan"). labels=True also asks y to be integer class labels of shape (n,);
+    x_ndim asks X to have that many axes (2 for (n, features)). The arrays
+    are returned as they are, not copied.
     """
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an integer or a numpy.random.Generator, got {_show(seed)}")
-    return np.random.default_rng(int(seed))
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{name} must be an (X, y) pair of arrays, got {_show(data)}")
+    try:
+        # A Tensor's array is its .data (an ndarray's .data is a raw buffer: take the array itself)
+        X, y = (np.asarray(part if isinstance(part, np.ndarray) else getattr(part, "data", part)) for part in data)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an (X, y) pair of arrays of numbers, got {_show(data)}") from err
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{name}: X and y must be arrays with one row per example, got shapes {X.shape} and {y.shape}")
+    if x_ndim is not None and X.ndim != x_ndim:
+        raise ValueError(f"{name}: X must have {x_ndim} axes, got shape {X.shape}")
+    if len(X) != len(y):
+        raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}; they must have one row per example")
+    if len(X) == 0:
+        raise ValueError(f"{name} is empty: X and y have 0 rows")
+    for part, array in (("X", X), ("y", y)):
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"{name}: {part} must hold real numbers, got dtype {array.dtype}")
+    if labels and (y.ndim != 1 or y.dtype.kind not in "iu"):
+        raise TypeError(f"{name}: y must be integer class labels of shape (n,), got shape {y.shape} and dtype {y.dtype}")
+    _check_finite(name, "X", X)
+    _check_finite(name, "y", y)
+    return X, y
+
+
+def make_rng(seed):
+    """Old name of `lorabook.random.get_generator(seed, "seed")`, kept until every caller uses that."""
+    return get_generator(seed, "seed")

@@ -15,7 +15,7 @@ trained on the transformed source and then applied to the target.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_float, check_int, check_matrix
 
@@ -39,7 +39,19 @@ def _result_dtype(Xs, Xt):
     return np.result_type(np.asarray(Xs).dtype, np.asarray(Xt).dtype, np.float32)
 
 
-def pca_basis(X, d):
+def _check_finite(method, **arrays):
+    """Refuse NaN or infinite intermediate results: data near float64's limit overflow in a mean or covariance.
+
+    Each method computes under np.errstate(over="ignore", invalid="ignore") and calls this, so the
+    overflow is reported once, naming the method and the quantity, instead of returned as inf or NaN.
+    """
+    for what, array in arrays.items():
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{method}: {what} overflows float64 (the data's entries are too large); "
+                             f"rescale the data, e.g. standardise each feature")
+
+
+def pca_basis(X: ArrayLike, d: int) -> np.ndarray:
     """The top-d principal directions of X as columns: shape (features, d).
 
     They are the first d right singular vectors of the centred data
@@ -47,12 +59,14 @@ def pca_basis(X, d):
     """
     X = check_matrix("X", X).astype(np.float64, copy=False)
     d = check_int("d", d, low=1, high=min(X.shape[1], X.shape[0] - 1))
-    centred = X - X.mean(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        centred = X - X.mean(axis=0)
+    _check_finite("pca_basis", centred_data=centred)
     _, _, Vt = np.linalg.svd(centred, full_matrices=False)
     return Vt[:d].T
 
 
-def subspace_alignment(Xs, Xt, d):
+def subspace_alignment(Xs: ArrayLike, Xt: ArrayLike, d: int) -> tuple[np.ndarray, np.ndarray]:
     """Subspace Alignment (Fernando et al. 2013).
 
     Ps, Pt (features, d) are the PCA bases of the centred source and target.
@@ -85,8 +99,10 @@ def subspace_alignment(Xs, Xt, d):
     # M accounts for the sign and order ambiguity of the two SVDs as well as
     # for the real rotation between the subspaces.
     M = Ps.T @ Pt
-    Xs_aligned = (Xs - Xs.mean(axis=0)) @ Ps @ M
-    Xt_projected = (Xt - Xt.mean(axis=0)) @ Pt
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        Xs_aligned = (Xs - Xs.mean(axis=0)) @ Ps @ M
+        Xt_projected = (Xt - Xt.mean(axis=0)) @ Pt
+    _check_finite("subspace_alignment", Xs_aligned=Xs_aligned, Xt_projected=Xt_projected)
     return Xs_aligned.astype(dtype), Xt_projected.astype(dtype)
 
 
@@ -97,11 +113,13 @@ def _spd_power(C, power):
     by construction (scipy.linalg.sqrtm on a general matrix can return tiny
     imaginary parts and a slightly asymmetric result).
     """
+    import scipy.linalg  # imported here: SciPy takes a while to load, and only CORAL needs it
+
     eigenvalues, eigenvectors = scipy.linalg.eigh(C)
     return (eigenvectors * eigenvalues**power) @ eigenvectors.T
 
 
-def coral(Xs, Xt, eps=1.0, match_means=False):
+def coral(Xs: ArrayLike, Xt: ArrayLike, eps: float = 1.0, match_means: bool = False) -> np.ndarray:
     """CORAL, CORrelation ALignment (Sun, Feng and Saenko 2016).
 
     Whiten the source with its own covariance, recolour it with the target's:
@@ -121,9 +139,15 @@ def coral(Xs, Xt, eps=1.0, match_means=False):
     Xs, Xt = _source_and_target(Xs, Xt)
     eps = check_float("eps", eps, low=0.0, low_open=True)
     identity = np.eye(Xs.shape[1])
-    Cs = np.atleast_2d(np.cov(Xs, rowvar=False)) + eps * identity
-    Ct = np.atleast_2d(np.cov(Xt, rowvar=False)) + eps * identity
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        Cs = np.atleast_2d(np.cov(Xs, rowvar=False)) + eps * identity
+        Ct = np.atleast_2d(np.cov(Xt, rowvar=False)) + eps * identity
+    _check_finite("coral", covariance_of_Xs=Cs, covariance_of_Xt=Ct)
     recolour = _spd_power(Cs, -0.5) @ _spd_power(Ct, 0.5)
-    if not match_means:
-        return (Xs @ recolour).astype(dtype)
-    return ((Xs - Xs.mean(axis=0)) @ recolour + Xt.mean(axis=0)).astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        if match_means:
+            Xs_coral = (Xs - Xs.mean(axis=0)) @ recolour + Xt.mean(axis=0)
+        else:
+            Xs_coral = Xs @ recolour
+    _check_finite("coral", Xs_coral=Xs_coral)
+    return Xs_coral.astype(dtype)

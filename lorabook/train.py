@@ -26,15 +26,28 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._checks import _show, check_int, make_rng
+from ._checks import _show, check_bool, check_data, check_int, first_non_finite
 from .autograd import Tensor, no_grad
+from .nn import Module
+from .optim import Optimizer
+from .random import Seed, get_generator
+
+if TYPE_CHECKING:  # for the annotation only: tqdm itself is imported when a bar is made
+    from tqdm.auto import tqdm
+
+Data = Tuple[ArrayLike, ArrayLike]
+"""An (X, y) pair with one row per example: NumPy arrays, Tensors or anything np.asarray takes."""
+LossFn = Callable[[Tensor, np.ndarray], Tensor]
+"""loss_fn(output, targets) -> the batch's mean loss as a scalar Tensor, e.g. F.cross_entropy."""
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; `epoch` and `step` (1-based) say when.
+    """The loss, the validation loss or a parameter became NaN or infinite; `epoch` and `step` (1-based) say when.
 
     `history` holds the epochs completed before it happened.
     """
@@ -63,48 +76,38 @@ class History:
     epochs: list = field(default_factory=list)
     time: list = field(default_factory=list, compare=False)
 
-    def final(self):
+    def final(self) -> dict[str, float]:
         """The last epoch's numbers as a dict (entries that were not measured are left out)."""
         names = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
         return {name: getattr(self, name)[-1] for name in names if getattr(self, name)}
 
-    def summary(self):
-        """A small table, one row per epoch, for printing."""
+    def summary(self, times: bool = False) -> str:
+        """A small table, one row per epoch, for printing.
+
+        times=True adds the seconds since the start of fit; they are left out
+        by default because they differ from run to run and machine to machine
+        (a notebook that prints them would change every time it is re-run).
+        """
         columns = [(name, values) for name, values in self._metrics() if values is not None]
-        header = f"{'epoch':>5} " + " ".join(f"{name:>14}" for name, _ in columns) + f" {'time (s)':>9}"
-        rows = [header]
+        header = f"{'epoch':>5} " + " ".join(f"{name:>14}" for name, _ in columns)
+        rows = [header + (f" {'time (s)':>9}" if times else "")]
         for row, epoch in enumerate(self.epochs):
             cells = " ".join(f"{values[row]:>14.4f}" for _, values in columns)
-            rows.append(f"{epoch:>5} {cells} {self.time[row]:>9.2f}")
+            rows.append(f"{epoch:>5} {cells}" + (f" {self.time[row]:>9.2f}" if times else ""))
         return "\n".join(rows)
 
     def _metrics(self):
         return [(name, getattr(self, name)) for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")]
 
     def __repr__(self):
+        # No run time here: a printed History should read the same on every run (see summary(times=True)).
         if not self.epochs:
             return "History(no epochs yet)"
         last = ", ".join(f"{name}={value:.4f}" for name, value in self.final().items())
-        return f"History({len(self.epochs)} epochs in {self.time[-1]:.2f} s; last epoch: {last})"
+        return f"History({len(self.epochs)} epochs; last epoch: {last})"
 
 
 # ----- argument checks ---------------------------------------------------------------
-def _check_data(name, data):
-    """(X, y) from a pair of arrays with the same number of rows."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{name} must be an (X, y) pair of arrays, got {_show(data)}")
-    X, y = (np.asarray(getattr(part, "data", part)) for part in data)
-    if X.ndim == 0 or y.ndim == 0:
-        raise ValueError(f"{name}: X and y must be arrays with one row per example, got shapes {X.shape} and {y.shape}")
-    if len(X) != len(y):
-        raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}; they must have one row per example")
-    if len(X) == 0:
-        raise ValueError(f"{name} is empty: X and y have 0 rows")
-    if X.dtype.kind not in "fiub":
-        raise TypeError(f"{name}: X must hold numbers, got dtype {X.dtype}")
-    return X, y
-
-
 def _check_model(model):
     if not callable(model) or not hasattr(model, "modules"):
         raise TypeError(f"model must be a lorabook.nn.Module, got {_show(model)}")
@@ -137,9 +140,26 @@ def _batches(n, batch_size):
 
 
 # ----- evaluation ---------------------------------------------------------------------
-def _forward_batched(model, X, batch_size):
+def _as_model_input(name, X, model):
+    """X in the model's parameter dtype. NaN, infinite entries, and entries too large for that
+    dtype (1e300 would become inf in float32) are refused, naming the first one."""
+    dtype = _input_dtype(model)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below, by index
+        cast = X.astype(dtype, copy=False)
+    index = first_non_finite(cast) if cast.dtype.kind == "f" else None
+    if index is not None:
+        where = f"{name}[{', '.join(str(i) for i in index)}]"
+        value = X[index]
+        if np.isfinite(value):
+            raise ValueError(f"{where} is {value}, too large for the model's {dtype} "
+                             f"(largest {np.finfo(dtype).max:.4g}); rescale the inputs")
+        raise ValueError(f"{where} is {value}; inputs must be finite")
+    return cast
+
+
+def _forward_batched(model, X, batch_size, name="X"):
     """model(X) in slices of batch_size rows, eval mode and no_grad; yields (start, stop, output array)."""
-    X = X.astype(_input_dtype(model), copy=False)
+    X = _as_model_input(name, X, model)
     modes = _modes(model)
     model.eval()
     try:
@@ -150,7 +170,26 @@ def _forward_batched(model, X, batch_size):
         _restore(modes)
 
 
-def evaluate(model, data, loss_fn=None, batch_size=1024):
+def _loss_value(loss, training=False):
+    """The float value of what loss_fn returned, which must be a one-element Tensor (backward starts
+    there) and, in training, part of a graph that reaches trainable parameters."""
+    if not isinstance(loss, Tensor):
+        raise TypeError(
+            f"loss_fn must return the batch's mean loss as a scalar Tensor computed from the model's output "
+            f"(e.g. F.cross_entropy(output, targets)), so that backward can run through it; it returned "
+            f"{_show(loss)} of type {type(loss).__name__}")
+    if loss.size != 1:
+        raise ValueError(f"loss_fn must return the batch's mean loss as a scalar Tensor, got a Tensor of shape "
+                         f"{loss.shape}: take its .mean()")
+    if training and not loss.requires_grad:
+        raise TypeError("loss_fn returned a Tensor that does not depend on the model's trainable parameters "
+                        "(requires_grad is False), so backward has nothing to compute: build the loss from "
+                        "`output` with lorabook operations")
+    return loss.item()
+
+
+def evaluate(model: Module, data: Data, loss_fn: LossFn | None = None, batch_size: int = 1024,
+             ) -> dict[str, float | None]:
     """Mean loss and accuracy of `model` on data = (X, y), in eval mode without a graph.
 
     Returns {"loss": float or None (no loss_fn), "accuracy": float or None
@@ -158,16 +197,16 @@ def evaluate(model, data, loss_fn=None, batch_size=1024):
     by batch size, i.e. the mean over all examples.
     """
     _check_model(model)
-    X, y = _check_data("data", data)
+    X, y = check_data("data", data)
     batch_size = check_int("batch_size", batch_size, low=1)
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (e.g. F.cross_entropy) or None, got {_show(loss_fn)}")
     total_loss, correct, classes = 0.0, 0, _is_class_labels(y)
-    for start, stop, output in _forward_batched(model, X, batch_size):
+    for start, stop, output in _forward_batched(model, X, batch_size, name="data: X"):
         targets = y[start:stop]
         if loss_fn is not None:
             with no_grad():
-                total_loss += loss_fn(Tensor(output), targets).item() * (stop - start)
+                total_loss += _loss_value(loss_fn(Tensor(output), targets)) * (stop - start)
         if classes:
             correct += _count_correct(output, targets)
     return {
@@ -185,73 +224,136 @@ def _count_correct(scores, targets):
     return int(np.count_nonzero(scores.argmax(axis=1) == targets)) if _are_class_scores(scores) else 0
 
 
-def predict(model, X, batch_size=1024):
+def predict(model: Module, X: ArrayLike, batch_size: int = 1024) -> np.ndarray:
     """Predicted class of each row of X: argmax of model(X) over the last axis, (N,) int64."""
     _check_model(model)
-    X = np.asarray(getattr(X, "data", X))
+    X = np.asarray(X.data if isinstance(X, Tensor) else X)
     batch_size = check_int("batch_size", batch_size, low=1)
-    if X.ndim == 0 or len(X) == 0:
-        raise ValueError(f"X must hold at least one row, got shape {X.shape}")
+    if X.ndim < 2 or len(X) == 0:
+        raise ValueError(f"X must hold one row per example, shape (N, features) with N >= 1, got shape {X.shape}"
+                         + (": for a single example pass X[None]" if X.ndim == 1 else ""))
     parts = [output.argmax(axis=-1) for _, _, output in _forward_batched(model, X, batch_size)]
     return np.concatenate(parts).astype(np.int64)
 
 
-def accuracy(model, X, y, batch_size=1024):
+def accuracy(model: Module, X: ArrayLike, y: ArrayLike, batch_size: int = 1024) -> float:
     """Fraction of rows of X whose predicted class equals the label in y."""
-    X, y = _check_data("(X, y)", (X, y))
+    X, y = check_data("(X, y)", (X, y))
     if not _is_class_labels(y):
         raise TypeError(f"y must be integer class labels of shape (N,), got shape {y.shape} and dtype {y.dtype}")
     return float(np.mean(predict(model, X, batch_size) == y))
 
 
 # ----- training -----------------------------------------------------------------------
-def _diverged(epoch, epochs, step, steps, loss, optimizer, history):
+def _learning_rate_hint(optimizer):
     lr = getattr(optimizer, "param_groups", [{}])[0].get("lr")
     hint = f" (it is {lr:g} now)" if lr is not None else ""
+    return f"The updates are too large: try a lower learning rate{hint}, e.g. 10 times smaller, or normalise the inputs."
+
+
+def _diverged(epoch, epochs, step, steps, loss, optimizer, history):
+    if (epoch, step) == (1, 1):
+        # No update has happened yet and the data are finite: the learning rate cannot be the cause.
+        return TrainingDivergedError(
+            f"the loss of the very first batch is {loss}, before any update: the model's outputs or "
+            f"loss_fn produce it (the data were checked and are finite), not the learning rate",
+            epoch, step, loss, history,
+        )
     return TrainingDivergedError(
         f"training diverged: the loss became {loss} at epoch {epoch} of {epochs}, step {step} of "
-        f"{steps} in that epoch. The updates are too large: try a lower learning rate{hint}, "
-        f"e.g. 10 times smaller, or normalise the inputs.",
+        f"{steps} in that epoch. {_learning_rate_hint(optimizer)}",
         epoch, step, loss, history,
     )
 
 
-def _progress_bar(enabled, total):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm  # imported here: only needed when a bar is shown
+def _check_finite_parameters(model, epoch, epochs, steps, loss, optimizer, history):
+    """Non-finite weights give NaN for every later input: stop at the end of the epoch that made them.
 
-    return tqdm(total=total, unit="step", desc="training", leave=True)
+    (The loss of the last step can still be finite: it was computed before that step's update.)
+    """
+    for name, param in model.named_parameters():
+        index = first_non_finite(param.data)
+        if index is not None:
+            where = ", ".join(str(i) for i in index)
+            raise TrainingDivergedError(
+                f"training diverged: parameter {name}[{where}] is {param.data[index]} at the end of epoch "
+                f"{epoch} of {epochs}. {_learning_rate_hint(optimizer)}",
+                epoch, steps, loss, history,
+            )
 
 
-def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None, seed=0, progress=True):
+def _check_outputs(model, loss_fn, val_data, last_batch, epoch, epochs, steps, optimizer, history):
+    """evaluate() on val_data (returned), or on the epoch's last batch without val_data (None returned).
+
+    Finite weights can still give non-finite outputs (1e36 * x overflows float32), so the model
+    is run once after each epoch's updates, and a non-finite loss there stops training.
+    """
+    after = evaluate(model, val_data if val_data is not None else last_batch, loss_fn)
+    if not math.isfinite(after["loss"]):
+        measured = "validation loss" if val_data is not None else "loss on the epoch's last batch"
+        raise TrainingDivergedError(
+            f"training diverged: the {measured} became {after['loss']} at the end of epoch {epoch} of {epochs}. "
+            f"{_learning_rate_hint(optimizer)}",
+            epoch, steps, after["loss"], history,
+        )
+    return after if val_data is not None else None
+
+
+def progress_bar(enabled: bool, total: int, description: str, unit: str = "step") -> tqdm:
+    """A tqdm bar of `total` units (in a terminal or a notebook); a silent one when enabled is False.
+
+    The one progress bar of the package: `fit` counts steps with it, the
+    experiments count runs (unit="run"). Use it as a context manager, so
+    that it is closed even when training fails:
+
+        with progress_bar(progress, len(runs), "adaptation runs", unit="run") as bar:
+            ...; bar.update(1)
+    """
+    enabled = check_bool("progress", enabled)
+    total = check_int("total", total, low=0)
+    from tqdm.auto import tqdm  # imported here, not with the package: `import lorabook` stays quick
+
+    return tqdm(total=total, desc=description, unit=unit, disable=not enabled, leave=True)
+
+
+def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, epochs: int, batch_size: int,
+        val_data: Data | None = None, seed: Seed = 0, progress: bool = True) -> History:
     """Train `model` with mini-batches drawn from train_data; returns a `History`.
 
     train_data, val_data: (X, y) pairs of arrays with one row per example.
     X is cast to the model's parameter dtype. loss_fn(output, y_batch) -> the
     batch's mean loss (a scalar Tensor). optimizer: e.g. lorabook.optim.Adam.
-    seed: the shuffling order (an int or a numpy Generator). progress: show a
+    seed: the shuffling order (an int, a numpy Generator, or None for lorabook's
+    default generator). progress: show a
     tqdm bar over the steps (in a terminal or a notebook).
 
     The model trains in train() mode and is evaluated in eval() mode without
     a graph; afterwards every submodule is back in the mode it had before.
-    A NaN or infinite loss raises TrainingDivergedError naming epoch and step.
+
+    Bad data is refused before the first step: a NaN or infinite entry (or
+    one too large for the model's dtype) raises ValueError naming the array
+    and its first bad index. Training stops with TrainingDivergedError, naming
+    epoch and step, when a training loss is NaN or infinite, and at the end
+    of an epoch when a parameter is, or the loss after the epoch's updates
+    (on val_data, else on the last batch): `fit` never returns a model whose
+    weights or outputs are non-finite.
     """
     _check_model(model)
-    X, y = _check_data("train_data", train_data)
+    X, y = check_data("train_data", train_data)
     if val_data is not None:
-        val_data = _check_data("val_data", val_data)
+        val_data = check_data("val_data", val_data)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, e.g. lorabook.nn.functional.cross_entropy, got {_show(loss_fn)}")
     if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
         raise TypeError(f"optimizer must have step() and zero_grad() (e.g. lorabook.optim.Adam), got {_show(optimizer)}")
     epochs = check_int("epochs", epochs, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be True or False, got {_show(progress)}")
-    rng = make_rng(seed)
+    progress = check_bool("progress", progress)
+    rng = get_generator(seed, "seed")
 
-    X = X.astype(_input_dtype(model), copy=False)
+    X = _as_model_input("train_data: X", X, model)
+    if val_data is not None:
+        _as_model_input("val_data: X", val_data[0], model)  # checked now, not after the first epoch
     classes = _is_class_labels(y)
     history = History(
         train_accuracy=[] if classes else None,
@@ -261,11 +363,11 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
     n = len(X)
     batches = _batches(n, batch_size)
     modes = _modes(model)
-    bar = _progress_bar(bool(progress), epochs * len(batches))
     start_time = time.perf_counter()
     try:
-        # Overflow warnings would only repeat, less clearly, what the divergence check reports.
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Overflow warnings would only repeat, less clearly, what the divergence checks report.
+        with progress_bar(progress, epochs * len(batches), "training") as bar, \
+                np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, epochs + 1):
                 model.train()
                 order = rng.permutation(n)
@@ -276,7 +378,7 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
                     optimizer.zero_grad()
                     output = model(Tensor(X_epoch[start:stop]))
                     loss = loss_fn(output, targets)
-                    loss_value = loss.item()
+                    loss_value = _loss_value(loss, training=True)
                     if not math.isfinite(loss_value):
                         raise _diverged(epoch, epochs, step, len(batches), loss_value, optimizer, history)
                     loss.backward()
@@ -286,34 +388,33 @@ def fit(model, train_data, loss_fn, optimizer, epochs, batch_size, val_data=None
                         if not _are_class_scores(output.data):
                             classes, history.train_accuracy = False, None
                         correct += _count_correct(output.data, targets)
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
                     # Let this step's graph go now, not when the next step reassigns the
                     # names: otherwise two steps' activations are alive at once.
                     del output, loss
-                _record_epoch(history, epoch, loss_sum / n, correct / n, model, val_data, loss_fn)
+                _check_finite_parameters(model, epoch, epochs, len(batches), loss_value, optimizer, history)
+                val = _check_outputs(model, loss_fn, val_data, (X_epoch[start:stop], targets), epoch, epochs,
+                                     len(batches), optimizer, history)
+                _record_epoch(history, epoch, loss_sum / n, correct / n, val)
                 history.time.append(time.perf_counter() - start_time)
-                if bar is not None:
-                    bar.set_postfix_str(_postfix(history), refresh=False)
+                bar.set_postfix_str(_postfix(history), refresh=False)
     finally:
-        if bar is not None:
-            bar.close()
         _restore(modes)
     return history
 
 
-def _record_epoch(history, epoch, train_loss, train_accuracy, model, val_data, loss_fn):
+def _record_epoch(history, epoch, train_loss, train_accuracy, val):
+    """Append one epoch's numbers; val is evaluate's result on val_data, or None."""
     history.epochs.append(epoch)
     history.train_loss.append(train_loss)
     if history.train_accuracy is not None:
         history.train_accuracy.append(train_accuracy)
-    if val_data is not None:
-        result = evaluate(model, val_data, loss_fn)
-        history.val_loss.append(result["loss"])
-        if result["accuracy"] is None:
+    if val is not None:
+        history.val_loss.append(val["loss"])
+        if val["accuracy"] is None:
             history.val_accuracy = None
         elif history.val_accuracy is not None:
-            history.val_accuracy.append(result["accuracy"])
+            history.val_accuracy.append(val["accuracy"])
 
 
 def _postfix(history):

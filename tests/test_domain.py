@@ -176,3 +176,17 @@ def test_subspace_alignment_bad_input(Xs, Xt, d, match):
 def test_coral_bad_input(Xs, Xt, kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
         coral(Xs, Xt, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "call, pattern",
+    [
+        (lambda Xs, Xt: coral(1e200 * Xs, Xt), r"^coral: covariance_of_Xs overflows float64"),
+        (lambda Xs, Xt: subspace_alignment(1e308 * np.sign(Xs), Xt, 2), r"^pca_basis: centred_data overflows"),
+        (lambda Xs, Xt: pca_basis(np.full((5, 3), 1.7e308) * np.array([1, -1, 1]), 1), r"^pca_basis: centred_data"),
+    ],
+)
+def test_data_too_large_for_float64_statistics_is_refused_naming_the_quantity(call, pattern):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=pattern):
+        call(rng.standard_normal((20, 3)), rng.standard_normal((30, 3)))

@@ -52,6 +52,10 @@ def test_history_layout_and_printing():
     assert "4 epochs" in repr(history) and f"val_accuracy={history.val_accuracy[-1]:.4f}" in repr(history)
     lines = history.summary().splitlines()
     assert len(lines) == 5 and "train_loss" in lines[0]
+    # nothing that changes from run to run unless asked for: a notebook printing it stays the same
+    assert "time" not in lines[0] and " s;" not in repr(history)
+    timed = history.summary(times=True).splitlines()
+    assert "time (s)" in timed[0] and timed[-1].endswith(f"{history.time[-1]:.2f}")
 
 
 def test_regression_targets_give_no_accuracy_and_no_val_without_val_data():
@@ -84,6 +88,95 @@ def test_non_finite_loss_stops_with_epoch_and_step_named():
     assert "lower learning rate" in message and "10000" in message
     assert len(error.history.train_loss) == error.epoch - 1  # the completed epochs
     assert model.training is False  # the caller's mode is restored even after an error
+
+
+@pytest.mark.parametrize(
+    "where, pattern",
+    [
+        ("train X", r"^train_data: X\[17, 2\] is nan"),
+        ("train y", r"^train_data: y\[5, 0\] is inf"),
+        ("val X", r"^val_data: X\[3, 1\] is -inf"),
+    ],
+)
+def test_non_finite_data_is_named_with_its_first_bad_index_before_training(where, pattern):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4)).astype(np.float32)
+    Y = rng.standard_normal((40, 1)).astype(np.float32)
+    X_val, Y_val = X[:10].copy(), Y[:10].copy()
+    if where == "train X":
+        X[17, 2] = X[30, 0] = np.nan  # the first one is named
+    elif where == "train y":
+        Y[5, 0] = np.inf
+    else:
+        X_val[3, 1] = -np.inf
+    model = nn.Linear(4, 1, generator=0)
+    before = model.weight.data.copy()
+    with pytest.raises(ValueError, match=pattern):
+        fit(model, (X, Y), F.mse_loss, optim.SGD(model.parameters(), lr=0.1), epochs=2, batch_size=8,
+            val_data=(X_val, Y_val), progress=False)
+    np.testing.assert_array_equal(model.weight.data, before)  # refused before the first step
+
+
+def test_inputs_too_large_for_the_model_dtype_are_refused_not_turned_into_inf():
+    X, y = small_classification(20)
+    X = X.astype(np.float64)
+    X[4, 1] = 1e300  # finite in float64, inf in the model's float32
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(ValueError, match=r"train_data: X\[4, 1\] is 1e\+300, too large for the model's float32"):
+        fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=4,
+            progress=False)
+
+
+@pytest.mark.parametrize("with_val_data", [True, False])
+def test_a_model_whose_outputs_overflow_is_never_returned(with_val_data):
+    # lr = 1e36 keeps every weight finite in float32 (its largest is 3.4e38), but the outputs overflow:
+    # the epoch's only step had a finite loss, so the check after the epoch must catch it.
+    X, y = small_classification(40)
+    model = nn.MLP([4, 8, 3], generator=0)
+    val_data = (X, y) if with_val_data else None
+    with pytest.raises(TrainingDivergedError) as caught:
+        fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=1e36), epochs=3, batch_size=40,
+            val_data=val_data, progress=False)
+    error = caught.value
+    assert (error.epoch, error.step) == (1, 1) and not np.isfinite(error.loss)
+    assert ("validation loss" if with_val_data else "last batch") in str(error)
+    assert "1e+36" in str(error) and error.history.epochs == []
+
+
+class BreakingSGD(optim.SGD):
+    """SGD that writes an infinity into the first weight on its fourth step (a bug a student might write)."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+        self.steps = 0
+
+    def step(self):
+        super().step()
+        self.steps += 1
+        if self.steps == 4:  # the last step of epoch 2, so no loss sees it
+            self.param_groups[0]["params"][0].data[1, 2] = np.inf
+
+
+def test_non_finite_parameters_stop_training_at_the_end_of_the_epoch():
+    X, y = small_classification(40)
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(TrainingDivergedError, match=r"parameter 0\.weight\[1, 2\] is inf at the end of epoch 2 of 4"):
+        fit(model, (X, y), F.cross_entropy, BreakingSGD(model.parameters(), lr=0.1), epochs=4, batch_size=20,
+            progress=False)
+
+
+def test_a_loss_fn_returning_a_float_gets_an_error_about_the_loss():
+    X, y = small_classification(20)
+    model = nn.MLP([4, 8, 3], generator=0)
+
+    def float_loss(output, targets):
+        return float(F.cross_entropy(output, targets).item())
+
+    with pytest.raises(TypeError, match=r"loss_fn must return the batch's mean loss as a scalar Tensor.*returned \d\.\d+ of type float"):
+        fit(model, (X, y), float_loss, optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=4, progress=False)
+    with pytest.raises(ValueError, match=r"shape \(4,\): take its \.mean\(\)"):
+        fit(model, (X, y), lambda out, t: (out * out).sum(axis=1), optim.SGD(model.parameters(), lr=0.1), epochs=1,
+            batch_size=4, progress=False)
 
 
 # ----- modes ----------------------------------------------------------------------------
@@ -207,3 +300,30 @@ def test_mlp_reaches_95_percent_on_digits():
     test_accuracy = accuracy(model, split.X_test, split.y_test)
     assert test_accuracy >= 0.95, history.summary()
     assert isinstance(history, History)
+
+
+# ----- found by fuzzing ----------------------------------------------------------------------
+def test_predict_on_a_single_row_says_how_to_pass_one_example():
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(ValueError, match=r"shape \(N, features\).*got shape \(4,\): for a single example pass X\[None\]"):
+        predict(model, np.zeros(4, dtype=np.float32))
+    assert predict(model, np.zeros(4, dtype=np.float32)[None]).shape == (1,)
+
+
+def test_a_non_finite_loss_before_any_update_does_not_blame_the_learning_rate():
+    X, y = small_classification(20)
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(TrainingDivergedError, match=r"^the loss of the very first batch is nan, before any update") as caught:
+        fit(model, (X, y), lambda out, t: F.cross_entropy(out, t) * float("nan"), optim.SGD(model.parameters(), lr=0.1),
+            epochs=1, batch_size=4, progress=False)
+    assert "learning rate" not in str(caught.value).split("not the")[0]
+
+
+def test_a_loss_that_does_not_depend_on_the_parameters_is_named():
+    X, y = small_classification(20)
+    model = nn.MLP([4, 8, 3], generator=0)
+    from lorabook import Tensor
+
+    with pytest.raises(TypeError, match=r"^loss_fn returned a Tensor that does not depend on the model's trainable"):
+        fit(model, (X, y), lambda out, t: Tensor(np.float32(1.0)), optim.SGD(model.parameters(), lr=0.1), epochs=1,
+            batch_size=4, progress=False)

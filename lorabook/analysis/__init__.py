@@ -13,11 +13,20 @@ delta W = lora_B @ lora_A.
 - nmf:           nmf (Lee-Seung multiplicative updates)
 - regression:    reduced_rank_regression (best rank-r least-squares update)
 - adapters:      read_lora_factors (any PEFT adapter folder -> per-layer A, B, scaling)
+- nuclear:       nuclear_norm, singular_value_threshold, balanced_factors, variational_bound,
+                 proximal_nuclear_step (the nuclear-norm penalty and its proximal map)
 """
 from lorabook.analysis.adapters import LoraFactors, read_lora_factors
 from lorabook.analysis.gavish_donoho import suggest_rank
 from lorabook.analysis.lowrank import low_rank_approx, svd_factors
 from lorabook.analysis.nmf import nmf
+from lorabook.analysis.nuclear import (
+    balanced_factors,
+    nuclear_norm,
+    proximal_nuclear_step,
+    singular_value_threshold,
+    variational_bound,
+)
 from lorabook.analysis.regression import reduced_rank_regression
 from lorabook.analysis.spectra import effective_rank, energy_curve, energy_rank, singular_values, stable_rank
 from lorabook.analysis.subspace import (
@@ -49,4 +58,9 @@ __all__ = [
     "reduced_rank_regression",
     "LoraFactors",
     "read_lora_factors",
+    "nuclear_norm",
+    "singular_value_threshold",
+    "balanced_factors",
+    "variational_bound",
+    "proximal_nuclear_step",
 ]

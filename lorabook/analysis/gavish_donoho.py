@@ -45,13 +45,13 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import integrate, optimize
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_float
-from lorabook.analysis._validate import as_matrix
+from lorabook.analysis._validate import as_matrix, scale_back, scale_out
 
 
-def lambda_star(beta):
+def lambda_star(beta: float) -> float:
     """Optimal threshold coefficient for known noise: lambda*(beta), beta in (0, 1]."""
     beta = check_float("beta", beta, low=0.0, high=1.0, low_open=True)
     return float(np.sqrt(2 * (beta + 1) + 8 * beta / ((beta + 1) + np.sqrt(beta**2 + 14 * beta + 1))))
@@ -59,6 +59,8 @@ def lambda_star(beta):
 
 @functools.lru_cache(maxsize=256)
 def _marchenko_pastur_median(beta):
+    from scipy import integrate, optimize  # imported here: SciPy takes a while to load
+
     low, high = (1 - np.sqrt(beta)) ** 2, (1 + np.sqrt(beta)) ** 2
 
     def density(x):
@@ -72,7 +74,7 @@ def _marchenko_pastur_median(beta):
     return float(optimize.brentq(cdf_minus_half, low, high, xtol=1e-13))
 
 
-def marchenko_pastur_median(beta):
+def marchenko_pastur_median(beta: float) -> float:
     """mu_beta: median of the Marchenko-Pastur law of ratio beta in (0, 1] (variance 1).
 
     The law is that of the eigenvalues of Z Z^T / n for Z (m, n) of unit-variance
@@ -82,27 +84,32 @@ def marchenko_pastur_median(beta):
     return _marchenko_pastur_median(beta)
 
 
-def omega(beta):
+def omega(beta: float) -> float:
     """Optimal threshold coefficient for unknown noise: lambda*(beta) / sqrt(mu_beta)."""
     return lambda_star(beta) / np.sqrt(marchenko_pastur_median(beta))
 
 
-def omega_approx(beta):
+def omega_approx(beta: float) -> float:
     """The paper's cubic fit to omega(beta): 0.56 b^3 - 0.95 b^2 + 1.82 b + 1.43."""
     beta = check_float("beta", beta, low=0.0, high=1.0, low_open=True)
     return 0.56 * beta**3 - 0.95 * beta**2 + 1.82 * beta + 1.43
 
 
-def _singular_values_and_eps(M):
-    """M's singular values (as float64) and the eps of M's own floating dtype (float64's otherwise).
+def _scaled_spectrum(M):
+    """(shape, s, exponent, eps): the singular values s of M / 2**exponent (largest entry in [0.5, 1)),
+    and the eps of M's own floating dtype (float64's otherwise).
 
-    float32 data carry only float32 resolution even after conversion, so
-    their rounding floor is float32's.
+    Working on the exactly scaled matrix keeps the SVD from overflowing on huge
+    entries; every threshold here is a multiple of s or of sigma, so comparing
+    s with tau / 2**exponent gives the rank of M itself. float32 data carry
+    only float32 resolution even after conversion, so their rounding floor is
+    float32's.
     """
     dtype = np.asarray(M).dtype
     eps = np.finfo(dtype if np.issubdtype(dtype, np.floating) else np.float64).eps
     M = as_matrix("M", M)
-    return M.shape, np.linalg.svd(M, compute_uv=False), float(eps)
+    scaled, exponent = scale_out(M)
+    return M.shape, np.linalg.svd(scaled, compute_uv=False), exponent, float(eps)
 
 
 def _rounding_floor(shape, s, eps):
@@ -110,37 +117,43 @@ def _rounding_floor(shape, s, eps):
     return float(s[0]) * max(shape) * eps
 
 
-def _threshold(shape, s, eps, sigma):
+def _threshold(shape, s, exponent, eps, sigma):
+    """The threshold in the units of s, i.e. for M / 2**exponent."""
     short, long = sorted(shape)
     beta = short / long
     if sigma is not None:
         sigma = check_float("sigma", sigma, low=0.0, low_open=True)
-        tau = lambda_star(beta) * np.sqrt(long) * sigma
+        with np.errstate(over="ignore"):  # a sigma far above M's entries: an infinite threshold keeps nothing
+            tau = np.ldexp(lambda_star(beta) * np.sqrt(long) * sigma, -exponent)
     else:
         tau = omega(beta) * float(np.median(s))
     return max(float(tau), _rounding_floor(shape, s, eps))
 
 
-def rank_tolerance(M):
+def rank_tolerance(M: ArrayLike) -> float:
     """numpy.linalg.matrix_rank's tolerance s_1 * max(m, n) * eps for M (m, n).
 
     Singular values at or below it are rounding error (module doc); eps is
     that of M's floating dtype, float64's for anything else.
     """
-    return _rounding_floor(*_singular_values_and_eps(M))
+    shape, s, exponent, eps = _scaled_spectrum(M)
+    return float(np.ldexp(_rounding_floor(shape, s, eps), exponent))
 
 
-def hard_threshold(M, sigma=None):
+def hard_threshold(M: ArrayLike, sigma: float | None = None) -> float:
     """The Gavish-Donoho threshold tau for the singular values of M (m, n), see module doc.
 
     tau = lambda*(beta) sqrt(max(m, n)) sigma with sigma known, omega(beta) *
     median singular value without, but never below rank_tolerance(M) (the
     floor that keeps rounding error out of a noise-free matrix's rank).
     """
-    return _threshold(*_singular_values_and_eps(M), sigma)
+    shape, s, exponent, eps = _scaled_spectrum(M)
+    with np.errstate(over="ignore"):  # a threshold in M / 2**e beyond float64 (huge sigma) keeps nothing
+        tau = _threshold(shape, s, exponent, eps, sigma)
+    return float(scale_back("M", tau, exponent, "threshold tau"))
 
 
-def suggest_rank(M, sigma=None):
+def suggest_rank(M: ArrayLike, sigma: float | None = None) -> int:
     """Number of singular values of M (m, n) strictly above hard_threshold(M, sigma).
 
     sigma: the noise standard deviation per entry, if known (> 0). With
@@ -152,6 +165,8 @@ def suggest_rank(M, sigma=None):
     all-zero matrix gets 0, and a noise-free matrix of exact rank k (below
     about min(m, n) / 2) gets k, as numpy.linalg.matrix_rank would, because
     the threshold never drops below the rounding-error tolerance (module doc).
+    M must have at least one row and one column; its scale does not matter
+    (suggest_rank(c * M, c * sigma) == suggest_rank(M, sigma) for any c > 0).
     """
-    shape, s, eps = _singular_values_and_eps(M)
-    return int(np.count_nonzero(s > _threshold(shape, s, eps, sigma)))
+    shape, s, exponent, eps = _scaled_spectrum(M)
+    return int(np.count_nonzero(s > _threshold(shape, s, exponent, eps, sigma)))

@@ -12,23 +12,29 @@ else, how much a rank-r approximation must lose.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from lorabook.analysis._validate import as_matrix, check_rank
+from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale_out
 
 
-def top_singular_triplets(W, r, name="W", rank_name="r"):
+def top_singular_triplets(W: ArrayLike, r: int, name: str = "W", rank_name: str = "r",
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(U_r, s_r, Vt_r): the top-r singular triplets of W (m, n).
 
     U_r is (m, r) with orthonormal columns, s_r (r,) is non-increasing and
     Vt_r is (r, n) with orthonormal rows, so U_r @ diag(s_r) @ Vt_r = W_r.
+    The SVD runs on W scaled exactly to entries of size about 1, so huge
+    entries cannot overflow inside it; singular values beyond float64's range
+    are refused.
     """
     W = as_matrix(name, W)
     r = check_rank(rank_name, r, W.shape)
-    U, s, Vt = np.linalg.svd(W, full_matrices=False)
-    return U[:, :r], s[:r], Vt[:r, :]
+    scaled, exponent = scale_out(W)
+    U, s, Vt = np.linalg.svd(scaled, full_matrices=False)
+    return U[:, :r], scale_back(name, s[:r], exponent, f"singular values of {name}"), Vt[:r, :]
 
 
-def low_rank_approx(W, r):
+def low_rank_approx(W: ArrayLike, r: int) -> np.ndarray:
     """W_r, the best approximation of W (m, n) of rank at most r; shape (m, n).
 
     r must be in 1..min(m, n).
@@ -37,7 +43,7 @@ def low_rank_approx(W, r):
     return (U_r * s_r) @ Vt_r
 
 
-def svd_factors(W, r):
+def svd_factors(W: ArrayLike, r: int) -> tuple[np.ndarray, np.ndarray]:
     """Factors (B, A) with B (m, r), A (r, n) and B @ A = low_rank_approx(W, r).
 
     In LoRA's shapes: B plays lora_B (out, r), A plays lora_A (r, in).

@@ -18,18 +18,23 @@ are non-negative and can only add up, so they tend to come out as parts
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from lorabook._checks import check_int, make_rng
-from lorabook.analysis._validate import as_matrix, check_rank
+from lorabook._checks import check_int
+from lorabook.analysis._validate import as_matrix, check_rank, scale_back, scale_out
+from lorabook.random import Seed, get_generator
 
 # Added to both numerator and denominator of each update. This keeps 0 / 0
 # away (a zero row of V, say) and keeps the guarantee: (a + eps) / (b + eps)
 # is exactly the multiplicative step of a slightly looser upper bound, which
 # still touches the error at the current point, so the error still never rises.
+# The updates run on V scaled to a largest entry in [0.5, 1), so this is
+# small next to the data whatever V's units are.
 _EPS = 1e-12
 
 
-def nmf(V, k, iters=200, seed=0, return_errors=False):
+def nmf(V: ArrayLike, k: int, iters: int = 200, seed: Seed = 0, return_errors: bool = False,
+        ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Factor V (m, n) >= 0 as W (m, k) @ H (k, n), both >= 0, in `iters` rounds.
 
     k in 1..min(m, n). W and H start uniform in [0, sqrt(mean(V) / k)) from
@@ -37,6 +42,8 @@ def nmf(V, k, iters=200, seed=0, return_errors=False):
     Returns (W, H), or (W, H, errors) with return_errors=True, where errors
     (iters + 1,) holds ||V - W H||_F before the first round and after each:
     non-increasing, up to floating-point rounding (relative ~1e-15).
+    Any scale of V works (the updates run on V scaled exactly by a power of
+    two), except that errors beyond float64's range are refused.
     """
     V = as_matrix("V", V)
     if np.any(V < 0):
@@ -46,8 +53,11 @@ def nmf(V, k, iters=200, seed=0, return_errors=False):
         )
     k = check_rank("k", k, V.shape)
     iters = check_int("iters", iters, low=1)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
 
+    # Factor V / 2**e, whose largest entry is in [0.5, 1): exact, and the products in the updates
+    # (of size V^1.5) can then neither overflow for huge V nor underflow below _EPS for tiny V.
+    V, exponent = scale_out(V)
     scale = np.sqrt(V.mean() / k)
     W = rng.uniform(0.0, scale, size=(V.shape[0], k))
     H = rng.uniform(0.0, scale, size=(k, V.shape[1]))
@@ -57,6 +67,8 @@ def nmf(V, k, iters=200, seed=0, return_errors=False):
         W *= (V @ H.T + _EPS) / (W @ (H @ H.T) + _EPS)
         if return_errors:
             errors.append(np.linalg.norm(V - W @ H))
+    # Give each factor half of the power of two back (exact): W H is then V's scale again.
+    W, H = np.ldexp(W, exponent // 2), np.ldexp(H, exponent - exponent // 2)
     if return_errors:
-        return W, H, np.array(errors)
+        return W, H, scale_back("V", np.array(errors), exponent, "errors ||V - W H||_F")
     return W, H

@@ -25,11 +25,12 @@ column rank (n >= d_in), D is the ordinary least-squares solution C^T itself.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook.analysis._validate import as_matrix, check_rank
 
 
-def reduced_rank_regression(X, Y, r, W0=None):
+def reduced_rank_regression(X: ArrayLike, Y: ArrayLike, r: int, W0: ArrayLike | None = None) -> np.ndarray:
     """The rank-<=r update D (d_out, d_in) minimising ||Y - X (W0 + D)^T||_F.
 
     X (n, d_in), Y (n, d_out), W0 (d_out, d_in) or None (zeros).

@@ -15,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lorabook._checks import check_choice, check_float, check_same_shape
-from lorabook.analysis._validate import as_matrix, check_rank
+from lorabook.analysis._validate import as_matrix, check_not_zero, check_rank, scale_back, scale_out
 from lorabook.analysis.lowrank import svd_factors, top_singular_triplets
 
 
-def amplification_factor(delta_W, W, r):
+def amplification_factor(delta_W: ArrayLike, W: ArrayLike, r: int) -> float:
     """||delta_W||_F / ||U_r^T W V_r||_F, U_r and V_r the top-r singular vectors of delta_W.
 
     delta_W and W: same shape (out, in); r in 1..min(out, in), normally the
@@ -29,17 +30,21 @@ def amplification_factor(delta_W, W, r):
     directions the update uses. A large factor means the update boosts
     directions W hardly had (the paper's finding: about 21.5 at r = 4);
     a rank-1 update c u_1 v_1^T along W's own top singular pair gives c / s_1.
-    Returns inf if W has nothing in those directions.
+    Returns inf if W has nothing in those directions; a zero delta_W is refused.
     """
     delta_W = as_matrix("delta_W", delta_W)
     W = as_matrix("W", W)
     check_same_shape("delta_W", delta_W, "W", W)
     r = check_rank("r", r, delta_W.shape)
+    check_not_zero("delta_W", delta_W, "a zero update uses no directions, so it amplifies none")
     U_r, _, Vt_r = top_singular_triplets(delta_W, r, name="delta_W")
-    projected = np.linalg.norm(U_r.T @ W @ Vt_r.T)
+    # Norms of the exactly scaled matrices (entries below 1) cannot overflow; the powers of two come back at the end.
+    (delta_scaled, delta_exponent), (W_scaled, W_exponent) = scale_out(delta_W), scale_out(W)
+    projected = np.linalg.norm(U_r.T @ W_scaled @ Vt_r.T)
     if projected == 0.0:
         return float("inf")
-    return float(np.linalg.norm(delta_W) / projected)
+    with np.errstate(over="ignore"):  # a ratio beyond float64's range is inf, as for a zero projection
+        return float(np.ldexp(np.linalg.norm(delta_scaled) / projected, delta_exponent - W_exponent))
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +86,8 @@ class IntruderDimensions:
         return "\n".join([head + (":" if rows else "")] + rows)
 
 
-def intruder_dimensions(W0, W, k=10, eps=0.5, side="left"):
+def intruder_dimensions(W0: ArrayLike, W: ArrayLike, k: int = 10, eps: float = 0.5, side: str = "left",
+                        ) -> IntruderDimensions:
     """Singular vectors among the top k of W whose best |cos| to any singular vector of W0 is < eps.
 
     W0: the pre-trained matrix, W: the fine-tuned one, same shape (out, in).
@@ -101,8 +107,10 @@ def intruder_dimensions(W0, W, k=10, eps=0.5, side="left"):
     eps = check_float("eps", eps, low=0.0, high=1.0, low_open=True)
     check_choice("side", side, ("left", "right"))
 
-    U0, _, Vt0 = np.linalg.svd(W0, full_matrices=False)
-    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    U0, _, Vt0 = np.linalg.svd(scale_out(W0)[0], full_matrices=False)  # scaled: see _validate.scale_out
+    W_scaled, exponent = scale_out(W)
+    U, s, Vt = np.linalg.svd(W_scaled, full_matrices=False)
+    s = scale_back("W", s, exponent, "singular values of W")
     if side == "left":
         old, new = U0, U[:, :k]
     else:
@@ -121,7 +129,7 @@ def intruder_dimensions(W0, W, k=10, eps=0.5, side="left"):
     )
 
 
-def extract_lora(W_finetuned, W_base, r):
+def extract_lora(W_finetuned: ArrayLike, W_base: ArrayLike, r: int) -> tuple[np.ndarray, np.ndarray]:
     """The best rank-r LoRA factors (lora_B, lora_A) of delta W = W_finetuned - W_base.
 
     Both weights (out, in); r in 1..min(out, in). Returns lora_B (out, r) and

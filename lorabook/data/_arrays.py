@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lorabook._checks import _show
+from lorabook._checks import _show, first_non_finite
 
 
 def float_dtype(dtype):
@@ -51,3 +51,20 @@ def as_labels(name, y, n_rows):
         else:
             raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
     return labels.astype(np.int64, copy=False)
+
+
+def finite_result(shift, values, dtype, hint="use a smaller strength or rescale X"):
+    """A shift's (or a generator's) result `values` in `dtype`, refused if it overflowed (or would, in `dtype`).
+
+    Shifts compute under np.errstate(over="ignore", invalid="ignore") and call
+    this, so that an overflow is reported once, as a sentence naming the
+    shift and saying what to change (`hint`), instead of coming back as inf.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # reported just below
+        result = values.astype(dtype, copy=False)
+    index = first_non_finite(result)
+    if index is not None:
+        where = ", ".join(str(i) for i in index)
+        raise ValueError(f"{shift}: the result overflows {np.dtype(dtype)} (first at [{where}], "
+                         f"largest finite {np.finfo(dtype).max:.4g}); {hint}")
+    return result

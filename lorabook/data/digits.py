@@ -16,7 +16,9 @@ import gzip
 import importlib.resources
 
 import numpy as np
+from numpy.typing import DTypeLike
 
+from lorabook._checks import check_bool
 from lorabook.data._arrays import float_dtype
 
 DIGITS_IMAGE_SHAPE = (8, 8)
@@ -41,7 +43,7 @@ def _read_digits():
     return pixels, labels
 
 
-def load_digits(normalize=True, dtype=np.float32):
+def load_digits(normalize: bool = True, dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """The 1,797 8x8 digit images as (X, y).
 
     X has shape (1797, 64): each row is an 8x8 image read row by row, so
@@ -56,8 +58,7 @@ def load_digits(normalize=True, dtype=np.float32):
     Data: E. Alpaydin and C. Kaynak (1998), UCI "Optical Recognition of
     Handwritten Digits" (test set), CC BY 4.0, doi:10.24432/C50P49.
     """
-    if not isinstance(normalize, (bool, np.bool_)):
-        raise TypeError(f"normalize must be True or False, got {normalize!r}")
+    normalize = check_bool("normalize", normalize)
     dtype = float_dtype(dtype)
     pixels, labels = _read_digits()
     X = pixels.astype(dtype)

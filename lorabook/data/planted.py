@@ -41,9 +41,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from lorabook._checks import check_float, check_int, check_matrix, make_rng
-from lorabook.data._arrays import float_dtype
+from lorabook._checks import check_float, check_int, check_matrix
+from lorabook.data._arrays import finite_result, float_dtype
+from lorabook.random import Seed, get_generator
 
 
 @dataclass
@@ -101,7 +103,8 @@ def _update_of_rank_exactly(d_out, d_in, k, rng):
     return update
 
 
-def make_planted_rank_task(d_in, d_out, k, n, noise, seed=0, n_test=1000, dtype=np.float32):
+def make_planted_rank_task(d_in: int, d_out: int, k: int, n: int, noise: float, seed: Seed = 0, n_test: int = 1000,
+                           dtype: DTypeLike = np.float32) -> PlantedRankTask:
     """Draw a planted-rank regression task (see the module docstring).
 
     d_in, d_out: input and output sizes; k: rank of the planted update,
@@ -119,20 +122,21 @@ def make_planted_rank_task(d_in, d_out, k, n, noise, seed=0, n_test=1000, dtype=
     noise = check_float("noise", noise, low=0.0)
     n_test = check_int("n_test", n_test, low=1)
     dtype = float_dtype(dtype)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
 
     base_weight = rng.standard_normal((d_out, d_in)) / np.sqrt(d_in)
     true_update = _update_of_rank_exactly(d_out, d_in, k, rng)
     teacher = base_weight + true_update
     X_train = rng.standard_normal((n, d_in))
     X_test = rng.standard_normal((n_test, d_in))
-    Y_train = X_train @ teacher.T + noise * rng.standard_normal((n, d_out))
-    Y_test = X_test @ teacher.T + noise * rng.standard_normal((n_test, d_out))
+    with np.errstate(over="ignore", invalid="ignore"):  # a noise near 1e308 overflows: refused by finite_result
+        Y_train = X_train @ teacher.T + noise * rng.standard_normal((n, d_out))
+        Y_test = X_test @ teacher.T + noise * rng.standard_normal((n_test, d_out))
     return PlantedRankTask(
         X_train=X_train.astype(dtype),
-        Y_train=Y_train.astype(dtype),
+        Y_train=finite_result("make_planted_rank_task", Y_train, dtype, hint="use a smaller noise"),
         X_test=X_test.astype(dtype),
-        Y_test=Y_test.astype(dtype),
+        Y_test=finite_result("make_planted_rank_task", Y_test, dtype, hint="use a smaller noise"),
         base_weight=base_weight,
         true_update=true_update,
         noise=noise,
@@ -140,7 +144,7 @@ def make_planted_rank_task(d_in, d_out, k, n, noise, seed=0, n_test=1000, dtype=
     )
 
 
-def planted_test_error(task, delta_W):
+def planted_test_error(task: PlantedRankTask, delta_W: ArrayLike) -> float:
     """Test error of a learned update `delta_W` (d_out, d_in) on `task`.
 
     mean over the n_test rows and d_out outputs of
@@ -155,6 +159,11 @@ def planted_test_error(task, delta_W):
             f"delta_W must have the shape of the true update (d_out, d_in) = {task.true_update.shape}, "
             f"got {delta_W.shape}"
         )
-    error = delta_W.astype(np.float64) - task.true_update.astype(np.float64)
-    residual = task.X_test.astype(np.float64) @ error.T
-    return float(np.mean(residual**2))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused just below
+        error = delta_W.astype(np.float64) - task.true_update.astype(np.float64)
+        residual = task.X_test.astype(np.float64) @ error.T
+        value = float(np.mean(residual**2))
+    if not np.isfinite(value):
+        raise ValueError(f"the test error of delta_W overflows float64 (its largest entry is "
+                         f"{np.max(np.abs(delta_W)):.4g}); an update this large cannot be scored")
+    return value

@@ -19,16 +19,18 @@ to the functions.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+from numpy.typing import ArrayLike
 
-from lorabook._checks import _show, check_choice, check_float, check_matrix, make_rng
-from lorabook.data._arrays import as_data
+from lorabook._checks import _show, check_choice, check_float, check_int, check_matrix
+from lorabook.data._arrays import as_data, finite_result
 from lorabook.data.tasks import rotation_matrix
+from lorabook.random import Seed, get_generator
 
 PIXEL_RANGE = (0.0, 1.0)
 
 
-def rotate(X, degrees, image_shape=None, center=None):
+def rotate(X: ArrayLike, degrees: float, image_shape: tuple[int, int] | None = None,
+           center: ArrayLike | None = None) -> np.ndarray:
     """Turn every example counter-clockwise by `degrees`.
 
     Two kinds of data, chosen explicitly and never guessed:
@@ -64,7 +66,12 @@ def rotate(X, degrees, image_shape=None, center=None):
     images = _as_images(X, image_shape)
     if degrees % 360.0 == 0.0:
         return X.copy()
-    turned = ndimage.rotate(images, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
+    from scipy import ndimage  # imported here: SciPy takes a while to load, and only image rotation needs it
+
+    # Bilinear interpolation mixes pixels with weights summing to 1: no new value can overflow.
+    # SciPy does not interpolate float16, so such images turn in float32 and come back as float16.
+    work = images if images.dtype.itemsize >= 4 else images.astype(np.float32)
+    turned = ndimage.rotate(work, degrees, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0)
     return turned.reshape(X.shape).astype(X.dtype, copy=False)
 
 
@@ -72,8 +79,9 @@ def _rotate_points(X, degrees, center):
     centre = np.zeros(2) if center is None else np.asarray(center, dtype=np.float64)
     if centre.shape != (2,) or not np.all(np.isfinite(centre)):
         raise ValueError(f"center must be a finite point (x, y) of shape (2,), got {center!r}")
-    turned = (X - centre) @ rotation_matrix(degrees).T + centre
-    return turned.astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        turned = (X - centre) @ rotation_matrix(degrees).T + centre
+    return finite_result("rotate", turned, X.dtype)
 
 
 def _as_images(X, image_shape):
@@ -97,7 +105,7 @@ def _as_images(X, image_shape):
     return X.reshape(X.shape[0], height, width)
 
 
-def invert(X, max_value=1.0, strength=1.0):
+def invert(X: ArrayLike, max_value: float = 1.0, strength: float = 1.0) -> np.ndarray:
     """Photographic negative: ``max_value - X`` (at the default strength 1).
 
     `strength` in [0, 1] blends original and negative,
@@ -109,11 +117,12 @@ def invert(X, max_value=1.0, strength=1.0):
     max_value = check_float("max_value", max_value)
     strength = check_float("strength", strength, low=0.0, high=1.0)
     X = as_data("X", X)
-    inverted = (1.0 - strength) * X + strength * (max_value - X)
-    return inverted.astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        inverted = (1.0 - strength) * X + strength * (max_value - X)
+    return finite_result("invert", inverted, X.dtype)
 
 
-def contrast(X, factor, value_range=PIXEL_RANGE):
+def contrast(X: ArrayLike, factor: float, value_range: tuple[float, float] | None = PIXEL_RANGE) -> np.ndarray:
     """Scale each image's deviation from its own mean: ``m + factor * (x - m)``.
 
     m is the mean of one example (a row of (n, features), an image of
@@ -125,11 +134,14 @@ def contrast(X, factor, value_range=PIXEL_RANGE):
     factor = check_float("factor", factor, low=0.0, low_open=True)
     X = as_data("X", X)
     per_example_axes = tuple(range(1, X.ndim))
-    mean = X.mean(axis=per_example_axes, keepdims=True)
-    return _clip(mean + factor * (X - mean), value_range).astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        mean = X.mean(axis=per_example_axes, keepdims=True)
+        stretched = mean + factor * (X - mean)
+    # An overflow beyond value_range clips to its bound, the right answer; without a range it is refused.
+    return finite_result("contrast", _clip(stretched, value_range), X.dtype)
 
 
-def brightness(X, delta, value_range=PIXEL_RANGE):
+def brightness(X: ArrayLike, delta: float, value_range: tuple[float, float] | None = PIXEL_RANGE) -> np.ndarray:
     """Add `delta` to every value, then clip to `value_range` (None: no clip).
 
     delta may be any finite number; 0 is the identity (for data inside the
@@ -137,7 +149,10 @@ def brightness(X, delta, value_range=PIXEL_RANGE):
     """
     delta = check_float("delta", delta)
     X = as_data("X", X)
-    return _clip(X + delta, value_range).astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        moved = X + delta
+    # An overflow beyond value_range clips to its bound, the right answer; without a range it is refused.
+    return finite_result("brightness", _clip(moved, value_range), X.dtype)
 
 
 def _clip(X, value_range):
@@ -152,7 +167,7 @@ def _clip(X, value_range):
     return np.clip(X, low, high)
 
 
-def gaussian_noise(X, std, seed=0):
+def gaussian_noise(X: ArrayLike, std: float, seed: Seed = 0) -> np.ndarray:
     """Sensor noise: ``X + std * N(0, 1)``, drawn independently for every value.
 
     std must be >= 0 (0 returns a copy). Not clipped, so the noise stays
@@ -160,12 +175,14 @@ def gaussian_noise(X, std, seed=0):
     """
     std = check_float("std", std, low=0.0)
     X = as_data("X", X)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     noise = rng.standard_normal(X.shape)
-    return (X + std * noise).astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        noisy = X + std * noise
+    return finite_result("gaussian_noise", noisy, X.dtype)
 
 
-def random_affine(dim, strength, seed=0, scale=1.0):
+def random_affine(dim: int, strength: float, seed: Seed = 0, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Draw the random affine map x -> A x + b that ``affine(strength=...)`` uses.
 
     A = I + strength * G / sqrt(dim) and b = strength * scale * g, with G (dim,
@@ -174,15 +191,20 @@ def random_affine(dim, strength, seed=0, scale=1.0):
     thoroughly; `scale` puts the translation in the data's units.
     Returns (A of shape (dim, dim), b of shape (dim,)), float64.
     """
+    dim = check_int("dim", dim, low=1)
     strength = check_float("strength", strength, low=0.0)
     scale = check_float("scale", scale, low=0.0)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     G = rng.standard_normal((dim, dim))
     g = rng.standard_normal(dim)
-    return np.eye(dim) + strength * G / np.sqrt(dim), strength * scale * g
+    with np.errstate(over="ignore", invalid="ignore"):  # a strength near 1e308 overflows: refused by finite_result
+        A, b = np.eye(dim) + strength * G / np.sqrt(dim), strength * scale * g
+    return (finite_result("random_affine", A, np.float64, hint="use a smaller strength"),
+            finite_result("random_affine", b, np.float64, hint="use a smaller strength or scale"))
 
 
-def affine(X, matrix=None, shift=None, strength=None, seed=0):
+def affine(X: ArrayLike, matrix: ArrayLike | None = None, shift: ArrayLike | None = None,
+           strength: float | None = None, seed: Seed = 0) -> np.ndarray:
     """Affine covariate shift of feature vectors: each row x becomes A x + b.
 
     Either give the map, ``matrix`` A of shape (features, features) and/or
@@ -196,12 +218,15 @@ def affine(X, matrix=None, shift=None, strength=None, seed=0):
     if strength is not None:
         if matrix is not None or shift is not None:
             raise ValueError("affine: give either strength (a random map) or matrix/shift (your own map), not both")
-        matrix, shift = random_affine(dim, strength, seed=seed, scale=float(np.std(X)))
+        # the translation is in units of X's spread (none for an empty X)
+        matrix, shift = random_affine(dim, strength, seed=seed, scale=float(np.std(X)) if X.size else 0.0)
     A = np.eye(dim) if matrix is None else check_matrix("matrix", matrix)
     if A.shape != (dim, dim):
         raise ValueError(f"matrix must have shape ({dim}, {dim}) to act on X of shape {X.shape}, got {A.shape}")
     b = np.zeros(dim) if shift is None else _shift_vector(shift, dim)
-    return (X @ A.T + b).astype(X.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by finite_result
+        moved = X @ A.T + b
+    return finite_result("affine", moved, X.dtype)
 
 
 def _shift_vector(shift, dim):
@@ -236,7 +261,8 @@ SHIFT_STRENGTH_RANGES = {
 }
 
 
-def apply_shift(X, name, strength, seed=0, image_shape=None):
+def apply_shift(X: ArrayLike, name: str, strength: float, seed: Seed = 0,
+                image_shape: tuple[int, int] | None = None) -> np.ndarray:
     """Apply the shift called `name` (a key of ``SHIFTS``) at `strength`.
 
     strength means: degrees for rotate, the blend for invert, the factor for

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from lorabook._checks import check_choice, check_float, check_int, make_rng
+from lorabook._checks import check_choice, check_float, check_int
 from lorabook.data._arrays import as_data, as_labels
 from lorabook.data.shifts import SHIFTS, apply_shift
+from lorabook.random import Seed, get_generator
 
 
 class TrainTestSplit(NamedTuple):
@@ -43,7 +45,7 @@ def _largest_remainder(class_sizes, total, rng):
     return counts
 
 
-def split_indices(y, n_first, seed=0, stratify=True):
+def split_indices(y: ArrayLike, n_first: int, seed: Seed = 0, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Split the rows 0..len(y)-1 into two disjoint shuffled index arrays.
 
     The first array has exactly `n_first` rows, the second the rest. With
@@ -56,7 +58,7 @@ def split_indices(y, n_first, seed=0, stratify=True):
     y = np.asarray(y)
     n = y.shape[0]
     n_first = check_int("n_first", n_first, low=0, high=n)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     if not stratify:
         order = rng.permutation(n)
         return order[:n_first].astype(np.int64), order[n_first:].astype(np.int64)
@@ -72,7 +74,8 @@ def split_indices(y, n_first, seed=0, stratify=True):
     return first, second
 
 
-def train_test_split(X, y, test_fraction=0.25, seed=0, stratify=True):
+def train_test_split(X: ArrayLike, y: ArrayLike, test_fraction: float = 0.25, seed: Seed = 0,
+                     stratify: bool = True) -> TrainTestSplit:
     """Split (X, y) into a training and a test part, seeded and stratified.
 
     round(test_fraction * n) rows go to the test part (at least one row must
@@ -125,8 +128,9 @@ class DomainSplit:
 
 
 def make_domain_split(
-    X, y, shift, strength, n_target_train, seed=0, source_fraction=0.5, test_fraction=0.25, image_shape=None
-):
+    X: ArrayLike, y: ArrayLike, shift: str, strength: float, n_target_train: int, seed: Seed = 0,
+    source_fraction: float = 0.5, test_fraction: float = 0.25, image_shape: tuple[int, int] | None = None,
+) -> DomainSplit:
     """Build a domain-adaptation problem from one labelled pool.
 
     1. The pool is split (stratified) into disjoint source and target parts,
@@ -155,7 +159,7 @@ def make_domain_split(
     check_choice("shift", shift, tuple(SHIFTS))
     # One seed, four independent streams, so that changing the label budget
     # leaves the domains and the shifted images exactly as they were.
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
     pool_seed, source_seed, shift_seed, budget_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=4))
 
     n = X.shape[0]

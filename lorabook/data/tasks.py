@@ -8,9 +8,11 @@ random order, so that the first few rows already contain every class.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from lorabook._checks import check_float, check_int, check_matrix, make_rng
-from lorabook.data._arrays import float_dtype
+from lorabook._checks import check_float, check_int, check_matrix
+from lorabook.data._arrays import finite_result, float_dtype
+from lorabook.random import Seed, get_generator
 
 # The noise-free moons fill the box x in [-1, 2], y in [-0.5, 1]; its middle is
 # the fixed point that `rotation_deg` turns the picture about. A fixed point
@@ -26,7 +28,7 @@ def _balanced_sizes(n, n_classes):
     return sizes
 
 
-def rotation_matrix(degrees):
+def rotation_matrix(degrees: float) -> np.ndarray:
     """The 2x2 matrix that turns column vectors counter-clockwise by `degrees`.
 
     [[cos t, -sin t],
@@ -37,7 +39,8 @@ def rotation_matrix(degrees):
     return np.array([[cos, -sin], [sin, cos]])
 
 
-def make_moons(n, noise=0.1, rotation_deg=0.0, seed=0, dtype=np.float32):
+def make_moons(n: int, noise: float = 0.1, rotation_deg: float = 0.0, seed: Seed = 0,
+               dtype: DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles: the classic non-linear 2-D toy problem.
 
     Class 0 is the upper moon (cos t, sin t), class 1 the lower moon
@@ -53,23 +56,25 @@ def make_moons(n, noise=0.1, rotation_deg=0.0, seed=0, dtype=np.float32):
     noise = check_float("noise", noise, low=0.0)
     rotation = rotation_matrix(check_float("rotation_deg", rotation_deg))
     dtype = float_dtype(dtype)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
 
     n_upper, n_lower = _balanced_sizes(n, 2)
     t_upper = rng.uniform(0.0, np.pi, size=n_upper)
     t_lower = rng.uniform(0.0, np.pi, size=n_lower)
     upper = np.column_stack([np.cos(t_upper), np.sin(t_upper)])
     lower = np.column_stack([1.0 - np.cos(t_lower), 0.5 - np.sin(t_lower)])
-    X = np.concatenate([upper, lower]) + noise * rng.standard_normal((n, 2))
-    y = np.concatenate([np.zeros(n_upper, dtype=np.int64), np.ones(n_lower, dtype=np.int64)])
-
     centre = np.asarray(MOONS_CENTRE)
-    X = (X - centre) @ rotation.T + centre
+    with np.errstate(over="ignore", invalid="ignore"):  # a noise near 1e308 overflows: refused by finite_result
+        X = np.concatenate([upper, lower]) + noise * rng.standard_normal((n, 2))
+        X = (X - centre) @ rotation.T + centre
+    y = np.concatenate([np.zeros(n_upper, dtype=np.int64), np.ones(n_lower, dtype=np.int64)])
     order = rng.permutation(n)
-    return X[order].astype(dtype), y[order]
+    return finite_result("make_moons", X[order], dtype, hint="use a smaller noise"), y[order]
 
 
-def make_blobs(n, centers=3, dim=2, std=1.0, seed=0, center_box=(-10.0, 10.0), dtype=np.float32):
+def make_blobs(n: int, centers: int | ArrayLike = 3, dim: int = 2, std: float = 1.0, seed: Seed = 0,
+               center_box: tuple[float, float] = (-10.0, 10.0), dtype: DTypeLike = np.float32,
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Isotropic Gaussian clusters, one class per cluster.
 
     `centers` is either the number of clusters (their centres are then drawn
@@ -83,7 +88,7 @@ def make_blobs(n, centers=3, dim=2, std=1.0, seed=0, center_box=(-10.0, 10.0), d
     dim = check_int("dim", dim, low=1)
     std = check_float("std", std, low=0.0)
     dtype = float_dtype(dtype)
-    rng = make_rng(seed)
+    rng = get_generator(seed, "seed")
 
     if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
         n_classes = check_int("centers", centers, low=1)
@@ -101,9 +106,10 @@ def make_blobs(n, centers=3, dim=2, std=1.0, seed=0, center_box=(-10.0, 10.0), d
         raise ValueError(f"n must be at least the number of classes ({n_classes}) so every class appears, got {n}")
 
     y = np.repeat(np.arange(n_classes, dtype=np.int64), _balanced_sizes(n, n_classes))
-    X = centre_points[y] + std * rng.standard_normal((n, dim))
+    with np.errstate(over="ignore", invalid="ignore"):  # a std near 1e308 overflows: refused by finite_result
+        X = centre_points[y] + std * rng.standard_normal((n, dim))
     order = rng.permutation(n)
-    return X[order].astype(dtype), y[order]
+    return finite_result("make_blobs", X[order], dtype, hint="use a smaller std or center_box"), y[order]
 
 
 def _check_box(center_box):
@@ -111,6 +117,7 @@ def _check_box(center_box):
         low, high = (float(v) for v in center_box)
     except (TypeError, ValueError) as err:
         raise TypeError(f"center_box must be a pair (low, high) of numbers, got {center_box!r}") from err
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"center_box must be a finite pair with low < high, got {center_box!r}")
+    if not (np.isfinite(low) and np.isfinite(high) and low < high and np.isfinite(high - low)):
+        raise ValueError(f"center_box must be a finite pair with low < high and a finite width high - low, "
+                         f"got {center_box!r}")
     return low, high

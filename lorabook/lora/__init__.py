@@ -15,6 +15,8 @@ Modules, read in this order:
     targets        which modules a config picks
     modules_to_save, model, peft_model    the model level
     saving         adapter files;  utils: counts and loralib's helpers
+    loraplus       create_loraplus_optimizer: B learns faster than A (LoRA+)
+    adalora        AdaLoRA: SVD-form adapters whose rank is reallocated while training
 
 LoraLinear is what PEFT calls peft.tuners.lora.Linear: it wraps a Linear
 layer that already exists (`LoraLinear(model[0], r=8)`), as get_peft_model
@@ -23,10 +25,12 @@ an nn.Linear subclass that builds its own weight; with lorabook you build
 the plain layer and wrap it. (No alias `lora.Linear` here, so that it cannot
 be mistaken for nn.Linear or for loralib's class.)
 """
+from .adalora import AdaLoraConfig, AdaLoraModel, AdaLoraPeftModel, RankAllocator, SVDLinear
 from .config import LoraConfig, lora_scaling
 from .dora import DoraMagnitude
 from .functional import LoraLinearFunction, lora_linear
 from .layer import LoraLinear
+from .loraplus import create_loraplus_optimizer
 from .model import LoraModel
 from .modules_to_save import ModulesToSaveWrapper
 from .peft_model import PeftModel, get_peft_model
@@ -41,4 +45,5 @@ __all__ = [
     "save_adapter", "load_adapter", "read_adapter", "adaptable_modules", "get_nb_trainable_parameters",
     "format_trainable_parameters", "mark_only_lora_as_trainable", "lora_state_dict",
     "DoraMagnitude", "save_pretrained",
+    "create_loraplus_optimizer", "AdaLoraConfig", "AdaLoraModel", "AdaLoraPeftModel", "RankAllocator", "SVDLinear",
 ]

@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 from ..io import PathLike
 from ..nn.module import Module
 from . import saving
+from .adalora import AdaLoraConfig, AdaLoraPeftModel
 from .model import LoraModel
 from .utils import format_trainable_parameters, get_nb_trainable_parameters
 
@@ -151,4 +152,6 @@ def get_peft_model(model, peft_config, adapter_name="default", generator=None):
     generator: an int seed or numpy Generator for the adapters' starting
     values; None uses the package's default generator (lorabook.manual_seed).
     """
+    if isinstance(peft_config, AdaLoraConfig):  # PEFT too picks the tuner from the config's type
+        return AdaLoraPeftModel(model, peft_config, adapter_name, generator)
     return PeftModel(model, peft_config, adapter_name, generator)

@@ -11,6 +11,9 @@ from .experiments import (
     plot_rank_curve, plot_source_collapse,
 )
 from .analysis_widgets import plot_planted_rank, plot_rank_approximation, plot_rank_selection, plot_similarity_row
+from .regularisation import (
+    plot_allocation, plot_lambda_path, plot_lambda_view, plot_method_errors, plot_rank_paths,
+)
 
 __all__ = [
     "plot_spectrum", "plot_subspace_similarity", "plot_truncation_error", "plot_image_grid",
@@ -18,4 +21,5 @@ __all__ = [
     "plot_accuracy_vs_params", "plot_source_collapse", "plot_memory_ledger", "plot_rank_curve",
     "plot_label_budget", "plot_adapter_matrix", "plot_baselines", "plot_rank_approximation",
     "plot_similarity_row", "plot_rank_selection", "plot_planted_rank",
+    "plot_lambda_path", "plot_rank_paths", "plot_allocation", "plot_method_errors", "plot_lambda_view",
 ]

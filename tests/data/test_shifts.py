@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lorabook.data import shifts
 from lorabook.data import (
     SHIFTS,
     affine,
@@ -218,3 +219,34 @@ def test_affine_keeps_shape_and_dtype(n, dim, strength, dtype):
     X = np.random.default_rng(1).standard_normal((n, dim)).astype(dtype)
     out = affine(X, strength=strength, seed=0)
     assert out.shape == X.shape and out.dtype == X.dtype
+
+
+# ----- results beyond the dtype's range are refused, never inf ------------------------------------
+BIG32 = np.full((2, 4), 3e38, dtype=np.float32)  # finite, near float32's largest (3.4e38)
+
+
+@pytest.mark.parametrize(
+    "shift, call",
+    [
+        ("invert", lambda: shifts.invert(np.ones((2, 3), np.float32), max_value=1e39)),
+        ("contrast", lambda: shifts.contrast(np.array([[0.0, 1e308]]), 10.0, value_range=None)),
+        ("brightness", lambda: shifts.brightness(BIG32, 1e38, value_range=None)),
+        ("gaussian_noise", lambda: shifts.gaussian_noise(BIG32, 1e39)),
+        ("affine", lambda: shifts.affine(np.ones((2, 3)), matrix=np.full((3, 3), 1e308))),
+        ("rotate", lambda: shifts.rotate(np.full((1, 2), 1.7e308), 45.0)),
+    ],
+)
+def test_a_shift_whose_result_overflows_is_refused_naming_it(shift, call):
+    with pytest.raises(ValueError, match=rf"^{shift}: the result overflows float(32|64) \(first at \["):
+        call()
+
+
+def test_rotating_images_of_huge_values_stays_finite():
+    # Bilinear interpolation only mixes pixels (weights summing to 1), so nothing can overflow.
+    assert np.all(np.isfinite(shifts.apply_shift(BIG32 * 1.1, "rotate", 30.0, image_shape=(2, 2))))
+
+
+def test_saturating_shifts_clip_an_overflow_to_the_range():
+    # With a value_range, an overflow is just a very bright pixel: clipped to the top, as a camera would.
+    np.testing.assert_array_equal(shifts.brightness(BIG32, 1e38), np.ones_like(BIG32))
+    np.testing.assert_array_equal(shifts.contrast(np.array([[0.0, 1.0]]), 1e308), [[0.0, 1.0]])
