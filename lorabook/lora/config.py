@@ -211,3 +211,10 @@ def _check_pattern(name, pattern, check_value):
             raise ValueError(f"{name} key {key!r} is not a valid regular expression: {err}") from None
         checked[key] = check_value(f"{name}[{key!r}]", value)
     return checked
+
+
+def check_adapter_name(adapter_name: str) -> str:
+    """A non-empty string without dots (it becomes part of dotted parameter names)."""
+    if not isinstance(adapter_name, str) or not adapter_name or "." in adapter_name:
+        raise ValueError(f"adapter_name must be a non-empty string without dots, got {_show(adapter_name)}")
+    return adapter_name

@@ -44,8 +44,8 @@ from typing import Sequence, Union
 from .._checks import _show, check_bool
 from ..nn.module import Module
 from ..random import get_generator
-from .config import LoraConfig
-from .layer import LoraLinear, check_adapter_name
+from .config import LoraConfig, check_adapter_name
+from .layer import LoraLinear
 from .modules_to_save import ModulesToSaveWrapper
 from .targets import plan_injection
 

@@ -51,8 +51,7 @@ import numpy as np
 from .._checks import check_bool
 from ..io import CheckpointError, PathLike, json_bytes, safetensors_bytes, write_folder
 from ..nn.module import Module, note_in_place_write
-from .config import LoraConfig
-from .layer import check_adapter_name
+from .config import LoraConfig, check_adapter_name
 from .model import LoraModel, warn_if_pissa_changes_others
 from .peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, adapter_folder, config_to_json, read_adapter
 from .targets import plan_injection
@@ -317,8 +316,7 @@ def _pissa_residual(lora_model: LoraModel, adapter_name: str) -> None:
     others = [name for name in lora_model.peft_config if name != adapter_name]
     warn_if_pissa_changes_others([name for name, layer in layers if len(layer.lora_A) > 1], others, stacklevel=5)
     for _, layer in layers:
-        layer.pissa_split(adapter_name)
-        note_in_place_write(layer.base_layer.weight)
+        layer.pissa_split(adapter_name)  # (it tells the engine that W changed in place)
 
 
 def _layer_of(bias_key: str) -> str:
