@@ -14,11 +14,13 @@ Only the folder's two files are read: adapter_config.json for the scaling
 of each layer (lora_alpha, r, use_rslora, rank_pattern, alpha_pattern) and
 adapter_model.safetensors for the tensors, read and checked as every
 lorabook load is (lorabook.io). Arrays come back as float64 (bfloat16 and
-float16 adapters are widened exactly).
+float16 adapters are widened exactly). A DoRA adapter's factors are read
+too, with a warning: its weight change is not scaling * B @ A alone.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Dict, Union
 
@@ -60,6 +62,10 @@ def read_lora_factors(path: Union[str, "os.PathLike[str]"]) -> Dict[str, LoraFac
     """
     config, weights = read_adapter(path)
     weights_path = weights.path
+    if config.use_dora:
+        warnings.warn(f"{os.fspath(path)!r} holds a DoRA adapter: delta_weight() gives its low-rank update "
+                      "scaling * B @ A only; the layer's weight also has each row rescaled by m / ||W + scaling * "
+                      "B @ A||, which needs the base weight W (and the file's lora_magnitude_vector m)", stacklevel=2)
     layers = [key[len(PREFIX):-len(A_SUFFIX)] for key in weights.entries
               if key.startswith(PREFIX) and key.endswith(A_SUFFIX)]
     if not layers:

@@ -286,3 +286,11 @@ def test_a_dora_adapter_written_by_peft_loads_with_peft_s_outputs(ref, tmp_path)
     loaded.save_pretrained(tmp_path)
     again = PeftModel.from_pretrained(base_from(ref), tmp_path)
     np.testing.assert_array_equal(again(ref["x"]).data, loaded(ref["x"]).data)
+
+
+def test_reading_a_dora_adapter_for_analysis_says_what_delta_weight_leaves_out(ref):
+    from lorabook.analysis import read_lora_factors
+
+    with pytest.warns(UserWarning, match=r"DoRA adapter: delta_weight\(\) gives its low-rank update"):
+        factors = read_lora_factors(os.path.join(os.path.dirname(FIXTURE), "peft_adapter"))
+    assert sorted(factors) == sorted(str(i) for i in LAYERS)
