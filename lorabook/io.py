@@ -37,6 +37,8 @@ from typing import BinaryIO, Callable, Mapping, Optional, Union
 import numpy as np
 import safetensors.numpy
 
+from ._checks import _show
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 MAX_HEADER_BYTES = 16 * 2**20  # a header of 100,000 tensors takes about 15 MB
@@ -59,7 +61,7 @@ class CheckpointError(ValueError):
 def check_path(path: PathLike, argument: str = "path") -> str:
     """`path` as a str; TypeError if it is not a path, ValueError naming `argument` if it is empty."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{argument} must be a str or os.PathLike, got {type(path).__name__}")
+        raise TypeError(f"{argument} must be a str or os.PathLike (a file or folder name), got {_show(path)}")
     path = os.fspath(path)
     if not isinstance(path, str) or not path.strip():
         raise ValueError(f"{argument} is empty ({path!r}); give a file or folder name such as 'model.safetensors'")

@@ -91,6 +91,11 @@ def test_an_empty_path_is_named(tmp_path, path):
         io.atomic_write(path, b"1")
 
 
+def test_a_path_of_another_type_is_named_with_its_value():
+    with pytest.raises(TypeError, match=r"save_directory must be a str or os.PathLike \(a file or folder name\), got 3"):
+        io.write_folder(3, {"a": b"1"})
+
+
 # ----- write_folder --------------------------------------------------------------------------------
 def test_write_folder_replaces_its_files_and_keeps_the_others(tmp_path):
     folder = tmp_path / "adapter"
