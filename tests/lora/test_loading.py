@@ -163,3 +163,25 @@ def test_a_folder_left_by_a_save_killed_between_the_renames_loads_whole(make_mlp
     assert sorted(read_lora_factors(tmp_path / "adapters" / "second")) == ["4"]  # the subfolder: its parent comes back
     loaded = PeftModel.from_pretrained(make_mlp(), tmp_path / "adapters")
     assert np.array_equal(loaded(batch).data, source(batch).data)
+
+
+def test_several_adapters_with_dora_among_them_round_trip_in_peft_s_layout(make_mlp, batch, tmp_path):
+    """PEFT 0.21 loads the same folder with the same outputs (tests/fixtures/peft/cross_check.py)."""
+    import safetensors.numpy
+
+    source = trained(make_mlp(), LoraConfig(r=2, target_modules=["0", "2"]))
+    source.add_adapter("dora", LoraConfig(r=1, lora_alpha=4, target_modules=["2", "4"], use_dora=True), generator=1)
+    source.set_adapter("dora")
+    for param in source.parameters():  # the DoRA adapter trained too: its magnitudes moved
+        if param.requires_grad:
+            param.data += 0.1
+    source.save_pretrained(tmp_path)
+    keys = sorted(safetensors.numpy.load_file(tmp_path / "dora" / "adapter_model.safetensors"))
+    assert keys == [f"base_model.model.{i}.{kind}" for i in (2, 4) for kind in
+                    ("lora_A.weight", "lora_B.weight", "lora_magnitude_vector")]  # PEFT's keys, no ".weight" on m
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path)
+    loaded.load_adapter(tmp_path / "dora", "dora")
+    for name in ("default", "dora"):
+        source.set_adapter(name, inference_mode=True)
+        loaded.set_adapter(name, inference_mode=True)
+        assert np.array_equal(loaded(batch).data, source(batch).data), name
