@@ -1,5 +1,5 @@
-"""lorabook.io: atomic writes of files and folders, and safetensors/JSON files refused without
-running code or allocating more than the file holds."""
+"""lorabook.io and lorabook.safetensors_file: atomic writes of files and folders, and safetensors/JSON files
+refused without running code or allocating more than the file holds."""
 import json
 import os
 import pickle
@@ -15,7 +15,7 @@ import safetensors.numpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lorabook import io
+from lorabook import io, safetensors_file
 
 
 def files_in(folder):
@@ -213,8 +213,8 @@ def test_safetensors_round_trip_keeps_names_dtypes_and_bits(tmp_path):
         "half": np.array([1.5, -2.0], dtype=np.float16),
         "file": np.zeros((0, 3)),  # names that are keywords elsewhere, and an empty array
     }
-    path = io.save_safetensors(tmp_path / "x.safetensors", arrays, {"format": "pt"})
-    checked = io.read_safetensors(path)
+    path = safetensors_file.save_safetensors(tmp_path / "x.safetensors", arrays, {"format": "pt"})
+    checked = safetensors_file.read_safetensors(path)
     assert checked.metadata == {"format": "pt"} and checked.numel() == 12 + 2 + 2
     loaded = checked.read()
     assert sorted(loaded) == sorted(arrays)
@@ -231,7 +231,7 @@ def test_bfloat16_is_read_exactly_as_float32(tmp_path):
     header = json.dumps({"w": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}).encode()
     path = tmp_path / "bf16.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header + upper_halves.tobytes())
-    loaded = io.read_safetensors(path).read()["w"]
+    loaded = safetensors_file.read_safetensors(path).read()["w"]
     assert loaded.dtype == np.float32
     np.testing.assert_array_equal(loaded, values)
 
@@ -246,14 +246,14 @@ def write_raw(path, header, data=b""):
 def test_only_real_floating_point_arrays_are_read(tmp_path, dtype):
     path = write_raw(tmp_path / "x.safetensors", {"w": {"dtype": dtype, "shape": [1], "data_offsets": [0, 8]}}, b"0" * 8)
     with pytest.raises(io.CheckpointError, match=rf"x.safetensors.*'w' has dtype '{dtype}'; lorabook reads real floating"):
-        io.read_safetensors(path)
+        safetensors_file.read_safetensors(path)
 
 
 def test_only_real_floating_point_arrays_are_written(tmp_path):
     with pytest.raises(TypeError, match="'n' has dtype int64"):
-        io.save_safetensors(tmp_path / "x.safetensors", {"n": np.arange(3)})
+        safetensors_file.save_safetensors(tmp_path / "x.safetensors", {"n": np.arange(3)})
     with pytest.raises(TypeError, match="complex"):
-        io.save_safetensors(tmp_path / "x.safetensors", {"z": np.ones(2, dtype=complex)})
+        safetensors_file.save_safetensors(tmp_path / "x.safetensors", {"z": np.ones(2, dtype=complex)})
     assert files_in(tmp_path) == []
 
 
@@ -298,7 +298,7 @@ def test_files_the_safetensors_package_refuses_are_refused_here_too(tmp_path, wh
     with pytest.raises(safetensors.SafetensorError):
         safetensors.numpy.load_file(path)
     with pytest.raises(io.CheckpointError, match=os.path.basename(path)):
-        io.read_safetensors(path)
+        safetensors_file.read_safetensors(path)
 
 
 def test_damaged_and_hostile_headers_are_refused_reading_at_most_the_header(tmp_path):
@@ -306,7 +306,7 @@ def test_damaged_and_hostile_headers_are_refused_reading_at_most_the_header(tmp_
         tracemalloc.start()
         try:
             with pytest.raises(io.CheckpointError, match=os.path.basename(path)):
-                io.read_safetensors(path)
+                safetensors_file.read_safetensors(path)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -321,7 +321,7 @@ def test_an_npz_is_refused_with_a_hint_and_a_zip_bomb_is_never_opened(tmp_path):
     tracemalloc.start()
     try:
         with pytest.raises(io.CheckpointError, match=r"bomb.npz.*is a zip file \(an .npz\?\), not safetensors"):
-            io.read_safetensors(path)
+            safetensors_file.read_safetensors(path)
         assert tracemalloc.get_traced_memory()[1] < 2**20
     finally:
         tracemalloc.stop()
@@ -329,7 +329,7 @@ def test_an_npz_is_refused_with_a_hint_and_a_zip_bomb_is_never_opened(tmp_path):
 
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.safetensors"):
-        io.read_safetensors(tmp_path / "nowhere.safetensors")
+        safetensors_file.read_safetensors(tmp_path / "nowhere.safetensors")
 
 
 # ----- JSON ---------------------------------------------------------------------------------------------
@@ -374,8 +374,8 @@ shapes = st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple)
 def test_any_shapes_and_float_dtypes_read_back_as_the_safetensors_package_reads_them(tmp_path, spec, seed):
     rng = np.random.default_rng(seed)
     arrays = {name: rng.standard_normal(shape).astype(dtype) for name, (shape, dtype) in spec.items()}
-    path = io.save_safetensors(tmp_path / "x.safetensors", arrays)
-    ours, theirs = io.read_safetensors(path).read(), safetensors.numpy.load_file(path)
+    path = safetensors_file.save_safetensors(tmp_path / "x.safetensors", arrays)
+    ours, theirs = safetensors_file.read_safetensors(path).read(), safetensors.numpy.load_file(path)
     assert sorted(ours) == sorted(theirs) == sorted(arrays)
     for name, value in arrays.items():
         assert ours[name].shape == value.shape and ours[name].dtype == value.dtype
@@ -386,12 +386,12 @@ def test_any_shapes_and_float_dtypes_read_back_as_the_safetensors_package_reads_
 @given(st.integers(0, 10_000), st.integers(0, 255))
 def test_a_changed_byte_gives_a_checkpoint_error_or_a_valid_file_never_another_error(tmp_path, position, value):
     arrays = {"0.weight": np.arange(12, dtype=np.float32).reshape(3, 4), "0.bias": np.ones(3)}
-    data = bytearray(io.safetensors_bytes(arrays, {"format": "pt"}))
+    data = bytearray(safetensors_file.safetensors_bytes(arrays, {"format": "pt"}))
     data[position % len(data)] = value
     path = tmp_path / "x.safetensors"
     path.write_bytes(bytes(data))
     try:
-        checked = io.read_safetensors(path)
+        checked = safetensors_file.read_safetensors(path)
     except io.CheckpointError:
         return
     loaded = checked.read()  # a change that leaves a valid header: the arrays still read, whole

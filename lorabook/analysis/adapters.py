@@ -13,7 +13,7 @@ question: do r=8 and r=64 learn the same top directions?).
 Only the folder's two files are read: adapter_config.json for the scaling
 of each layer (lora_alpha, r, use_rslora, rank_pattern, alpha_pattern) and
 adapter_model.safetensors for the tensors, read and checked as every
-lorabook load is (lorabook.io). Arrays come back as float64 (bfloat16 and
+lorabook load is (lorabook.safetensors_file). Arrays come back as float64 (bfloat16 and
 float16 adapters are widened exactly). A DoRA adapter's factors are read
 too, with a warning: its weight change is not scaling * B @ A alone.
 """

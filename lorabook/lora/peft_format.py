@@ -29,7 +29,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from ..io import CheckpointError, PathLike, SafetensorsFile, load_json, read_safetensors, restore_interrupted_save
+from ..io import CheckpointError, PathLike, load_json, restore_interrupted_save
+from ..safetensors_file import SafetensorsFile, read_safetensors
 from .config import ALL_LINEAR, LoraConfig
 
 CONFIG_NAME = "adapter_config.json"

@@ -49,8 +49,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .._checks import check_bool
-from ..io import CheckpointError, PathLike, json_bytes, safetensors_bytes, write_folder
+from ..io import CheckpointError, PathLike, json_bytes, write_folder
 from ..nn.module import Module, note_in_place_write
+from ..safetensors_file import safetensors_bytes
 from .config import LoraConfig, check_adapter_name
 from .model import LoraModel, warn_if_pissa_changes_others
 from .peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, adapter_folder, config_to_json, read_adapter
