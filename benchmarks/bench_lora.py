@@ -15,8 +15,8 @@ Where LoRA's saving comes from:
           holds 3 copies of the model on top of it: grad, m, v), and the LoRA
           layer keeps only one (batch, out) array per layer for backward.
 
-Targets (issue 3): time ratio <= 0.70; gradient + Adam bytes during LoRA
-training == 3 x trainable x itemsize; peak traced memory ratio <= 0.45.
+Targets: time ratio <= 0.65; gradient + Adam bytes during LoRA training
+== 3 x trainable x itemsize; peak traced memory ratio <= 0.45.
 This script reports; it asserts nothing.
 
 Time needs a quiet machine. When other processes compete for the cores,
@@ -31,23 +31,22 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
-import sys
 import time
 import tracemalloc
 
+import _path  # noqa: F401  (the lorabook next to this folder)
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from lorabook import nn, optim  # noqa: E402
-from lorabook.lora import LoraConfig, get_peft_model  # noqa: E402
-from lorabook.nn import functional as F  # noqa: E402
+from lorabook import nn, optim
+from lorabook.lora import LoraConfig, get_peft_model
+from lorabook.nn import functional as F
 
 SIZES = [1024, 1024, 1024, 1024]
 BATCH = 512
 RANK = 8
-TARGETS = {"time ratio": 0.70, "peak memory ratio": 0.45}
+TARGETS = {"time ratio": 0.65, "peak memory ratio": 0.45}
 
 
 def make_batch(seed=0):
@@ -128,6 +127,7 @@ def measure(repeats=15):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--json", action="store_true", help="also print the results as one JSON line, last")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cores = os.cpu_count() or 1
@@ -147,6 +147,8 @@ def main(argv=None):
     equal = r["grad+adam bytes"] == r["3 x trainable x itemsize"]
     print(f"LoRA gradient + Adam state bytes: {r['grad+adam bytes']:,d}; 3 x trainable x itemsize: "
           f"{r['3 x trainable x itemsize']:,d}; equal: {equal}")
+    if args.json:
+        print(json.dumps(r))
     return r
 
 

@@ -1,51 +1,95 @@
 """Run every benchmark and write the ratios into the README's benchmarks block.
 
-    python benchmarks/report.py            # print, and update README.md
-    python benchmarks/report.py --dry-run  # print only
+    python benchmarks/report.py              # print, and update README.md
+    python benchmarks/report.py --dry-run    # print only
+    python benchmarks/report.py --threads 1  # one BLAS thread: steadier on a busy machine
 
 Ratios, not times: each ratio compares two runs in the same process, so a
 slower or busier machine changes both sides alike. Run it on a quiet
 machine all the same: under heavy load many small matrix products (LoRA's
-thin ones) suffer more than a few large ones.
+thin ones) suffer more than a few large ones. DeZero and PyTorch columns
+appear when those libraries are importable by the Python running this
+script (e.g. a separate environment with torch installed); the report says
+which were not, and why.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
+import statistics
+import subprocess
 import sys
 
+import _path  # noqa: F401  (the lorabook next to this folder)
+import bench_lora
+import bench_train_step
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-
-import bench_lora  # noqa: E402
-import bench_train_step  # noqa: E402
-
-from lorabook.figures import replace_block  # noqa: E402
+IMPORT_TARGET = 0.2  # seconds for `import lorabook` in a fresh process
 
 
-def markdown(step_ratios, lora):
+def import_seconds(runs=5):
+    """Median time of `import lorabook` in a fresh process (the interpreter's own start not counted)."""
+    code = "import time; t = time.perf_counter(); import lorabook; print(time.perf_counter() - t)"
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(HERE)}
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                  check=True).stdout) for _ in range(runs)]
+    return statistics.median(times)
+
+
+def lora_in_fresh_process(threads=None):
+    """bench_lora's results, run in a new process (so that --threads can apply to its BLAS)."""
+    env = dict(os.environ)
+    if threads:
+        env.update({name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    done = subprocess.run([sys.executable, os.path.join(HERE, "bench_lora.py"), "--json"], capture_output=True,
+                          text=True, env=env, check=True)
+    *shown, last = done.stdout.strip().splitlines()
+    print("\n".join(shown))
+    return json.loads(last)
+
+
+def _peer(row, library):
+    value = row[library]
+    return f"{row['lorabook'] / value:.2f}x" if isinstance(value, float) else "n/a"
+
+
+def markdown(steps, lora, import_time, threads):
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    threading = f", {threads} BLAS thread(s)" if threads else ""
     lines = [
         "## Speed and memory",
         "",
-        f"Measured by `python benchmarks/report.py` on {datetime.date.today().isoformat()} "
-        f"({platform.machine()}, {os.cpu_count()} cores, load average {load:.1f}, "
-        f"NumPy {__import__('numpy').__version__}); ratios of two runs in the same process, lower is better.",
+        f"Measured by `python benchmarks/report.py{f' --threads {threads}' if threads else ''}` on "
+        f"{datetime.date.today().isoformat()} ({platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{load:.1f}, NumPy {__import__('numpy').__version__}{threading}). Each MLP runs in a fresh process "
+        f"that imports only NumPy and the library measured; ratios of medians within that process, lower is "
+        f"better. The DeZero and PyTorch columns are lorabook's time over theirs.",
         "",
-        "| what | ratio | target |",
-        "|---|---:|---:|",
+        "| SGD training step, MLP | lorabook / hand-written NumPy | target | lorabook / DeZero | lorabook / PyTorch |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for label, _, _, target in bench_train_step.CASES:
-        lines.append(f"| training step, lorabook / hand-written NumPy, MLP {label} | "
-                     f"{step_ratios[label]:.2f}x | at most {target:.2f}x |")
+    for label, row in steps.items():
+        lines.append(f"| {label} | {row['lorabook']:.2f}x | at most {row['target']:.2f}x | "
+                     f"{_peer(row, 'dezero')} | {_peer(row, 'torch')} |")
+    for library, name in (("dezero", "DeZero"), ("torch", "PyTorch")):
+        reasons = sorted({row[library] for row in steps.values() if not isinstance(row[library], float)})
+        if reasons:
+            lines += ["", f"{name}: {reasons[0]}."]
     sizes = "-".join(map(str, bench_lora.SIZES))
-    lines.append(f"| LoRA r={bench_lora.RANK} step / full fine-tuning step, MLP {sizes}, batch {bench_lora.BATCH}, Adam | "
-                 f"{lora['time ratio']:.2f}x | at most {bench_lora.TARGETS['time ratio']:.2f}x |")
-    lines.append(f"| peak traced memory over two steps, LoRA / full fine-tuning | "
-                 f"{lora['peak memory ratio']:.2f}x | at most {bench_lora.TARGETS['peak memory ratio']:.2f}x |")
+    lines += [
+        "",
+        "| what | ratio or value | target |",
+        "|---|---:|---:|",
+        f"| LoRA r={bench_lora.RANK} step / full fine-tuning step, MLP {sizes}, batch {bench_lora.BATCH}, Adam | "
+        f"{lora['time ratio']:.2f}x | at most {bench_lora.TARGETS['time ratio']:.2f}x |",
+        f"| peak traced memory over two steps, LoRA / full fine-tuning | "
+        f"{lora['peak memory ratio']:.2f}x | at most {bench_lora.TARGETS['peak memory ratio']:.2f}x |",
+        f"| `import lorabook`, fresh process | {import_time:.2f} s | at most {IMPORT_TARGET:.1f} s |",
+    ]
     equal = lora["grad+adam bytes"] == lora["3 x trainable x itemsize"]
     lines += [
         "",
@@ -59,14 +103,22 @@ def markdown(step_ratios, lora):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print only, leave README.md alone")
+    parser.add_argument("--threads", type=int, help="BLAS (and PyTorch) threads, passed to every benchmark process")
     parser.add_argument("--readme", default=os.path.join(os.path.dirname(HERE), "README.md"))
     args = parser.parse_args(argv)
-    step_ratios = bench_train_step.main([])
+    steps = bench_train_step.main(["--threads", str(args.threads)] if args.threads else [])
     print()
-    lora = bench_lora.main([])
-    text = markdown(step_ratios, lora)
+    lora = lora_in_fresh_process(args.threads)
+    import_time = import_seconds()
+    print(f"\nimport lorabook: {import_time:.2f} s (target at most {IMPORT_TARGET} s)")
+    text = markdown(steps, lora, import_time, args.threads)
     print("\n" + text)
     if not args.dry_run:
+        try:  # here, not at the top: it loads matplotlib, which the timings do not need
+            from lorabook.figures import replace_block
+        except ModuleNotFoundError as error:
+            print(f"\n{args.readme} NOT updated: lorabook.figures needs {error.name}, missing here")
+            return
         replace_block(args.readme, "benchmarks", text)
         print(f"\nupdated the benchmarks block of {args.readme}")
 

@@ -9,14 +9,20 @@ notebook whose execution raised is NOT written: the committed copy stays as
 it was, the failing cell is reported, and run_notebooks raises at the end.
 Successful notebooks are written atomically (temporary file, then rename).
 
-`notebook_problems(path)` checks a committed notebook the same way the tests do.
+`notebook_problems(path)` checks a committed notebook the same way the tests do;
+`number_drift(committed, fresh)` lists the numbers of a fresh run that moved
+from the committed copy by more than the stated tolerance.
 """
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
+import uuid
 from pathlib import Path
+
+from .paths import find_root
 
 KERNEL_NAME = "python3"
 
@@ -25,16 +31,13 @@ class NotebookExecutionError(RuntimeError):
     """A cell raised while a notebook was executed; the file on disk was left unchanged."""
 
 
-def default_notebooks():
-    """notebooks/*.ipynb in name order, looked up next to the package, else in the current folder."""
-    candidates = [Path(__file__).resolve().parent.parent / "notebooks", Path.cwd() / "notebooks"]
-    for folder in candidates:
-        paths = sorted(folder.glob("*.ipynb"))
-        if paths:
-            return paths
-    raise FileNotFoundError(
-        "no notebooks found: looked for *.ipynb in " + " and ".join(str(folder) for folder in candidates)
-    )
+def default_notebooks(root=None):
+    """notebooks/*.ipynb of the repository (lorabook.paths.find_root(root)), in name order."""
+    folder = find_root(root) / "notebooks"
+    paths = sorted(folder.glob("*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no notebooks found: {folder} holds no *.ipynb")
+    return paths
 
 
 def _first_error(notebook):
@@ -52,9 +55,29 @@ def _first_error(notebook):
 # digits between thread counts, so the committed outputs use one thread too.
 SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # No browser is attached to these kernels, and executing cells that open
-# ipywidgets then sometimes blocks nbclient until its timeout (jupyter/nbclient
-# issue 312); lorabook.widgets builds no sliders when this is set.
+# ipywidgets then sometimes blocks nbclient until its timeout
+# (github.com/jupyter/nbclient/issues/312); lorabook.widgets builds no sliders when this is set.
 HEADLESS = {"LORABOOK_HEADLESS": "1"}
+
+
+def _kernel_config():
+    """Kernel-manager settings: the kernel talks over local sockets (IPC) where the system has them.
+
+    Over TCP, ipykernel warns on every start that it runs "without encryption";
+    the warning's own advice is IPC transport, which keeps the traffic off
+    the network. Windows has no IPC transport, so it keeps TCP there. The
+    socket files go to Jupyter's runtime folder under a fresh name (by
+    default they would be made relative to the kernel's working folder);
+    the kernel manager removes them when the kernel shuts down.
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets.config import Config
+
+    if os.name != "posix":
+        return Config()
+    os.makedirs(jupyter_runtime_dir(), exist_ok=True)
+    sockets = os.path.join(jupyter_runtime_dir(), f"lorabook-{uuid.uuid4().hex}")
+    return Config({"KernelManager": {"transport": "ipc", "ip": sockets}})
 
 
 def kernel_environment():
@@ -76,12 +99,16 @@ def execute_notebook(path, timeout=600):
     if not path.is_file():
         raise FileNotFoundError(f"notebook not found: {path}")
     notebook = nbformat.read(path, as_version=4)
+    # Widget state saved by an earlier run in a live front end; a headless run makes no widgets, so it
+    # would stay behind, stale (nbclient writes it afresh whenever a run does make widgets).
+    notebook.metadata.pop("widgets", None)
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name=KERNEL_NAME,
         resources={"metadata": {"path": str(path.parent.resolve())}},
         record_timing=False,  # no timestamps in cell metadata: reruns give clean diffs
+        config=_kernel_config(),
     )
     start = time.perf_counter()
     try:
@@ -115,10 +142,10 @@ def _write_atomically(notebook, path):
         raise
 
 
-def run_notebooks(paths=None, timeout=600):
+def run_notebooks(paths=None, timeout=600, verbose=True):
     """Execute each notebook in place (default: every notebooks/*.ipynb, in order).
 
-    Prints each notebook's run time. Notebooks that fail are left untouched;
+    Prints each notebook's run time (unless verbose=False). Notebooks that fail are left untouched;
     after trying them all, raises NotebookExecutionError listing the failures.
     Returns {path: seconds} for the notebooks that ran cleanly.
     """
@@ -128,7 +155,8 @@ def run_notebooks(paths=None, timeout=600):
         raise FileNotFoundError(f"notebook(s) not found: {', '.join(missing)}")
     times, failures = {}, []
     for path in paths:
-        print(f"running {path} ...", flush=True)
+        if verbose:
+            print(f"running {path} ...", flush=True)
         try:
             notebook, seconds = execute_notebook(path, timeout=timeout)
         except NotebookExecutionError as error:
@@ -137,7 +165,8 @@ def run_notebooks(paths=None, timeout=600):
             continue
         _write_atomically(notebook, path)
         times[path] = seconds
-        print(f"  done in {seconds:.1f} s", flush=True)
+        if verbose:
+            print(f"  done in {seconds:.1f} s", flush=True)
     if failures:
         raise NotebookExecutionError(
             f"{len(failures)} of {len(paths)} notebook(s) failed and were not written:\n  " + "\n  ".join(failures)
@@ -164,4 +193,64 @@ def notebook_problems(notebook):
     if where is not None:
         index, count, ename, evalue = where
         problems.append(f"cell {index} (execution count {count}) has an error output: {ename}: {evalue}")
+    return problems
+
+
+# ----- drift: do the committed numbers come back? --------------------------------------------------------
+# Numbers in text outputs, as a reader sees them: 0.585, -0.0122923, 1.27e-10, 15,716 (thousands separators).
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# Accuracies are counts of test images (about 900 here, 0.001 each); a different BLAS summation order
+# changes float32 training enough to move a few images, so 0.02 absolute allows about 18 images and
+# still catches a finding that flips. The relative part covers large numbers (errors, singular values,
+# parameter counts); integers below 50 (ranks, counts) must match exactly.
+DRIFT_ABS_TOL = 0.02
+DRIFT_REL_TOL = 0.02
+
+
+def text_outputs(notebook):
+    """[(cell index, execution count, text)] of every code cell: its streams and text/plain results joined."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        parts = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                parts.append(output.get("text", ""))
+            elif "data" in output and "text/plain" in output["data"]:
+                parts.append(output["data"]["text/plain"])
+        found.append((index, cell.get("execution_count"), "".join(parts)))
+    return found
+
+
+def numbers_in(text):
+    """Every number in `text`, as floats, in order."""
+    return [float(match.replace(",", "")) for match in NUMBER.findall(text)]
+
+
+def number_drift(committed, fresh, abs_tol=DRIFT_ABS_TOL, rel_tol=DRIFT_REL_TOL):
+    """Where the numbers of a fresh run differ from the committed notebook's, as sentences; [] if none.
+
+    committed, fresh: the same notebook, loaded (nbformat) or as paths. A number
+    has drifted when |committed - fresh| > abs_tol + rel_tol * max(|committed|, |fresh|).
+    A cell whose output holds a different count of numbers is reported whole.
+    """
+    import nbformat
+
+    committed, fresh = (nbformat.read(nb, as_version=4) if isinstance(nb, (str, os.PathLike)) else nb
+                        for nb in (committed, fresh))
+    old, new = text_outputs(committed), text_outputs(fresh)
+    if [index for index, _, _ in old] != [index for index, _, _ in new]:
+        return ["the two notebooks have different code cells"]
+    problems = []
+    for (index, count, old_text), (_, _, new_text) in zip(old, new):
+        old_numbers, new_numbers = numbers_in(old_text), numbers_in(new_text)
+        where = f"cell {index} (execution count {count})"
+        if len(old_numbers) != len(new_numbers):
+            problems.append(f"{where}: {len(old_numbers)} numbers committed, {len(new_numbers)} now; "
+                            f"committed {old_text.strip()[:200]!r}, now {new_text.strip()[:200]!r}")
+            continue
+        for position, (a, b) in enumerate(zip(old_numbers, new_numbers)):
+            if abs(a - b) > abs_tol + rel_tol * max(abs(a), abs(b)):
+                problems.append(f"{where}, number {position + 1}: committed {a:g}, now {b:g}")
     return problems

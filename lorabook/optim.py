@@ -17,16 +17,21 @@ argument) and start training if they are unfrozen later, as in PyTorch.
 from __future__ import annotations
 
 import math
+from typing import Any, Dict, Iterable, Tuple, Union
 
 import numpy as np
 
-from ._checks import check_float
+from ._checks import check_bool, check_float
+from .autograd.tensor import Tensor
+
+Params = Union[Iterable[Tensor], Iterable[Dict[str, Any]]]
 
 
 class Optimizer:
     """Holds parameter groups and per-parameter state; subclasses define `_update`."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Params, defaults: Dict[str, Any]):
+        self._check_settings(defaults)  # bad hyper-parameters are named here, not at the first step
         self.defaults = defaults
         self.param_groups = []
         self.state = {}  # param -> dict of arrays and counters (tensors hash by identity), as in PyTorch
@@ -49,7 +54,7 @@ class Optimizer:
             problem = "an empty parameter list" if not given else f"{len(given)} parameter(s), all with requires_grad=False"
             raise ValueError(f"{name} got {problem}: no trainable parameters, nothing to optimize")
 
-    def add_param_group(self, group):
+    def add_param_group(self, group: Dict[str, Any]) -> None:
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError(f"a parameter group must be a dict with a 'params' entry, got {group!r}")
         params = group["params"]
@@ -70,29 +75,39 @@ class Optimizer:
         self.param_groups.append(settings)
 
     def _check_settings(self, settings):
-        check_float("lr", settings["lr"], low=0.0)
-        check_float("weight_decay", settings.get("weight_decay", 0.0), low=0.0)
+        """Check every hyper-parameter of one group, naming a bad one; converts them in place."""
+        settings["lr"] = check_float("lr", settings["lr"], low=0.0)
+        if "weight_decay" in settings:
+            settings["weight_decay"] = check_float("weight_decay", settings["weight_decay"], low=0.0)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients of every parameter: .grad = None (or zeros, with set_to_none=False)."""
         for group in self.param_groups:
             for param in group["params"]:
                 param.grad = None if set_to_none or param.grad is None else np.zeros_like(param.grad)
 
-    def step(self):
-        """Update, in place, every parameter that requires grad and has a gradient."""
+    def step(self) -> None:
+        """Update, in place, every parameter that requires grad and has a gradient.
+
+        Each updated parameter's version is bumped, so a graph recorded
+        before the step refuses to backpropagate with the changed values.
+        """
         for group in self.param_groups:
             for param in group["params"]:
                 # requires_grad is checked here, not when the optimizer is built, so a
                 # stray gradient never moves a frozen weight and unfreezing later works.
                 if param.requires_grad and param.grad is not None:
-                    self._update(param, param.grad, self.state.setdefault(param, {}), group)
+                    state = self.state.get(param)
+                    if state is None:
+                        state = self.state[param] = {}
+                    self._update(param, param.grad, state, group)
+                    param._version += 1  # param.bump_version(), without a call per parameter
 
     def _ordered_params(self):
         """Every parameter, group by group: position i in state_dict() is the i-th of these."""
         return [param for group in self.param_groups for param in group["params"]]
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         """The hyper-parameters of each group and the state of each parameter (by position)."""
         positions = {id(param): index for index, param in enumerate(self._ordered_params())}
         groups = [{**{k: v for k, v in group.items() if k != "params"},
@@ -103,7 +118,7 @@ class Optimizer:
         }
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Take over what another optimizer's state_dict() holds, to resume training (as in PyTorch).
 
         This optimizer must have the same groups with as many parameters in
@@ -128,17 +143,20 @@ class Optimizer:
                                          f"the parameter has shape {param.shape}")
                     value = value.astype(param.dtype, copy=True)
                 state[param][key] = value
-        settings = [{k: v for k, v in group.items() if k != "params"} for group in groups]
-        for group, new in zip(self.param_groups, settings):
+        settings = []
+        for group, saved in zip(self.param_groups, groups):
+            new = {k: v for k, v in saved.items() if k != "params"}
             unknown = set(new) - set(self.defaults)
             if unknown:
                 raise ValueError(f"state_dict has option(s) {sorted(unknown)} unknown to {type(self).__name__}")
-            self._check_settings({**group, **new})
-        for group, new in zip(self.param_groups, settings):
+            merged = {**group, **new}
+            self._check_settings(merged)
+            settings.append({k: merged[k] for k in new})
+        for group, new in zip(self.param_groups, settings):  # nothing changes before every check passed
             group.update(new)
         self.state = state
 
-    def state_nbytes(self):
+    def state_nbytes(self) -> int:
         """Bytes held in optimizer state arrays (m, v, momentum buffers)."""
         return sum(v.nbytes for s in self.state.values() for v in s.values() if isinstance(v, np.ndarray))
 
@@ -159,14 +177,16 @@ class SGD(Optimizer):
         p = p - lr * g
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults)
 
     def _check_settings(self, settings):
         super()._check_settings(settings)
-        momentum = check_float("momentum", settings["momentum"], low=0.0)
-        dampening = check_float("dampening", settings["dampening"])
+        momentum = settings["momentum"] = check_float("momentum", settings["momentum"], low=0.0)
+        dampening = settings["dampening"] = check_float("dampening", settings["dampening"])
+        settings["nesterov"] = check_bool("nesterov", settings["nesterov"])
         if settings["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum}, dampening={dampening}"
@@ -195,14 +215,20 @@ class Adam(Optimizer):
         p = p - lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+    def __init__(self, params: Params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def _check_settings(self, settings):
         super()._check_settings(settings)
-        for index, beta in enumerate(settings["betas"]):
-            check_float(f"betas[{index}]", beta, low=0.0, high=1.0, high_open=True)
-        check_float("eps", settings["eps"], low=0.0)
+        betas = settings["betas"]
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise (ValueError if hasattr(betas, "__len__") else TypeError)(
+                f"betas must be a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}"
+            )
+        settings["betas"] = tuple(check_float(f"betas[{index}]", beta, low=0.0, high=1.0, high_open=True)
+                                  for index, beta in enumerate(betas))
+        settings["eps"] = check_float("eps", settings["eps"], low=0.0)
 
     def _decay(self, param, grad, group):
         """Adam folds weight decay into the gradient (an L2 penalty)."""
@@ -232,7 +258,8 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter 2019):
     p = p * (1 - lr * weight_decay) before the Adam step, instead of an L2 term."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _decay(self, param, grad, group):

@@ -11,6 +11,15 @@ without widgets) call exactly what the sliders call:
     rank_selection_demo()      # the same, with ipywidgets sliders (in Jupyter)
     planted_rank_demo()
 
+    numbers = rank_selection_numbers(**U_CURVE_PRESET, rank=8)   # the numbers only, remembered
+    ranks_seen(**U_CURVE_PRESET)        # {rank: test accuracy} of the remembered runs at these settings
+    rank_budget_grid(ranks=(1, 8, 64), label_budgets=(20, 40, 100))   # notebook 06's small multiples
+
+U_CURVE_PRESET is a setting on the real digits where both sides of the rank
+trade-off show with few labels (r = 1 underfits, r = 64 overfits; checked
+over 5 seeds in the tests). The classroom app (lorabook.classroom) serves
+these functions as a web page.
+
 rank_selection_view trains LoRA (every Linear layer) on rotated digits: the
 source model is upright digits (lorabook.experiments.train_source_model),
 the target the same digits turned by `shift_strength` degrees, with pixel
@@ -25,7 +34,10 @@ so it redraws instantly; it shows the over/underfitting U-curve.
 
 Speed: the source model is trained once per seed and kept (lru_cache), and
 each run's numbers are kept too, so going back to a slider position is
-instant. A new rank_selection_view position takes about a second.
+instant. A new position trains on one BLAS thread whatever the kernel's
+thread count (threadpoolctl): these matrices are small, and on a busy
+2-core machine a second thread made a run several times slower. A new
+rank_selection_view position takes 0.2-1 s (benchmarks/bench_sliders.py).
 """
 from __future__ import annotations
 
@@ -35,6 +47,7 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from lorabook._checks import check_float, check_int, make_rng
 from lorabook.analysis import reduced_rank_regression
@@ -70,7 +83,7 @@ def _check_seed(seed):
     return check_int("seed", seed, low=0)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)  # notebook 06 and the tests check claims over 5 seeds
 def source_model(seed=0):
     """The MLP 64-128-128-10 trained on upright source digits (train_source_model), one per seed, kept.
 
@@ -84,7 +97,7 @@ def source_model(seed=0):
     return train_source_model(split.source_train, seed=seed)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _noise_field(seed):
     """One N(0, 1) value per pixel of every image, drawn once per seed.
 
@@ -135,6 +148,14 @@ def rank_selection_task(label_budget, noise, shift_strength, seed=0):
         noisy = X_part + settings["noise"] * field[split.indices[name]]
         parts.append((noisy.astype(X.dtype), y_part))
     return tuple(parts)
+
+
+RANK_SELECTION_DEFAULTS = dict(rank=4, lora_alpha=8, use_rslora=False, label_budget=100, noise=0.0,
+                               shift_strength=45.0, seed=0)
+# A position on the real digits where both sides of the rank trade-off show with few labels
+# (found by a search over budgets, rotations, noise and alpha; tests/test_widgets.py holds it over 5 seeds).
+U_CURVE_PRESET = dict(lora_alpha=32, use_rslora=True, label_budget=40, noise=0.3, shift_strength=30.0)
+U_CURVE_RANKS = (1, 8, 64)  # too low, about right, too high at the preset
 
 
 # ----- one slider position: the numbers ---------------------------------------------------------
@@ -191,9 +212,19 @@ def rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_
     }
 
 
-@functools.lru_cache(maxsize=64)
+# Every run made so far, by its settings (plain dicts: a run is a few kilobytes of numbers).
+_RUNS = {}
+_MAX_RUNS = 512
+
+
 def _cached_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed):
-    return rank_selection_run(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed)
+    key = (rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed)
+    if key not in _RUNS:
+        if len(_RUNS) >= _MAX_RUNS:
+            _RUNS.pop(next(iter(_RUNS)))  # the oldest run goes first
+        with threadpool_limits(limits=1, user_api="blas"):
+            _RUNS[key] = rank_selection_run(*key)
+    return _RUNS[key]
 
 
 def rank_selection_view(rank=4, lora_alpha=8, use_rslora=False, label_budget=100, noise=0.0, shift_strength=45.0,
@@ -207,6 +238,35 @@ def rank_selection_view(rank=4, lora_alpha=8, use_rslora=False, label_budget=100
     settings = _check_settings(rank, lora_alpha, use_rslora, label_budget, noise, shift_strength, seed)
     numbers = copy.deepcopy(_cached_run(**settings))
     return plot_rank_selection(numbers), numbers
+
+
+def rank_selection_numbers(**settings):
+    """rank_selection_run's numbers for these settings (keywords as rank_selection_view), remembered; a copy."""
+    settings = _check_settings(**{**RANK_SELECTION_DEFAULTS, **settings})
+    return copy.deepcopy(_cached_run(**settings))
+
+
+def ranks_seen(**settings):
+    """{rank: test accuracy} of every remembered run that differs from `settings` in its rank only.
+
+    What the classroom app draws as the rank curve built up so far.
+    """
+    settings = _check_settings(**{**RANK_SELECTION_DEFAULTS, **settings})
+    others = {k: v for k, v in settings.items() if k != "rank"}
+    return {run["rank"]: run["test_accuracy"] for run in _RUNS.values()
+            if {k: run[k] for k in others} == others}
+
+
+def rank_budget_grid(ranks, label_budgets, **settings):
+    """rank_selection_run at every (label budget, rank) pair: a list of rows, one per budget, of numbers dicts.
+
+    The other settings are rank_selection_view's keywords (default: the
+    U-curve preset). Notebook 06 draws it with plot_rank_budget_grid, the
+    slider positions a reader without a kernel would otherwise not see.
+    """
+    settings = {**U_CURVE_PRESET, **settings}
+    return [[rank_selection_numbers(**dict(settings, rank=rank, label_budget=budget)) for rank in ranks]
+            for budget in label_budgets]
 
 
 # ----- the planted-rank U-curve -------------------------------------------------------------------
@@ -227,6 +287,11 @@ def planted_rank_view(rank=3, n=40, noise=0.5, k=3, d=32, seed=0):
     d = check_int("d", d, low=2, high=MAX_RANK)
     rank = check_int("rank", rank, low=1, high=d)
     n = check_int("n", n, low=1)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _planted_rank_view(rank, n, noise, k, d, seed)
+
+
+def _planted_rank_view(rank, n, noise, k, d, seed):
     records = planted_rank_sweep(d=d, k=k, n=n, noise=noise, ranks=tuple(range(1, d + 1)), seed=seed,
                                  method="closed-form")
     chosen = records[rank - 1]
@@ -249,15 +314,16 @@ def planted_rank_view(rank=3, n=40, noise=0.5, k=3, d=32, seed=0):
 
 # ----- the sliders ----------------------------------------------------------------------------------
 HEADLESS = "LORABOOK_HEADLESS"
-HEADLESS_NOTE = ("(The sliders appear when this notebook runs in Jupyter. This copy was executed headless, "
-                 "so the next cell draws the same function at one setting.)")
+HEADLESS_NOTE = ("(The sliders appear when this notebook runs in Jupyter; `python -m lorabook classroom` serves "
+                 "them as a web page. This copy was executed headless: the next cells draw the same functions "
+                 "at fixed settings.)")
 
 
 def sliders_available():
     """False when LORABOOK_HEADLESS=1, which the notebook runner sets for its kernels.
 
     Executing a cell that opens widgets with no browser attached sometimes
-    blocks nbclient until its timeout (jupyter/nbclient issue 312), so headless
+    blocks nbclient until its timeout (github.com/jupyter/nbclient/issues/312), so headless
     runs skip building them; the sliders call plain functions that the
     notebooks also call directly and that the tests check.
     """

@@ -1,27 +1,47 @@
-"""Every notebook in notebooks/ runs cleanly on a fresh kernel, and its committed copy is executed.
+"""Every notebook in notebooks/ runs cleanly on a fresh kernel, its committed copy is executed, and the
+numbers in its outputs come back.
 
 The notebooks are found when the tests are collected, so a new notebook is
-tested without touching this file. Execution happens in memory: the files
-are never written here (`python -m lorabook notebooks` does that).
+tested without touching this file. Each is executed once, in memory (the
+files are never written here: `python -m lorabook notebooks` does that), and
+that one run serves both the error check and the drift check.
 """
+import functools
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from lorabook.notebook_runner import NotebookExecutionError, execute_notebook, notebook_problems, run_notebooks
+from lorabook.notebook_runner import (
+    DRIFT_ABS_TOL, NotebookExecutionError, execute_notebook, notebook_problems, number_drift, numbers_in,
+    run_notebooks,
+)
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_on_a_fresh_kernel_without_errors(path):
+@functools.lru_cache(maxsize=None)
+def executed(path):
+    """(fresh notebook, seconds, the file's bytes before): one execution per notebook per test session."""
     before = path.read_bytes()
     notebook, seconds = execute_notebook(path)
     print(f"{path.name}: {seconds:.1f} s")
+    return notebook, seconds, before
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_on_a_fresh_kernel_without_errors(path):
+    notebook, _, before = executed(path)
     assert notebook_problems(notebook) == []
     assert path.read_bytes() == before  # executed in memory only
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_the_committed_numbers_come_back_when_the_notebook_runs_again(path):
+    notebook, _, _ = executed(path)
+    problems = number_drift(path, notebook)
+    assert problems == [], f"{path.name} drifted from its committed copy:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -84,3 +104,42 @@ def test_problems_found_in_an_unexecuted_or_failed_notebook():
     failed.outputs = [new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
     problems = notebook_problems(new_notebook(cells=[failed]))
     assert problems == ["cell 0 (execution count 1) has an error output: ZeroDivisionError: division by zero"]
+
+
+# ----- the drift checker itself ------------------------------------------------------------------
+def with_output(*texts):
+    cells = [new_markdown_cell("text")]
+    for count, text in enumerate(texts, start=1):
+        cell = new_code_cell("print(...)", execution_count=count)
+        cell.outputs = [new_output("stream", name="stdout", text=text)]
+        cells.append(cell)
+    return new_notebook(cells=cells)
+
+
+def test_numbers_are_read_as_a_reader_sees_them():
+    assert numbers_in("r=4 0.585 params 15,716 err 1.27e-10 x -0.0122923 (1, 2)") == [
+        4, 0.585, 15716, 1.27e-10, -0.0122923, 1, 2]
+
+
+def test_drift_within_the_tolerance_passes_and_beyond_it_names_the_cell_and_both_values():
+    committed = with_output("setup done\n", "rank 4: test 0.850, 2,344 parameters\n")
+    assert number_drift(committed, with_output("setup done\n", "rank 4: test 0.862, 2,344 parameters\n")) == []
+    problems = number_drift(committed, with_output("setup done\n", "rank 4: test 0.900, 2,344 parameters\n"))
+    assert problems == ["cell 2 (execution count 2), number 2: committed 0.85, now 0.9"]
+    assert 0.900 - 0.850 > DRIFT_ABS_TOL + 0.02 * 0.9  # the injected drift is beyond the stated tolerance
+    # integers such as ranks must match exactly
+    assert number_drift(with_output("best rank 3\n"), with_output("best rank 4\n")) != []
+
+
+def test_a_changed_count_of_numbers_is_reported_with_both_texts():
+    problems = number_drift(with_output("ranks 1 2 3\n"), with_output("ranks 1 2\n"))
+    assert len(problems) == 1 and "3 numbers committed, 2 now" in problems[0] and "cell 1" in problems[0]
+
+
+def test_stale_widget_state_is_dropped_when_a_notebook_runs_headless(tmp_path):
+    path = write(tmp_path / "w.ipynb", [new_code_cell("1 + 1")])
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"x": {}}}}
+    nbformat.write(notebook, path)
+    fresh, _ = execute_notebook(path, timeout=120)
+    assert "widgets" not in fresh.metadata

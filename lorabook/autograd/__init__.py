@@ -2,17 +2,23 @@
 
     Tensor, tensor           arrays that record how they were computed
     Function, Context        how one operation computes forward and backward
+    backward                 the engine: the chain rule over the recorded graph
     no_grad                  switch graph recording off
     gradcheck                compare backward with finite differences
     to_dot                   the computation graph as Graphviz text
+
+Reading order: tensor.py, function.py, ops.py (one operation per class),
+operators.py (which operator calls which operation), engine.py.
 """
-from .tensor import Tensor, tensor  # noqa: I001  (tensor first: it pulls in ops)
-from .function import Context, Function, is_grad_enabled, no_grad, set_grad_enabled, unbroadcast
-from .engine import backward, topological_order
-from .ops import ShapeError
-from . import ops, nn_ops
-from .gradcheck import GradcheckResult, gradcheck
+from . import nn_ops, operators, ops  # noqa: F401  (operators: binds +, *, @, .sum() ... onto Tensor)
 from .dot import render_dot, to_dot
+from .engine import backward, topological_order, unbroadcast
+from .errors import ShapeError
+from .function import Context, Function
+from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckResult, gradcheck
+from .graph import inputs_of, walk
+from .tensor import Tensor, tensor
 
 
 def _check_tensors(name, tensors):
@@ -22,18 +28,18 @@ def _check_tensors(name, tensors):
     return [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (np.concatenate / torch.cat)."""
     return ops.Concatenate.apply(*_check_tensors("concatenate", tensors), axis=axis)
 
 
-def stack(tensors, axis=0):
+def stack(tensors, axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis (np.stack / torch.stack)."""
     return ops.Stack.apply(*_check_tensors("stack", tensors), axis=axis)
 
 
 __all__ = [
     "Tensor", "tensor", "Function", "Context", "no_grad", "set_grad_enabled", "is_grad_enabled",
-    "unbroadcast", "backward", "topological_order", "ShapeError", "gradcheck", "GradcheckResult",
-    "to_dot", "render_dot", "concatenate", "stack",
+    "unbroadcast", "backward", "topological_order", "walk", "inputs_of", "ShapeError", "gradcheck",
+    "GradcheckResult", "to_dot", "render_dot", "concatenate", "stack",
 ]

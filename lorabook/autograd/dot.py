@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import tempfile
 
+from .graph import inputs_of, walk
+
 
 def _label(tensor, is_root):
     role = tensor.name or ("output" if is_root else ("parameter" if tensor.requires_grad and tensor.is_leaf else ("input" if tensor.is_leaf else "")))
@@ -21,23 +23,14 @@ def _label(tensor, is_root):
 def to_dot(tensor):
     """The graph that produced `tensor`, as a DOT string (tensors and operations as nodes).
 
-    Nodes are numbered in the order they are reached from the output, so the
-    same computation always gives the same text.
+    Nodes are numbered from the output back to the inputs (the output is
+    t0), so the same computation always gives the same text.
     """
     lines = ["digraph lorabook {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
-    number = {}  # id(tensor) -> its node number
-
-    def node_id(t):
-        return f"t{number.setdefault(id(t), len(number))}"
-
-    seen = set()
-    stack = [tensor]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        name = node_id(node)
+    nodes = walk(tensor)[::-1]
+    number = {id(node): index for index, node in enumerate(nodes)}
+    for node in nodes:
+        name = f"t{number[id(node)]}"
         style = "filled" if node.requires_grad and node.is_leaf else "solid"
         label = _label(node, node is tensor).replace('"', '\\"')
         lines.append(f'  {name} [shape=box, style={style}, fillcolor="#dbe9f6", label="{label}"];')
@@ -45,9 +38,8 @@ def to_dot(tensor):
             op = "f" + name[1:]
             lines.append(f'  {op} [shape=ellipse, label="{node._ctx.function.__name__}"];')
             lines.append(f"  {op} -> {name};")
-            for parent in node._ctx.inputs:
-                lines.append(f"  {node_id(parent)} -> {op};")
-                stack.append(parent)
+            for parent in inputs_of(node):
+                lines.append(f"  t{number[id(parent)]} -> {op};")
     lines.append("}")
     return "\n".join(lines)
 

@@ -8,7 +8,6 @@ than from the input (exp, tanh, sigmoid), forward saves the output.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
 
 from .function import Function
 
@@ -104,13 +103,24 @@ class ReLU(Function):
         return g * (out > 0)
 
 
+def _normal_cdf(a):
+    """Phi(a), the standard normal CDF, from SciPy.
+
+    SciPy is imported here, at the first GELU, rather than with lorabook:
+    importing it takes longer than importing all of lorabook.
+    """
+    from scipy.special import ndtr
+
+    return ndtr(a)
+
+
 class GELU(Function):
     """a * Phi(a), Phi the standard normal CDF (the exact GELU, PyTorch's default);
     da = g * (Phi(a) + a * phi(a))."""
 
     @staticmethod
     def forward(ctx, a):
-        cdf = ndtr(a)
+        cdf = _normal_cdf(a)
         ctx.save_for_backward(a, cdf)
         return a * cdf
 

@@ -2,44 +2,23 @@
 
     dL/d(input) = sum over the uses of input of  backward(dL/d(output))
 
-`backward(root)` orders the graph's nodes so that every node comes after
-all the nodes that use it (a topological order, found with an explicit
-stack rather than recursion, so a graph 100,000 operations deep is fine),
-then visits them in that order, handing each Function the gradient of its
-output and collecting the gradients of its inputs. A tensor used twice
-(`a + a`) receives the sum of both contributions.
+`backward(root)` lists the graph's tensors so that each comes after
+everything computed from it (root first, leaves last), then visits them in
+that order: it hands each Function the gradient of its output and adds up
+the gradients of its inputs. A tensor used twice (`a + a`) receives the sum
+of both contributions. Everything else here is a small helper with one
+rule each: checking the arguments, checking what a backward returned,
+refusing arrays changed in place, and never letting two `.grad` arrays
+share memory.
 """
 from __future__ import annotations
+
+from operator import attrgetter
 
 import numpy as np
 
 from .errors import ShapeError
-from .function import unbroadcast
-
-
-def topological_order(root):
-    """Tensors that need a gradient, each listed after every tensor computed from it.
-
-    The root comes first and the leaves (parameters, inputs) come last.
-    """
-    order = []
-    visited = set()
-    stack = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if node in visited:
-            continue
-        visited.add(node)
-        stack.append((node, True))
-        if node._ctx is not None:
-            for parent in node._ctx.inputs:
-                if parent.requires_grad and parent not in visited:
-                    stack.append((parent, False))
-    order.reverse()
-    return order
+from .graph import walk
 
 
 def backward(root, grad=None, retain_graph=False):
@@ -47,9 +26,38 @@ def backward(root, grad=None, retain_graph=False):
 
     grad: the gradient of some scalar with respect to `root`, same shape as
     root; may be omitted only when root holds a single element (then 1).
-    retain_graph: keep the arrays saved for backward, so that backward can be
-    called through the same graph again.
+    retain_graph: keep the graph (the arrays saved for backward and the links
+    to each operation's inputs), so that backward can go through it again.
     """
+    grads = {root: _first_gradient(root, grad)}  # tensor -> dL/d(tensor), summed so far
+    stored = set()  # ids of the arrays handed out as some .grad in this pass
+    for node in reversed(walk(root, needs_grad_only=True)):  # root first, leaves last
+        grad = grads.pop(node, None)
+        if grad is None:  # its operation returned no gradient for it
+            continue
+        if node._ctx is None or node._retains_grad:
+            _store_grad(node, grad, stored)
+        ctx = node._ctx
+        if ctx is not None:
+            if node._version or ctx.versions != versions_of(ctx.inputs):  # changed in place since forward
+                _refuse_if_saved_arrays_changed(node, ctx)
+            for parent, parent_grad in _input_gradients(ctx, grad):
+                grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
+            if not retain_graph:
+                ctx.free()
+
+
+def topological_order(root):
+    """Tensors that need a gradient, each listed before every tensor it was computed from.
+
+    The root comes first and the leaves (parameters, inputs) come last: the
+    order in which backward visits them.
+    """
+    return walk(root, needs_grad_only=True)[::-1]
+
+
+def _first_gradient(root, grad):
+    """dL/d(root) to start from: 1 for a one-element root, else `grad` (copied: ours to keep)."""
     if not root.requires_grad:
         raise RuntimeError(
             "backward() called on a tensor that does not require grad: no input of the "
@@ -62,65 +70,138 @@ def backward(root, grad=None, retain_graph=False):
                 f"{root.shape}; reduce it first (e.g. .sum() or .mean()) or pass "
                 f"grad= of shape {root.shape}"
             )
-        grad = np.ones_like(root.data)
-    else:
-        grad = np.array(getattr(grad, "data", grad), dtype=root.data.dtype)  # a copy: ours to keep
-        if grad.shape != root.shape:
-            raise ValueError(
-                f"grad has shape {grad.shape} but the tensor it is the gradient of has shape "
-                f"{root.shape}; they must match"
-            )
-
-    pending = {root: grad}  # tensors hash by identity
-    handed_to_a_leaf = set()  # ids of arrays stored as some .grad in this pass
-    for node in topological_order(root):
-        node_grad = pending.pop(node, None)
-        if node_grad is None:
-            continue
-        ctx = node._ctx
-        if ctx is None or node._retains_grad:
-            _accumulate(node, node_grad, handed_to_a_leaf)
-        if ctx is None:
-            continue
-        input_grads = ctx.function.backward(ctx, node_grad)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if len(input_grads) != len(ctx.inputs):
-            raise RuntimeError(
-                f"{ctx.function.__name__}.backward returned {len(input_grads)} gradient(s) for "
-                f"{len(ctx.inputs)} input(s); return one per input of forward, None where none is needed"
-            )
-        for position, (parent, parent_grad) in enumerate(zip(ctx.inputs, input_grads)):
-            if parent_grad is None or not parent.requires_grad:
-                continue
-            data = parent.data
-            if parent_grad.shape != data.shape:
-                try:
-                    parent_grad = unbroadcast(parent_grad, data.shape)
-                except ShapeError:
-                    raise ShapeError(
-                        f"{ctx.function.__name__}.backward returned a gradient of shape {parent_grad.shape} "
-                        f"for input {position}, which has shape {data.shape}; a gradient must have its "
-                        f"input's shape (or a shape it broadcasts to)"
-                    ) from None
-            if parent_grad.dtype != data.dtype:
-                parent_grad = parent_grad.astype(data.dtype)
-            if parent in pending:
-                pending[parent] = pending[parent] + parent_grad
-            else:
-                pending[parent] = parent_grad
-        if not retain_graph:
-            ctx.free()
+        return np.ones(root.shape, root.dtype)
+    grad = np.array(getattr(grad, "data", grad), dtype=root.data.dtype)
+    if grad.shape != root.shape:
+        raise ValueError(
+            f"grad has shape {grad.shape} but the tensor it is the gradient of has shape "
+            f"{root.shape}; they must match"
+        )
+    return grad
 
 
-def _accumulate(tensor, grad, handed_to_a_leaf):
-    """tensor.grad += grad, never aliasing an array another .grad also holds."""
+def _input_gradients(ctx, grad):
+    """(input, dL/d(input)) for each input of ctx's operation that requires grad.
+
+    Runs the Function's backward and checks that it returned one gradient
+    (or None) per input: a learner's own Function that forgets one should be
+    told so, not have the rest silently matched to the wrong inputs. Each
+    gradient is then fitted to its input's shape and dtype (_fit_to_input).
+    """
+    if ctx._freed:  # also for Functions that saved nothing, whose backward would not notice
+        ctx.saved_tensors  # raises the "second time" error
+    input_grads = ctx.function.backward(ctx, grad)
+    if not isinstance(input_grads, tuple):
+        input_grads = (input_grads,)
+    if len(input_grads) != len(ctx.inputs):
+        raise RuntimeError(
+            f"{ctx.function.__name__}.backward returned {len(input_grads)} gradient(s) for "
+            f"{len(ctx.inputs)} input(s); return one per input of forward, None where none is needed"
+        )
+    pairs = []
+    for position, (tensor, input_grad) in enumerate(zip(ctx.inputs, input_grads)):
+        if input_grad is not None and tensor.requires_grad:
+            if input_grad.shape != tensor.data.shape or input_grad.dtype != tensor.data.dtype:
+                input_grad = _fit_to_input(input_grad, tensor, ctx, position)
+            pairs.append((tensor, input_grad))
+    return pairs
+
+
+def _fit_to_input(grad, tensor, ctx, position):
+    """grad summed back to the input's shape (undoing broadcasting) and cast to its dtype.
+
+    Operations may return gradients in the broadcast shape: doing the sum
+    here, once, spares every backward its own. The cast keeps a float32
+    parameter's gradient float32 when it met float64 values on the way.
+    """
+    data = tensor.data
+    if grad.shape != data.shape:
+        try:
+            grad = unbroadcast(grad, data.shape)
+        except ShapeError:
+            raise ShapeError(
+                f"{ctx.function.__name__}.backward returned a gradient of shape {grad.shape} "
+                f"for input {position}, which has shape {data.shape}; a gradient must have its "
+                f"input's shape (or a shape it broadcasts to)"
+            ) from None
+    if grad.dtype != data.dtype:
+        grad = grad.astype(data.dtype)
+    return grad
+
+
+def _store_grad(tensor, grad, stored):
+    """tensor.grad += grad, never letting two .grad arrays (or .grad and data) share memory.
+
+    A pass-through gradient (from + or reshape) may be the very array another
+    leaf receives, or a read-only broadcast view, or a view of someone's
+    data; such a one is copied, so each .grad is an array of its own that the
+    user (or an optimizer) may change in place. `stored`: ids of the arrays
+    already handed out in this backward.
+    """
     if tensor.grad is not None:
         tensor.grad = tensor.grad + grad
         return
-    # A pass-through gradient (from + or reshape) may be the very array another
-    # leaf receives, or a read-only broadcast view; each .grad gets its own.
-    if id(grad) in handed_to_a_leaf or not grad.flags.writeable or not grad.flags.owndata:
+    if id(grad) in stored or grad.base is not None or not grad.flags.writeable:  # base: a view
         grad = np.array(grad)
-    handed_to_a_leaf.add(id(grad))
+    stored.add(id(grad))
     tensor.grad = grad
+
+
+def _refuse_if_saved_arrays_changed(node, ctx):
+    """Refuse to differentiate with values that were changed in place after forward.
+
+    A Function may save its inputs' arrays (or its output) for backward. If
+    one of them was changed in place since (an optimizer step between
+    forward and backward, `t += 1`), backward would compute the gradient of
+    a computation that never happened, silently. Each change bumps the
+    tensor's version and forward recorded the versions it saw; backward
+    calls this when they differ, and a changed tensor whose memory the
+    operation saved is an error, as in PyTorch.
+    """
+    changed = [(t, seen) for t, seen in zip(ctx.inputs, ctx.versions) if t._version != seen]
+    if node._version != 0:
+        changed.append((node, 0))
+    saved = [a for a in ctx._saved if isinstance(a, np.ndarray)]
+    for tensor, seen in changed:
+        if any(np.may_share_memory(tensor.data, array) for array in saved):
+            role = "the output" if tensor is node else "an input"
+            name = f"{tensor.name!r} " if tensor.name else ""
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"in-place operation: tensor {name}of shape {tensor.shape} ({role} of "
+                f"{ctx.function.__name__}) is at version {tensor._version}; expected version {seen}. "
+                f"Change values in place only after backward (e.g. optimizer.step() after "
+                f"loss.backward()), or compute the graph again after the change."
+            )
+
+
+def versions_of(tensors, _version=attrgetter("_version")):
+    """The tensors' versions as a tuple: recorded by Function.apply, compared before backward.
+
+    (map with attrgetter rather than a list comprehension: this runs for every operation.)
+    """
+    return tuple(map(_version, tensors))
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` back to `shape`, undoing NumPy broadcasting.
+
+    If forward broadcast an input of shape (3, 1, 4) against one of shape
+    (2, 4) to (3, 2, 4), each input element was used several times, so its
+    gradient is the sum over the copies: over the leading axes that
+    broadcasting added, and over every axis where the input had size 1.
+    A grad that is no broadcast of `shape` (a wrong backward) is a ShapeError,
+    never silently reshaped.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0 or any(size not in (1, wide) for size, wide in zip(shape, grad.shape[extra:])):
+        raise ShapeError(f"a gradient of shape {grad.shape} cannot be summed back to shape {shape}: "
+                         f"it is not a broadcast of that shape")
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad

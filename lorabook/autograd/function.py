@@ -1,4 +1,4 @@
-"""The Function / Context split, gradient mode, and the one shared unbroadcast.
+"""The Function / Context split: how one operation computes forward and backward.
 
 Every differentiable operation is a `Function` subclass with two static
 methods that work on plain NumPy arrays:
@@ -19,74 +19,35 @@ broadcast shape: the engine sums them back to each input's shape with
 """
 from __future__ import annotations
 
-from .errors import ShapeError
+from operator import attrgetter
 
-_grad_enabled = True
+from . import grad_mode
+from .engine import versions_of
+from .tensor import Tensor
 
-
-def is_grad_enabled():
-    """True unless inside a `no_grad()` block."""
-    return _grad_enabled
-
-
-class set_grad_enabled:
-    """Context manager (and decorator) turning graph building on or off."""
-
-    def __init__(self, mode):
-        self.mode = bool(mode)
-        self.previous = None
-
-    def __enter__(self):
-        global _grad_enabled
-        self.previous = _grad_enabled
-        _grad_enabled = self.mode
-
-    def __exit__(self, *exc_info):
-        global _grad_enabled
-        _grad_enabled = self.previous
-        return False
-
-    def __call__(self, func):
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.mode):
-                return func(*args, **kwargs)
-
-        wrapper.__name__ = getattr(func, "__name__", "wrapper")
-        wrapper.__doc__ = getattr(func, "__doc__", None)
-        return wrapper
-
-
-class no_grad(set_grad_enabled):
-    """`with no_grad():` runs operations without recording a graph.
-
-    Use it for evaluation and for optimizer updates, as in PyTorch. As a
-    decorator it works with or without parentheses: `@no_grad()` or `@no_grad`.
-    """
-
-    def __new__(cls, func=None):
-        instance = super().__new__(cls)
-        if func is None:
-            return instance
-        instance.__init__()
-        return instance(func)  # `@no_grad` without parentheses: decorate right away
-
-    def __init__(self, func=None):
-        super().__init__(False)
+# t.requires_grad and t.data of every input, read with map() in Function.apply: it runs for
+# every operation, and a comprehension costs a function call of its own (before Python 3.12).
+_requires_grad, _data = attrgetter("requires_grad"), attrgetter("data")
 
 
 class Context:
     """What one Function call remembers between forward and backward.
 
-    Attributes set by the engine: `function` (the Function class),
-    `inputs` (the input Tensors) and `needs_input_grad` (a bool per input).
+    Set by Function.apply: `function` (the Function class), `inputs` (the
+    input Tensors), `needs_input_grad` (a bool per input) and `versions`
+    (each input's version at forward, compared again at backward).
     """
+
+    # Class-level defaults: most contexts never change them, and a context is
+    # made for every operation, so each attribute set per call costs time.
+    function = None
+    inputs = ()
+    versions = ()
+    _saved = ()
+    _freed = False
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
-        self.function = None
-        self.inputs = ()
-        self._saved = ()
-        self._freed = False
 
     def save_for_backward(self, *arrays):
         self._saved = arrays
@@ -102,33 +63,16 @@ class Context:
         return self._saved
 
     def free(self):
-        """Drop the saved arrays (called after backward unless retain_graph=True)."""
+        """Let go of what only backward needed (after backward, unless retain_graph=True).
+
+        The saved arrays and the links to the inputs are dropped, as PyTorch
+        frees its graph: a loop that keeps last step's `loss` then keeps none
+        of that step's activations alive. (The graph is gone with them: draw
+        it before backward, or call backward(retain_graph=True).)
+        """
         self._saved = ()
         self._freed = True
-
-
-def unbroadcast(grad, shape):
-    """Sum `grad` back to `shape`, undoing NumPy broadcasting.
-
-    If forward broadcast an input of shape (3, 1, 4) against one of shape
-    (2, 4) to (3, 2, 4), each input element was used several times, so its
-    gradient is the sum over the copies: over the leading axes that
-    broadcasting added, and over every axis where the input had size 1.
-    A grad that is no broadcast of `shape` (a wrong backward) is a ShapeError,
-    never silently reshaped.
-    """
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra < 0 or any(size not in (1, wide) for size, wide in zip(shape, grad.shape[extra:])):
-        raise ShapeError(f"a gradient of shape {grad.shape} cannot be summed back to shape {shape}: "
-                         f"it is not a broadcast of that shape")
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad
+        self.inputs = ()
 
 
 class Function:
@@ -148,16 +92,12 @@ class Function:
 
         All positional inputs must be Tensors; options are passed through.
         """
-        needs_input_grad = tuple([t.requires_grad for t in inputs])
+        needs_input_grad = tuple(map(_requires_grad, inputs))
         ctx = Context(needs_input_grad)
-        output = cls.forward(ctx, *[t.data for t in inputs], **options)
-        requires_grad = _grad_enabled and any(needs_input_grad)
-        result = Tensor._wrap(output, requires_grad)
-        if requires_grad:
-            ctx.function = cls
-            ctx.inputs = inputs
-            result._ctx = ctx
-        return result
-
-
-from .tensor import Tensor  # noqa: E402  (Tensor imports this module first)
+        output = cls.forward(ctx, *map(_data, inputs), **options)
+        if not (grad_mode._enabled and True in needs_input_grad):
+            return Tensor._wrap(output, False)
+        ctx.function = cls
+        ctx.inputs = inputs
+        ctx.versions = versions_of(inputs)
+        return Tensor._wrap(output, True, ctx)

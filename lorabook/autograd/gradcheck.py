@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .function import no_grad
+from .grad_mode import no_grad
 from .tensor import Tensor
 
 

@@ -47,10 +47,10 @@ class Linear(Function):
         needs = ctx.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
         grad_x = (g2 @ weight).reshape(x.shape) if needs[0] else None
-        grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None
+        grad_w = g2.T @ (x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if needs[1] else None
         if len(needs) == 2:
             return grad_x, grad_w
-        grad_b = g2.sum(axis=0) if needs[2] else None
+        grad_b = np.add.reduce(g2, axis=0) if needs[2] else None  # g2.sum(axis=0), minus a Python wrapper
         return grad_x, grad_w, grad_b
 
 
@@ -81,10 +81,10 @@ class CrossEntropy(Function):
         rows = np.arange(len(targets))
         shifted = logits - logits.max(axis=1, keepdims=True)
         exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
+        sum_exp = np.add.reduce(exp, axis=1, keepdims=True)
         losses = np.log(sum_exp[:, 0]) - shifted[rows, targets]
         ctx.save_for_backward(exp, sum_exp)
-        ctx.targets, ctx.reduction = targets, reduction
+        ctx.rows, ctx.targets, ctx.reduction = rows, targets, reduction
         if reduction == "none":
             return losses
         total = losses.sum(dtype=logits.dtype)
@@ -95,7 +95,7 @@ class CrossEntropy(Function):
         exp, sum_exp = ctx.saved_tensors
         targets = ctx.targets
         grad = exp / sum_exp
-        grad[np.arange(len(targets)), targets] -= 1
+        grad[ctx.rows, targets] -= 1
         if ctx.reduction == "none":
             grad *= g[:, None]
         else:

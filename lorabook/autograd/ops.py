@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+# The elementwise and shape operations live in their own modules; they are
+# re-exported here so that every operation is reachable as ops.Name.
+from .elementwise import GELU, Exp, Log, LogSoftmax, ReLU, Sigmoid, Softmax, Sqrt, Tanh  # noqa: F401
 from .errors import ShapeError
 from .function import Function
+from .shape_ops import Concatenate, GetItem, Reshape, Stack, Transpose  # noqa: F401
 
 
 def _broadcast_error(op, a, b):
@@ -263,8 +267,3 @@ class Max(Function):
         (share,) = ctx.saved_tensors
         return _expand_to(g, ctx.axis, ctx.keepdims, ctx.shape) * share
 
-
-# The elementwise and shape operations live in their own modules; they are
-# re-exported here so that every operation is reachable as ops.Name.
-from .elementwise import GELU, Exp, Log, LogSoftmax, ReLU, Sigmoid, Softmax, Sqrt, Tanh  # noqa: E402,F401
-from .shape_ops import Concatenate, GetItem, Reshape, Stack, Transpose  # noqa: E402,F401

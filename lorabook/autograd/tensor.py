@@ -9,27 +9,26 @@ A tensor made by an operation keeps a `Context` (`_ctx`) pointing to the
 Function that made it and to its inputs; `backward()` walks those links in
 reverse. Leaves (tensors you create) get `.grad` filled in; intermediate
 tensors do not, unless you call `retain_grad()` on them, as in PyTorch.
+
+This module defines what a tensor *is*. Its arithmetic (`+`, `*`, `@`,
+`.sum()`, `.exp()`, ...) maps each operator to one Function of ops.py; that
+mapping is bound onto the class in operators.py, so that this module and
+the operations do not import each other.
 """
 from __future__ import annotations
 
 import numbers
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import grad_mode
+from .engine import backward as _backward
 from .errors import ShapeError
 
 DEFAULT_DTYPE = np.float32
 
-
-def _as_array(data, dtype):
-    """`data` as an ndarray: a float NumPy array keeps its dtype, anything else becomes float32."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    if isinstance(data, (np.ndarray, np.floating)) and data.dtype.kind == "f":
-        return np.asarray(data)
-    return np.asarray(data, dtype=DEFAULT_DTYPE)
+ArrayLike = Union["Tensor", np.ndarray, numbers.Real, Sequence]
 
 
 class Tensor:
@@ -38,13 +37,14 @@ class Tensor:
     data: the np.ndarray of values.  grad: an np.ndarray of the same shape
     as data, or None until a gradient arrives.  requires_grad: whether
     operations on it are recorded so that backward() can reach it.
+    _version: how many times data was changed in place (see bump_version).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "_version", "name", "__weakref__")
     # Make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy's own loop.
     __array_ufunc__ = None
 
-    def __init__(self, data, requires_grad=False, dtype=None, name=None):
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype=None, name: Optional[str] = None):
         self.data = _as_array(data, dtype)
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -52,177 +52,137 @@ class Tensor:
             raise TypeError(f"only floating-point tensors can require grad, got dtype {self.data.dtype}")
         self._ctx = None
         self._retains_grad = False
+        self._version = 0
         self.name = name
 
-    @classmethod
-    def _wrap(cls, array, requires_grad):
+    @staticmethod
+    def _wrap(array, requires_grad, ctx=None):
         """Fast constructor for operation outputs (no conversion, no checks)."""
         tensor = object.__new__(Tensor)
         tensor.data = array
         tensor.grad = None
         tensor.requires_grad = requires_grad
-        tensor._ctx = None
+        tensor._ctx = ctx
         tensor._retains_grad = False
+        tensor._version = 0
         tensor.name = None
         return tensor
 
     # ----- array-like facts -------------------------------------------------
     @property
-    def shape(self):
+    def shape(self) -> Tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.data.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self.data.ndim
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.data.size
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.data)
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         # As in PyTorch: only a one-element tensor has a truth value.
         if self.data.size != 1:
             raise ValueError(f"the truth value of a tensor with {self.data.size} elements (shape {self.shape}) "
                              "is ambiguous; use t.data.any() or t.data.all(), or t.item() for one element")
         return bool(self.data.item())
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """The values as an ndarray (shared, not copied, as in PyTorch)."""
         return self.data
 
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
 
-    def item(self):
+    def item(self) -> float:
         """The single value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         return self.data.item()
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         return self._ctx is None
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Optional[str]:
         """Name of the Function that made this tensor, or None for a leaf."""
         return None if self._ctx is None else self._ctx.function.__name__
 
     # ----- graph control ----------------------------------------------------
-    def detach(self):
-        """Same values (shared memory), cut off from the graph."""
+    def detach(self) -> "Tensor":
+        """Same values (shared memory), cut off from the graph.
+
+        Unlike PyTorch, the two tensors do not share a version counter: change
+        the values in place through the tensor that the graph recorded.
+        """
         return Tensor._wrap(self.data, False)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {self.data.dtype}")
         self.requires_grad = bool(requires_grad)
         return self
 
-    def retain_grad(self):
+    def retain_grad(self) -> "Tensor":
         """Keep `.grad` on this intermediate tensor after backward()."""
         self._retains_grad = True
         return self
 
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad: Optional[ArrayLike] = None, retain_graph: bool = False) -> None:
         """Fill `.grad` of every leaf this tensor depends on; see engine.backward."""
-        from .engine import backward
+        _backward(self, grad, retain_graph)
 
-        backward(self, grad, retain_graph)
+    # ----- changes in place: `p -= lr * p.grad` -------------------------------
+    def bump_version(self) -> "Tensor":
+        """Record that `data` was changed in place; returns the tensor.
 
-    def astype(self, dtype):
-        """A copy with another dtype, gradient flowing back in the original dtype."""
-        return ops.AsType.apply(self, dtype=np.dtype(dtype))
+        A Function that saved this tensor's array for backward compares the
+        version it saw in forward with the version at backward, and refuses
+        to compute gradients from changed values (as PyTorch does). The
+        in-place operators below and the optimizers call this themselves;
+        code that writes into `t.data` directly (`t.data[...] = v`) must call
+        it after the write. Rebinding (`t.data = new_array`) needs no call:
+        the graph keeps the old array.
+        """
+        self._version += 1
+        return self
 
-    def float(self):
-        return self.astype(np.float32)
-
-    def double(self):
-        return self.astype(np.float64)
-
-    # ----- arithmetic (broadcasting as in NumPy) -----------------------------
-    def _operand(self, other):
-        """Wrap a number or array as a constant tensor of this tensor's dtype."""
-        if isinstance(other, Tensor):
-            return other
-        if isinstance(other, numbers.Number):
-            return Tensor._wrap(np.asarray(other, dtype=self.data.dtype), False)
-        return Tensor._wrap(_as_array(other, None), False)
-
-    def __add__(self, other):
-        return ops.Add.apply(self, self._operand(other))
-
-    def __radd__(self, other):
-        return ops.Add.apply(self._operand(other), self)
-
-    def __sub__(self, other):
-        return ops.Sub.apply(self, self._operand(other))
-
-    def __rsub__(self, other):
-        return ops.Sub.apply(self._operand(other), self)
-
-    def __mul__(self, other):
-        return ops.Mul.apply(self, self._operand(other))
-
-    def __rmul__(self, other):
-        return ops.Mul.apply(self._operand(other), self)
-
-    def __truediv__(self, other):
-        return ops.Div.apply(self, self._operand(other))
-
-    def __rtruediv__(self, other):
-        return ops.Div.apply(self._operand(other), self)
-
-    def __pow__(self, exponent):
-        if isinstance(exponent, numbers.Number):
-            return ops.PowScalar.apply(self, exponent=exponent)
-        return ops.Pow.apply(self, self._operand(exponent))
-
-    def __rpow__(self, base):
-        return ops.Pow.apply(self._operand(base), self)
-
-    def __neg__(self):
-        return ops.Neg.apply(self)
-
-    def __matmul__(self, other):
-        return ops.MatMul.apply(self, self._operand(other))
-
-    def __rmatmul__(self, other):
-        return ops.MatMul.apply(self._operand(other), self)
-
-    # ----- in place: `p -= lr * p.grad` ---------------------------------------
     # Without these, Python would turn `p -= x` into `p = p - x`: a new tensor
     # bound to the loop variable, and the parameter itself never changes.
     def _in_place(self, symbol, ufunc, other):
-        from .function import is_grad_enabled
-
-        if self.requires_grad and is_grad_enabled():
+        if self.requires_grad and grad_mode._enabled:
             raise RuntimeError(
                 f"`t {symbol}= ...` on a tensor that requires grad would not be recorded in the graph; "
                 f"update parameters inside `with lorabook.no_grad():`, or write `t = t {symbol} ...` "
                 f"for a new tensor"
             )
         value = other.data if isinstance(other, Tensor) else other
+        if not isinstance(value, (np.ndarray, numbers.Number)):
+            value = np.asarray(value)
         try:
-            result = ufunc(self.data, value)
+            fits = np.broadcast_shapes(self.shape, np.shape(value)) == self.shape
         except ValueError:
-            result = None  # shapes that do not broadcast at all
-        if result is None or result.shape != self.shape:
+            fits = False  # shapes that do not broadcast at all
+        if not fits:
             raise ShapeError(f"`t {symbol}= other`: t has shape {self.shape}, other has shape "
                              f"{np.shape(value)}; the result must keep t's shape")
-        if not np.can_cast(result.dtype, self.dtype, casting="same_kind"):
-            raise TypeError(f"`t {symbol}= other` would turn t's {self.dtype} into {result.dtype}")
-        # A new array, not an overwrite of the old one: a Function may hold the old
-        # array for its backward, which must still see the values it was given.
-        self.data = result.astype(self.dtype, copy=False)
-        return self
+        if not self.data.flags.writeable:
+            raise ValueError(f"`t {symbol}= other`: t's array is read-only (a broadcast view, or marked so); "
+                             f"write `t = t {symbol} other` for a new tensor")
+        result_dtype = np.result_type(self.data, value)
+        if not np.can_cast(result_dtype, self.dtype, casting="same_kind"):
+            raise TypeError(f"`t {symbol}= other` would turn t's {self.dtype} into {result_dtype}")
+        ufunc(self.data, value, out=self.data, casting="same_kind")  # the same array: no new memory
+        return self.bump_version()
 
     def __iadd__(self, other):
         return self._in_place("+", np.add, other)
@@ -236,64 +196,8 @@ class Tensor:
     def __itruediv__(self, other):
         return self._in_place("/", np.true_divide, other)
 
-    # ----- reductions -------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
-
-    # ----- elementwise functions ----------------------------------------------
-    def exp(self):
-        return ops.Exp.apply(self)
-
-    def log(self):
-        return ops.Log.apply(self)
-
-    def sqrt(self):
-        return ops.Sqrt.apply(self)
-
-    def tanh(self):
-        return ops.Tanh.apply(self)
-
-    def sigmoid(self):
-        return ops.Sigmoid.apply(self)
-
-    def relu(self):
-        return ops.ReLU.apply(self)
-
-    def gelu(self):
-        return ops.GELU.apply(self)
-
-    def softmax(self, axis=-1):
-        return ops.Softmax.apply(self, axis=axis)
-
-    def log_softmax(self, axis=-1):
-        return ops.LogSoftmax.apply(self, axis=axis)
-
-    # ----- shape ------------------------------------------------------------
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return ops.Reshape.apply(self, shape=shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return ops.Transpose.apply(self, axes=axes or None)
-
-    @property
-    def T(self):
-        return ops.Transpose.apply(self, axes=None)
-
-    def __getitem__(self, index):
-        return ops.GetItem.apply(self, index=index)
-
     # ----- printing -----------------------------------------------------------
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extras = []
         if self.data.dtype != DEFAULT_DTYPE:
@@ -305,7 +209,7 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
 
-def tensor(data, requires_grad=False, dtype=None):
+def tensor(data: ArrayLike, requires_grad: bool = False, dtype=None) -> Tensor:
     """Make a Tensor, as torch.tensor does.
 
     data: a number, nested list or ndarray, always copied. dtype: None keeps
@@ -314,4 +218,42 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(np.array(_as_array(data, dtype)), requires_grad=requires_grad, dtype=dtype)
 
 
-from . import ops  # noqa: E402  (ops needs the Tensor class defined above)
+def _as_array(data, dtype):
+    """`data` as an ndarray: a float NumPy array keeps its dtype, anything else becomes float32.
+
+    Only real numbers (and bools) are accepted: NumPy would turn None into
+    nan, and drop the imaginary part of a complex number, without a word.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is None and isinstance(data, np.ndarray) and data.dtype.kind == "f":
+        return data  # the common case, first and fast
+    keeps_dtype = isinstance(data, (np.ndarray, np.floating)) and data.dtype.kind == "f"
+    given = data
+    if not isinstance(data, (np.ndarray, np.generic)):
+        try:
+            data = np.asarray(data)
+        except ValueError as error:  # ragged nested lists
+            raise ValueError(f"tensor data must be a number or a rectangular nested list, got "
+                             f"{_show(data)}: {error}") from None
+    if data.dtype.kind not in "fiub":
+        # As objects, a list's entries keep their own types: [1.0, "x"] names "x", not "1.0".
+        raise TypeError(_not_real_message(data if data is given else np.array(given, dtype=object)))
+    return np.asarray(data, dtype=dtype if dtype is not None else (None if keeps_dtype else DEFAULT_DTYPE))
+
+
+def _not_real_message(array):
+    if array.dtype.kind == "c":
+        return f"tensor data must be real numbers, got complex values (dtype {array.dtype})"
+    for index in np.ndindex(array.shape):
+        value = array[index]
+        if not isinstance(value, numbers.Real):
+            position = f" at index {index}" if index else ""
+            return (f"tensor data must be real numbers, got {_show(value)} "
+                    f"(a {type(value).__name__}){position}")
+    return f"tensor data must be real numbers, got an array of dtype {array.dtype}"
+
+
+def _show(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -4,56 +4,62 @@ Each checks its arguments, then calls one autograd Function.
 """
 from __future__ import annotations
 
+from typing import Optional, Union
+
 import numpy as np
 
 from .._checks import check_choice, check_float
 from ..autograd import nn_ops, ops
-from ..autograd.tensor import Tensor
+from ..autograd.tensor import ArrayLike, Tensor
 from ..random import get_generator
+
+Generator = Union[np.random.Generator, int, None]
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _as_tensor(x):
+def _as_tensor(x: ArrayLike) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def linear(x, weight, bias=None):
+def linear(x: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None) -> Tensor:
     """y = x W^T + b, x (..., in), W (out, in), b (out,) -> y (..., out).
 
     x, weight and bias may be Tensors or arrays (an array is a constant).
     """
-    x, weight = _as_tensor(x), _as_tensor(weight)
+    # isinstance first: a layer calls this with Tensors every step, and a call less per argument counts
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    weight = weight if isinstance(weight, Tensor) else Tensor(weight)
     if bias is None:
         return nn_ops.Linear.apply(x, weight)
-    return nn_ops.Linear.apply(x, weight, _as_tensor(bias))
+    return nn_ops.Linear.apply(x, weight, bias if isinstance(bias, Tensor) else Tensor(bias))
 
 
-def relu(x):
+def relu(x: ArrayLike) -> Tensor:
     return ops.ReLU.apply(_as_tensor(x))
 
 
-def gelu(x):
+def gelu(x: ArrayLike) -> Tensor:
     return ops.GELU.apply(_as_tensor(x))
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> Tensor:
     return ops.Tanh.apply(_as_tensor(x))
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> Tensor:
     return ops.Sigmoid.apply(_as_tensor(x))
 
 
-def softmax(x, axis=-1):
+def softmax(x: ArrayLike, axis: int = -1) -> Tensor:
     return ops.Softmax.apply(_as_tensor(x), axis=axis)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ArrayLike, axis: int = -1) -> Tensor:
     return ops.LogSoftmax.apply(_as_tensor(x), axis=axis)
 
 
-def dropout(x, p=0.5, training=True, generator=None):
+def dropout(x: ArrayLike, p: float = 0.5, training: bool = True, generator: Generator = None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p).
 
     The scaling keeps the expected value unchanged, so nothing needs to
@@ -84,13 +90,14 @@ def _class_targets(targets, logits):
         raise ValueError(f"cross_entropy: the batch is empty (logits {logits.shape}); "
                          "the mean of no losses is undefined")
     num_classes = logits.shape[1]
-    if (targets.min() < 0 or targets.max() >= num_classes):
+    # One pass instead of min() and max(): seen as unsigned, a negative index is huge.
+    if targets.view(targets.dtype.str.replace("i", "u")).max() >= num_classes:
         bad = targets[(targets < 0) | (targets >= num_classes)]
         raise ValueError(f"cross_entropy: targets must be in [0, {num_classes}), got values such as {bad[:5].tolist()}")
     return targets
 
 
-def cross_entropy(logits, targets, reduction="mean"):
+def cross_entropy(logits: ArrayLike, targets: ArrayLike, reduction: str = "mean") -> Tensor:
     """-log softmax(logits)[i, targets_i], averaged ("mean"), summed ("sum") or per row ("none").
 
     logits (N, C) Tensor; targets (N,) integers in [0, C).
@@ -101,7 +108,7 @@ def cross_entropy(logits, targets, reduction="mean"):
     return nn_ops.CrossEntropy.apply(logits, targets=targets, reduction=reduction)
 
 
-def mse_loss(prediction, target, reduction="mean"):
+def mse_loss(prediction: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
     """(prediction - target)**2, averaged over all elements (or summed, or kept)."""
     check_choice("reduction", reduction, REDUCTIONS)
     prediction = _as_tensor(prediction)

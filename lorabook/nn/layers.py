@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import math
+from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
 from .._checks import check_choice, check_float, check_int
+from ..autograd.tensor import ArrayLike, Tensor
 from ..random import get_generator
 from . import functional as F
 from . import init
 from .module import Module, Parameter
+
+Generator = Union[np.random.Generator, int, None]
 
 
 class Linear(Module):
@@ -18,7 +22,8 @@ class Linear(Module):
     Initialised as PyTorch does: W and b ~ U(-1/sqrt(in), 1/sqrt(in)).
     """
 
-    def __init__(self, in_features, out_features, bias=True, generator=None, dtype=np.float32):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, generator: Generator = None,
+                 dtype=np.float32):
         super().__init__()
         self.in_features = check_int("in_features", in_features, low=1)
         self.out_features = check_int("out_features", out_features, low=1)
@@ -32,7 +37,7 @@ class Linear(Module):
         else:
             self.bias = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -40,22 +45,22 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Tensor:
         return F.relu(x)
 
 
 class Tanh(Module):
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Tensor:
         return F.tanh(x)
 
 
 class GELU(Module):
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Tensor:
         return F.gelu(x)
 
 
 class Sigmoid(Module):
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Tensor:
         return F.sigmoid(x)
 
 
@@ -67,13 +72,13 @@ class Identity(Module):
 class Dropout(Module):
     """Drops each input with probability p while training; the identity in eval()."""
 
-    def __init__(self, p=0.5, generator=None):
+    def __init__(self, p: float = 0.5, generator: Generator = None):
         super().__init__()
         self.p = check_float("p", p, low=0.0, high=1.0, high_open=True)
         # An int seed becomes one Generator now: re-seeding at every call would drop the same units each step.
         self.generator = None if generator is None else get_generator(generator)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Tensor:
         return F.dropout(x, self.p, self.training, self.generator)
 
     def extra_repr(self):
@@ -102,7 +107,7 @@ class _NumberedChildren(Module):
 class Sequential(_NumberedChildren):
     """Runs its children in order; they are named "0", "1", ... as in PyTorch."""
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Module):
         super().__init__()
         for module in modules:
             self._append_child(module, "Sequential")
@@ -126,7 +131,7 @@ class Sequential(_NumberedChildren):
 class ModuleList(_NumberedChildren):
     """A list of modules, registered as children "0", "1", ... (no forward of its own)."""
 
-    def __init__(self, modules=()):
+    def __init__(self, modules: Iterable[Module] = ()):
         super().__init__()
         for module in modules:
             self.append(module)
@@ -149,7 +154,7 @@ class ModuleDict(Module):
     "lora_A.default.weight" exactly as in PEFT.
     """
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Optional[dict] = None):
         super().__init__()
         for name, module in dict(modules or {}).items():
             self[name] = module
@@ -197,7 +202,8 @@ class MLP(Sequential):
     "0", "2", "4" (or "0", "3", "6" with dropout > 0).
     """
 
-    def __init__(self, sizes, activation="relu", dropout=0.0, generator=None, dtype=np.float32):
+    def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0,
+                 generator: Generator = None, dtype=np.float32):
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least an input and an output size, got {sizes}")
@@ -220,20 +226,20 @@ class MLP(Sequential):
 class CrossEntropyLoss(Module):
     """Module form of F.cross_entropy(logits (N, C), targets (N,))."""
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean"):
         super().__init__()
         self.reduction = check_choice("reduction", reduction, F.REDUCTIONS)
 
-    def forward(self, logits, targets):
+    def forward(self, logits: ArrayLike, targets: ArrayLike) -> Tensor:
         return F.cross_entropy(logits, targets, self.reduction)
 
 
 class MSELoss(Module):
     """Module form of F.mse_loss(prediction, target)."""
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean"):
         super().__init__()
         self.reduction = check_choice("reduction", reduction, F.REDUCTIONS)
 
-    def forward(self, prediction, target):
+    def forward(self, prediction: ArrayLike, target: ArrayLike) -> Tensor:
         return F.mse_loss(prediction, target, self.reduction)

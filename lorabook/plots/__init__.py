@@ -10,7 +10,10 @@ from .experiments import (
     plot_accuracy_vs_params, plot_adapter_matrix, plot_baselines, plot_label_budget, plot_memory_ledger,
     plot_rank_curve, plot_source_collapse,
 )
-from .analysis_widgets import plot_planted_rank, plot_rank_approximation, plot_rank_selection, plot_similarity_row
+from .analysis_widgets import (
+    plot_classroom_digits, plot_classroom_planted, plot_planted_rank, plot_rank_approximation, plot_rank_budget_grid,
+    plot_rank_selection, plot_similarity_row,
+)
 from .regularisation import (
     plot_allocation, plot_lambda_path, plot_lambda_view, plot_method_errors, plot_rank_paths,
 )
@@ -20,6 +23,7 @@ __all__ = [
     "plot_learning_curves", "plot_decision_boundary", "plot_digits", "plot_graph",
     "plot_accuracy_vs_params", "plot_source_collapse", "plot_memory_ledger", "plot_rank_curve",
     "plot_label_budget", "plot_adapter_matrix", "plot_baselines", "plot_rank_approximation",
-    "plot_similarity_row", "plot_rank_selection", "plot_planted_rank",
+    "plot_similarity_row", "plot_rank_selection", "plot_planted_rank", "plot_classroom_digits",
+    "plot_classroom_planted", "plot_rank_budget_grid",
     "plot_lambda_path", "plot_rank_paths", "plot_allocation", "plot_method_errors", "plot_lambda_view",
 ]

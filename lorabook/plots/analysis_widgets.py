@@ -1,4 +1,4 @@
-"""Figures that a rank slider redraws (notebook 04): one call per slider position.
+"""Figures that a slider redraws (notebooks 04 and 06, the classroom app): one call per slider position.
 
     from ipywidgets import IntSlider, interact
 
@@ -12,13 +12,17 @@
 - plot_similarity_row(grids, i, d): row i of LoRA-paper subspace-similarity
   grids against the random baseline (slider: i)
 
-and the two figures of notebook 06's sliders (lorabook.widgets computes
+and the figures of notebook 06 and the classroom app (lorabook.widgets computes
 their numbers):
 
 - plot_rank_selection(numbers): training curves and update spectra of one
   LoRA run on the shifted digits (sliders: rank, lora_alpha, labels, ...)
 - plot_planted_rank(numbers): the planted-rank U-curve with the chosen rank
   circled, and the planted update's spectrum against the estimate's
+- plot_classroom_digits(numbers, ranks_seen), plot_classroom_planted(numbers):
+  the classroom app's figures, text at least 16 pt for a projector
+- plot_rank_budget_grid(grid): small multiples of rank against label budget,
+  what the sliders show, for a reader without a kernel
 
 Each function is an ordinary plotting function (tests call it directly);
 the slider only chooses its arguments.
@@ -216,4 +220,122 @@ def plot_planted_rank(numbers):
     ax_spectrum.legend(fontsize=8)
     ax_spectrum.grid(alpha=0.3)
     fig.suptitle(f"planted rank k={k}, d={d}, n={numbers['n']} examples, noise {numbers['noise']:g}")
+    return fig
+
+
+# ----- the classroom app and notebook 06's grid ------------------------------------------------------
+PROJECTOR_FONT_PT = 16  # the smallest text the classroom figure uses: readable from the back of a room
+
+
+def plot_classroom_digits(numbers, ranks_seen, figsize=(8.4, 5.6)):
+    """The classroom app's figure for one position on the rotated digits, in projector sizes (text >= 16 pt).
+
+    numbers: lorabook.widgets.rank_selection_run's dict. ranks_seen: {rank:
+    test accuracy} of the runs at the same settings but other ranks
+    (lorabook.widgets.ranks_seen): the rank curve as the class has explored it.
+    Left: train and test accuracy per epoch. Right: test accuracy against
+    rank (log axis), the current rank as a large dot. The default size is
+    the figure area of a 1280x720 screen beside the controls, at 100 dpi.
+    """
+    with plt.rc_context({"font.size": PROJECTOR_FONT_PT, "axes.titlesize": PROJECTOR_FONT_PT + 2,
+                         "legend.fontsize": PROJECTOR_FONT_PT, "lines.linewidth": 3}):
+        # A fixed layout: matplotlib's constrained layout would double the drawing time of every slider move.
+        fig, (ax_curve, ax_rank) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1.1, 1]})
+        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.13, top=0.85, wspace=0.38)
+        ax_curve.plot(numbers["epochs"], numbers["train_curve"], color="C0", label="train")
+        ax_curve.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1", label="test")
+        ax_curve.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":", label="no adapter")
+        ax_curve.set_ylim(0, 1.02)
+        ax_curve.set_xlabel("epoch")
+        ax_curve.set_ylabel("accuracy")
+        ax_curve.set_title(f"r = {numbers['rank']}: test {numbers['test_accuracy']:.2f}")
+        ax_curve.legend(loc="lower right")
+        ax_curve.grid(alpha=0.3)
+
+        ranks = sorted(ranks_seen)
+        ax_rank.plot(ranks, [ranks_seen[r] for r in ranks], "-o", color="C1", markersize=8)
+        ax_rank.plot([numbers["rank"]], [numbers["test_accuracy"]], "o", color="C3", markersize=18,
+                     label=f"r = {numbers['rank']}")
+        ax_rank.set_xscale("log", base=2)
+        ax_rank.set_xlim(0.7, 100)  # room for the markers at r = 1 and r = 64
+        ax_rank.set_xticks([1, 4, 16, 64], ["1", "4", "16", "64"])
+        values = [*ranks_seen.values(), numbers["test_accuracy"]]
+        middle, half = (max(values) + min(values)) / 2, max(0.05, (max(values) - min(values)) / 2 + 0.02)
+        ax_rank.set_ylim(middle - half, middle + half)  # zoomed on the points, but never closer than +-0.05
+        ax_rank.set_xlabel("rank r")
+        ax_rank.set_ylabel("test accuracy")
+        ax_rank.set_title("ranks tried so far")
+        ax_rank.grid(alpha=0.3)
+        ax_rank.legend(loc="lower center")
+        fig.suptitle(f"{numbers['label_budget']} labels, rotated {numbers['shift_strength']:g} deg, noise "
+                     f"{numbers['noise']:g}, alpha {numbers['lora_alpha']:g}"
+                     + (" (rsLoRA)" if numbers["use_rslora"] else ""))
+    return fig
+
+
+def plot_classroom_planted(numbers, figsize=(8.4, 5.6)):
+    """The classroom app's figure for the planted-rank task (lorabook.widgets.planted_rank_view's numbers).
+
+    Train and test error against rank (log-log), the current rank as a large
+    dot, the planted rank k dotted; projector sizes as plot_classroom_digits.
+    """
+    with plt.rc_context({"font.size": PROJECTOR_FONT_PT, "axes.titlesize": PROJECTOR_FONT_PT + 2,
+                         "legend.fontsize": PROJECTOR_FONT_PT, "lines.linewidth": 3}):
+        fig, ax = plt.subplots(figsize=figsize)
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.13, top=0.85)
+        ax.plot(numbers["ranks"], numbers["train_errors"], color="C0", label="train error")
+        ax.plot(numbers["ranks"], numbers["test_errors"], "--", color="C1", label="test error")
+        ax.plot([numbers["rank"]], [numbers["test_error"]], "o", color="C3", markersize=18,
+                label=f"r = {numbers['rank']}")
+        ax.axvline(numbers["k"], color="0.4", linestyle=":", label=f"planted k = {numbers['k']}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("rank r")
+        ax.set_ylabel("error (mean squared)")
+        ax.set_title(f"r = {numbers['rank']}: test error {numbers['test_error']:.3f}; "
+                     f"best r = {numbers['best_rank']}")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right")
+        fig.suptitle(f"planted rank k = {numbers['k']}, {numbers['n']} examples, noise {numbers['noise']:g}")
+    return fig
+
+
+def plot_rank_budget_grid(grid):
+    """Small multiples: one panel per (label budget, rank), each the training curves a slider position shows.
+
+    grid: rows of lorabook.widgets.rank_selection_run dicts, one row per
+    label budget, the same ranks in every row (lorabook.widgets.rank_budget_grid).
+    Each panel: train (solid) and test (dashed) accuracy per epoch, the
+    source model on the target (dotted), final test accuracy in its corner;
+    the best rank of each row is framed.
+    """
+    rows, columns = len(grid), len(grid[0]) if grid else 0
+    if rows == 0 or columns == 0 or any(len(row) != columns for row in grid):
+        raise ValueError(f"grid must be a non-empty list of equally long rows, got row lengths "
+                         f"{[len(row) for row in grid]}")
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns + 0.6, 2.1 * rows + 0.6), sharex=True,
+                             sharey=True, layout="constrained", squeeze=False)
+    for row, ax_row in zip(grid, axes):
+        best = max(range(columns), key=lambda j: row[j]["test_accuracy"])
+        for j, (numbers, ax) in enumerate(zip(row, ax_row)):
+            ax.plot(numbers["epochs"], numbers["train_curve"], color="C0")
+            ax.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1")
+            ax.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":")
+            ax.text(0.95, 0.05, f"test {numbers['test_accuracy']:.2f}", transform=ax.transAxes, ha="right",
+                    va="bottom", fontsize=10, fontweight="bold" if j == best else "normal")
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+            if j == best:
+                for spine in ax.spines.values():
+                    spine.set_linewidth(2.5)
+                    spine.set_color("C2")
+        ax_row[0].set_ylabel(f"{row[0]['label_budget']} labels\naccuracy")
+    for j, ax in enumerate(axes[0]):
+        ax.set_title(f"r = {grid[0][j]['rank']}")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    first = grid[0][0]
+    fig.suptitle(f"train (solid) and test (dashed) accuracy; rotated {first['shift_strength']:g} deg, noise "
+                 f"{first['noise']:g}, alpha {first['lora_alpha']:g}" + (" (rsLoRA)" if first["use_rslora"] else "")
+                 + "; best rank of each row framed")
     return fig

@@ -15,6 +15,7 @@ from matplotlib.colors import ListedColormap, to_rgba
 from matplotlib.ticker import MaxNLocator
 
 from lorabook._checks import check_int, check_matrix
+from lorabook.autograd.graph import walk
 from lorabook.plots.rank import plot_image_grid
 from lorabook.train import History, predict
 
@@ -141,18 +142,10 @@ def plot_digits(X, y=None, predictions=None, n=16, ncols=8, image_shape=(8, 8)):
 # ----- computation graph ----------------------------------------------------------------
 def _graph(root):
     """Tensors reachable from root through the _ctx links, inputs before outputs."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        if node._ctx is not None:
-            stack.extend((parent, False) for parent in reversed(node._ctx.inputs) if id(parent) not in seen)
+    order = walk(root)
+    if any(node._ctx is not None and not node._ctx.inputs for node in order):
+        raise ValueError("this graph was freed by backward(), as in PyTorch; draw it before backward, "
+                         "or call backward(retain_graph=True) to keep it")
     return order
 
 

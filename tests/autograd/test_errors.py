@@ -120,3 +120,31 @@ def test_linear_with_a_wrong_bias_names_both_shapes():
     x, w, b = Tensor(np.ones((2, 3))), Tensor(np.ones((4, 3))), Tensor(np.ones(5))
     with pytest.raises(ShapeError, match=r"bias of shape \(5,\).*\(4, 3\)"):
         nn_ops.Linear.apply(x, w, b)
+
+
+# ----- tensor() accepts real numbers only ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "data, pattern",
+    [
+        ([1.0, None], r"tensor data must be real numbers, got None \(a NoneType\) at index \(1,\)"),
+        ([[1.0, 2.0], [3.0, "x"]], r"got 'x' \(a str\) at index \(1, 1\)"),
+        (None, r"got None \(a NoneType\)"),
+        ([1 + 2j], r"got \(1\+2j\) \(a complex\)"),
+        (np.array([1 + 2j]), r"complex values \(dtype complex128\)"),
+        (np.array([1, None], dtype=object), r"got None \(a NoneType\) at index \(1,\)"),
+    ],
+)
+def test_tensor_refuses_values_that_are_not_real_numbers(data, pattern):
+    import lorabook
+
+    with pytest.raises(TypeError, match=pattern):
+        lorabook.tensor(data)
+    with pytest.raises(TypeError, match=pattern):
+        Tensor(data, dtype=np.float64)
+
+
+def test_tensor_refuses_ragged_lists_with_a_sentence():
+    import lorabook
+
+    with pytest.raises(ValueError, match="rectangular nested list"):
+        lorabook.tensor([[1.0, 2.0], [3.0]])

@@ -43,7 +43,9 @@ def test_mse_loss_known_values():
     assert nn.MSELoss(reduction="sum")(prediction, target).item() == pytest.approx(13.0)
 
 
-@pytest.mark.parametrize("bad", [np.array([0, 3]), np.array([-1, 0]), np.array([7, 1])])
+@pytest.mark.parametrize("bad", [np.array([0, 3]), np.array([-1, 0]), np.array([7, 1]),
+                                 np.array([-1, 0], dtype=np.int8), np.array([0, 3], dtype=np.uint8),
+                                 np.array([[0, -2]], dtype=np.int32)[0]])
 def test_targets_outside_the_class_range_are_named(bad):
     with pytest.raises(ValueError, match=r"targets must be in \[0, 3\), got values such as \["):
         F.cross_entropy(LOGITS, bad)

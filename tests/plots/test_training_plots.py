@@ -179,8 +179,11 @@ def test_graph_too_big_is_refused_with_advice():
 def test_graph_shows_values_and_gradients_of_single_numbers():
     x = lb.Tensor(2.0, requires_grad=True, dtype=np.float64, name="x")
     y = x * x
-    y.backward()
+    y.backward(retain_graph=True)  # a plain backward frees the graph, as in PyTorch
     labels = [t.get_text() for t in drawn(plot_graph(y), "tensor")]
     assert "x\nscalar\n= 2\ngrad 4" in labels and "output\nscalar\n= 4" in labels
     labels = [t.get_text() for t in drawn(plot_graph(y, show_values=False), "tensor")]
     assert "x\nscalar" in labels
+    y.backward()
+    with pytest.raises(ValueError, match=r"freed by backward\(\).*retain_graph=True"):
+        plot_graph(y)
