@@ -46,7 +46,7 @@ from .._checks import _show, check_bool, check_float, check_int
 from ..autograd import Tensor, is_grad_enabled
 from ..nn import init
 from ..nn.layers import Dropout, Identity, Linear, ModuleDict
-from ..nn.module import Module, note_in_place_write
+from ..nn.module import Module
 from ..random import get_generator
 from . import dora
 from .config import check_adapter_name, check_alpha, check_dropout, check_init, lora_scaling
@@ -402,4 +402,4 @@ class LoraLinear(Module):
 def _write(param, value) -> None:
     """param.data[...] = value, in place, and tell the engine: a graph that saved the old values refuses backward."""
     param.data[...] = value
-    note_in_place_write(param)
+    param.bump_version()

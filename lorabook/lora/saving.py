@@ -50,7 +50,7 @@ import numpy as np
 
 from .._checks import check_bool
 from ..io import CheckpointError, PathLike, json_bytes, write_folder
-from ..nn.module import Module, note_in_place_write
+from ..nn.module import Module
 from ..safetensors_file import safetensors_bytes
 from .config import LoraConfig, check_adapter_name
 from .model import LoraModel, warn_if_pissa_changes_others
@@ -123,7 +123,7 @@ def set_peft_model_state_dict(model, state_dict, adapter_name: Optional[str] = N
     check_fits(expected, {key: (array.dtype, array.shape) for key, array in arrays.items()})
     for key, param in params.items():
         np.copyto(param.data, arrays[key], casting="same_kind")
-        note_in_place_write(param)
+        param.bump_version()
 
 
 def check_fits(expected, found) -> None:
@@ -277,7 +277,7 @@ def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", 
     before = {key: params[key].data.copy() for key in params if key[len(PREFIX):] in biases}
     for key, param in params.items():
         np.copyto(param.data, arrays[key], casting="same_kind")
-        note_in_place_write(param)
+        param.bump_version()
     lora_model.peft_config[adapter_name] = config
     if config.init_lora_weights == "pissa":
         _pissa_residual(lora_model, adapter_name)

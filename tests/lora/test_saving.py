@@ -339,3 +339,14 @@ def test_an_adapter_name_with_a_slash_is_refused_by_save_pretrained_naming_it(ma
     with pytest.raises(ValueError, match="selected_adapters: adapter 'run/2' holds a path separator"):
         model.save_pretrained(tmp_path / "a")
     assert os.listdir(tmp_path) == []
+
+
+def test_setting_an_adapter_s_state_between_forward_and_backward_is_caught(make_mlp, batch):
+    from lorabook.lora import set_peft_model_state_dict
+
+    model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    state = {key: value + 1.0 for key, value in get_peft_model_state_dict(model).items()}
+    loss = model(batch).sum()
+    set_peft_model_state_dict(model, state)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
