@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 import numbers
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Optional, Union
 
 from .._checks import _show, check_bool, check_choice, check_float, check_int
@@ -91,23 +91,12 @@ class LoraConfig:
 
     # ----- to and from JSON -------------------------------------------------------
     def to_dict(self) -> dict:
-        """The fields as plain JSON-ready values, plus PEFT's "peft_type": "LORA"."""
-        return {"peft_type": "LORA", **asdict(self)}
+        """The fields as plain JSON-ready values, plus PEFT's "peft_type": "LORA".
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "LoraConfig":
-        """A config from `to_dict()` output; unknown keys are an error, not silently dropped."""
-        if not isinstance(values, dict):
-            raise TypeError(f"a LoRA config must be a dict, got {_show(values)}")
-        values = dict(values)
-        peft_type = values.pop("peft_type", "LORA")
-        if peft_type != "LORA":
-            raise ValueError(f"peft_type must be 'LORA', got {_show(peft_type)}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown LoraConfig field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**values)
+        (A config is read back from a file by lora.peft_format.read_adapter,
+        which knows PEFT's other keys.)
+        """
+        return {"peft_type": "LORA", **asdict(self)}
 
 
 def lora_scaling(lora_alpha: float, r: int, use_rslora: bool = False) -> float:
