@@ -257,10 +257,10 @@ def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", 
                 trial = copy.deepcopy(existing)
                 trial.inject_adapter(adapter_name, plain, np.random.default_rng(0))
         expected = {key: (param.shape, param.dtype) for key, param in adapter_parameters(trial, adapter_name).items()}
-        check_fits(expected, {key: entry for key, entry in weights.entries.items()})
-    except (ValueError, TypeError) as err:
-        if isinstance(err, CheckpointError):
-            raise
+        check_fits(expected, weights.entries)
+    except CheckpointError:
+        raise
+    except (ValueError, TypeError) as err:  # say which adapter did not fit
         raise type(err)(f"adapter in {os.fspath(path)!r}: {err}") from None
     del trial
     arrays = weights.read(list(expected))
