@@ -8,18 +8,10 @@ from two different saves): it builds the new folder beside the old one and
 swaps the two folders in one step. Temporary files of a writer that was
 killed are removed by the next write to the same place.
 
-Reading. Arrays are stored as safetensors (the format of PyTorch and PEFT):
-
-    8 bytes     N, the header's length (little-endian unsigned integer)
-    N bytes     a JSON header: name -> {"dtype": "F32", "shape": [out, in], "data_offsets": [begin, end]}
-    the rest    the raw numbers, little-endian, one block per array
-
-`read_safetensors` reads and checks the header before any number: every
-shape must fit the bytes its offsets give, inside the file. A damaged or
-hostile file (a header claiming 2**40 numbers, 100,000 nested brackets, bytes
-that are not UTF-8) is refused with a CheckpointError naming the file, after
-reading at most the header. Only real floating-point arrays are accepted.
-Nothing is ever unpickled: neither format can hold code.
+Reading. `load_json` reads a small JSON file (a config), refusing with a
+CheckpointError naming the file what is too large, not UTF-8, nested too
+deeply or gives a key twice. Arrays are read and written by
+lorabook.safetensors_file, on the same terms. Nothing is ever unpickled.
 """
 from __future__ import annotations
 
@@ -29,20 +21,14 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
-from typing import BinaryIO, Callable, Mapping, Optional, Union
+from typing import BinaryIO, Callable, Mapping, Union
 
-import numpy as np
-import safetensors.numpy
+
+from ._checks import _show
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-MAX_HEADER_BYTES = 16 * 2**20  # a header of 100,000 tensors takes about 15 MB
-MAX_JSON_BYTES = 2**20         # an adapter_config.json is a few KB
-
-# safetensors' names of the real floating-point types lorabook reads. BF16 (what GPU training often
-# keeps) has no NumPy type: it is the top half of a float32, so it is widened to float32 exactly.
-FLOAT_DTYPES = {"F16": np.dtype("<f2"), "BF16": np.dtype("<u2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+MAX_JSON_BYTES = 2**20  # an adapter_config.json is a few KB
 
 # mkstemp creates files readable by their owner only; give ours the usual permissions instead.
 _UMASK = os.umask(0)
@@ -57,7 +43,7 @@ class CheckpointError(ValueError):
 def check_path(path: PathLike, argument: str = "path") -> str:
     """`path` as a str; TypeError if it is not a path, ValueError naming `argument` if it is empty."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{argument} must be a str or os.PathLike, got {type(path).__name__}")
+        raise TypeError(f"{argument} must be a str or os.PathLike (a file or folder name), got {_show(path)}")
     path = os.fspath(path)
     if not isinstance(path, str) or not path.strip():
         raise ValueError(f"{argument} is empty ({path!r}); give a file or folder name such as 'model.safetensors'")
@@ -150,7 +136,7 @@ def write_folder(folder: PathLike, files: Mapping[str, bytes]) -> str:
                          "the whole folder, so save into a subfolder such as 'adapters/run1' instead")
     parent = os.path.dirname(folder)
     os.makedirs(parent, exist_ok=True)
-    _restore_if_interrupted(folder)
+    restore_interrupted_save(folder)
     remove_stale_temporaries(folder)
     staging = tempfile.mkdtemp(dir=parent, prefix=f"{_temporary_prefix(folder)}{os.getpid()}-")
     try:
@@ -210,10 +196,15 @@ def _swap_in(staging: str, folder: str) -> None:
     if _exchange(staging, folder):
         return
     # No atomic exchange here (not Linux, or a file system without it): two renames. A crash
-    # between them leaves only the ".old" folder, which _restore_if_interrupted puts back.
+    # between them leaves only the ".old" folder, which the next save or load puts back
+    # (restore_interrupted_save); a failure between them puts it back at once.
     old = f"{os.path.join(os.path.dirname(folder), _temporary_prefix(folder))}{os.getpid()}-old"
     os.rename(folder, old)
-    os.rename(staging, folder)
+    try:
+        os.rename(staging, folder)
+    except BaseException:
+        os.rename(old, folder)
+        raise
     os.rename(old, staging)
 
 
@@ -234,15 +225,20 @@ def _exchange(first: str, second: str) -> bool:
     raise OSError(error, os.strerror(error), second)
 
 
-def _restore_if_interrupted(folder: str) -> None:
-    """After a crash between the two renames of the fallback swap, put the old folder back."""
-    if os.path.exists(folder):
-        return
-    parent, prefix = os.path.dirname(folder), _temporary_prefix(folder)
-    for name in sorted(os.listdir(parent)):
-        if name.startswith(prefix) and name.endswith("-old") and _writer_is_gone(name, prefix):
-            os.rename(os.path.join(parent, name), folder)
-            return
+def restore_interrupted_save(path: PathLike) -> None:
+    """Put back a folder that a save killed between the fallback's two renames left only as its
+    ".old" copy: `path`, or the folder above it that was saved. Saves and loads call it first, so
+    that a load finds the old adapter whole even before the next save."""
+    missing, path = [], os.path.realpath(os.fspath(path))
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):  # the outermost missing folder first: the one a save swapped
+        parent, prefix = os.path.dirname(folder), _temporary_prefix(folder)
+        for name in sorted(os.listdir(parent)) if os.path.isdir(parent) else ():
+            if name.startswith(prefix) and name.endswith("-old") and _writer_is_gone(name, prefix):
+                os.rename(os.path.join(parent, name), folder)
+                break
 
 
 def _fsync_folder(folder: str) -> None:
@@ -256,126 +252,35 @@ def _fsync_folder(folder: str) -> None:
         os.close(handle)
 
 
-# ----- safetensors ---------------------------------------------------------------------------------
-def safetensors_bytes(arrays: Mapping[str, np.ndarray], metadata: Optional[Mapping[str, str]] = None) -> bytes:
-    """The safetensors file of `arrays` (name -> real floating-point array), made by the safetensors package."""
-    checked = {}
-    for name, value in arrays.items():
-        value = np.asarray(value)
-        if value.dtype.kind != "f":
-            raise TypeError(f"array {name!r} has dtype {value.dtype}; only real floating-point arrays are saved")
-        checked[name] = np.require(value, requirements="C")  # (ascontiguousarray would make a 0-d array 1-d)
-    return safetensors.numpy.save(checked, metadata=dict(metadata) if metadata else None)
-
-
-def save_safetensors(path: PathLike, arrays: Mapping[str, np.ndarray], metadata: Optional[Mapping[str, str]] = None) -> str:
-    """Write `arrays` to `path` as safetensors, atomically. Returns `path`."""
-    return atomic_write(path, safetensors_bytes(arrays, metadata))
-
-
-@dataclass
-class SafetensorsFile:
-    """A checked safetensors header: what the file holds, before any number is read.
-
-    entries: name -> (NumPy dtype after reading, shape); metadata: the header's "__metadata__".
-    """
-
-    path: str
-    metadata: dict
-    entries: dict
-    _layout: dict  # name -> (safetensors dtype, first byte, number of bytes)
-
-    def numel(self) -> int:
-        """How many numbers the file holds in all."""
-        return sum(int(np.prod(shape)) for _, shape in self.entries.values())
-
-    def read(self, names=None) -> dict:
-        """name -> array for `names` (default: all), read from the file one array at a time."""
-        names = list(self.entries) if names is None else list(names)
-        arrays = {}
-        with open(self.path, "rb") as file:
-            for name in names:
-                kind, begin, size = self._layout[name]
-                raw = np.empty(size // FLOAT_DTYPES[kind].itemsize, dtype=FLOAT_DTYPES[kind])
-                file.seek(begin)
-                if file.readinto(memoryview(raw).cast("B")) != size:
-                    raise CheckpointError(f"{self.path!r}: array {name!r} is cut short (the file changed while read?)")
-                if kind == "BF16":
-                    raw = (raw.astype(np.uint32) << 16).view(np.float32)
-                arrays[name] = raw.astype(raw.dtype.newbyteorder("="), copy=False).reshape(self.entries[name][1])
-        return arrays
-
-
-def read_safetensors(path: PathLike) -> SafetensorsFile:
-    """Read and check the header of the safetensors file `path`; CheckpointError if it is not one.
-
-    Checks, before any number is read: the header's length fits the file and
-    MAX_HEADER_BYTES; it is UTF-8 JSON; every entry has a real floating-point
-    dtype, a shape of non-negative integers, and offsets inside the file that
-    hold exactly shape * itemsize bytes.
-    """
-    path = check_path(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"path {path!r} does not exist or is not a file")
-    size = os.path.getsize(path)
-    with open(path, "rb") as file:
-        start = file.read(8)
-        if start[:2] == b"PK":
-            raise CheckpointError(f"{path!r} is a zip file (an .npz?), not safetensors; lorabook reads and writes "
-                                  "safetensors only (re-save the model or adapter with this version)")
-        if len(start) < 8:
-            raise CheckpointError(f"{path!r} is not a safetensors file: {size} bytes, too short for a header")
-        header_bytes = int.from_bytes(start, "little")
-        if header_bytes > min(size - 8, MAX_HEADER_BYTES):
-            raise CheckpointError(f"{path!r} is not a readable safetensors file: its header claims {header_bytes} "
-                                  f"bytes, but the file has {size - 8} after the length (limit {MAX_HEADER_BYTES})")
-        header = _parse_json(path, file.read(header_bytes), "header")
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path!r}: the safetensors header must be a JSON object, got {type(header).__name__}")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CheckpointError(f"{path!r}: __metadata__ must map names to strings")
-    data_start, data_bytes = 8 + header_bytes, size - 8 - header_bytes
-    entries, layout = {}, {}
-    for name, entry in header.items():
-        dtype, shape, begin, end = _check_entry(path, name, entry, data_bytes)
-        entries[name] = (np.dtype(np.float32) if dtype == "BF16" else FLOAT_DTYPES[dtype].newbyteorder("="), shape)
-        layout[name] = (dtype, data_start + begin, end - begin)
-    return SafetensorsFile(path, dict(metadata), entries, layout)
-
-
-def _check_entry(path, name, entry, data_bytes):
-    where = f"{path!r}: array {name!r}"
-    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise CheckpointError(f"{where} must be described by dtype, shape and data_offsets, got {str(entry)[:200]}")
-    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if dtype not in FLOAT_DTYPES:
-        raise CheckpointError(f"{where} has dtype {dtype!r}; lorabook reads real floating-point arrays only "
-                              f"({', '.join(FLOAT_DTYPES)})")
-    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
-        raise CheckpointError(f"{where} has shape {str(shape)[:200]}; expected a list of non-negative integers")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)
-            and 0 <= offsets[0] <= offsets[1] <= data_bytes):
-        raise CheckpointError(f"{where} has data_offsets {str(offsets)[:200]} outside the file's {data_bytes} data bytes")
-    needed = int(np.prod(shape, dtype=object)) * FLOAT_DTYPES[dtype].itemsize
-    if offsets[1] - offsets[0] != needed:
-        raise CheckpointError(f"{where}: shape {shape} of {dtype} needs {needed} bytes, its offsets give "
-                              f"{offsets[1] - offsets[0]} (damaged or hostile file)")
-    return dtype, tuple(shape), offsets[0], offsets[1]
-
-
 # ----- JSON --------------------------------------------------------------------------------------
-def _parse_json(path, raw: bytes, what: str):
+def parse_json(path, raw: bytes, what: str):
+    """The JSON value in `raw` (read from `path`); CheckpointError naming the file and `what` it is."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise CheckpointError(f"{path!r}: the {what} is not UTF-8 text (damaged?): {err}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_object_without_repeats)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path!r}: the {what} is not valid JSON (truncated or corrupt?): {err}") from None
     except RecursionError:
         raise CheckpointError(f"{path!r}: the {what} is nested too deeply to be a real {what}") from None
+    except _RepeatedKey as err:
+        raise CheckpointError(f"{path!r}: the {what} gives the key {err.args[0]!r} twice; which one holds is "
+                              "not defined, so the file is refused (damaged or hostile)") from None
+
+
+class _RepeatedKey(Exception):
+    """A JSON object with a key twice (json.loads would silently keep the last one)."""
+
+
+def _object_without_repeats(pairs):
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _RepeatedKey(key)
+        obj[key] = value
+    return obj
 
 
 def json_bytes(obj) -> bytes:
@@ -398,4 +303,4 @@ def load_json(path: PathLike, max_bytes: int = MAX_JSON_BYTES):
         raw = file.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise CheckpointError(f"{path!r} is larger than {max_bytes} bytes, too large for a config")
-    return _parse_json(path, raw, "file")
+    return parse_json(path, raw, "file")

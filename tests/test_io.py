@@ -1,5 +1,5 @@
-"""lorabook.io: atomic writes of files and folders, and safetensors/JSON files refused without
-running code or allocating more than the file holds."""
+"""lorabook.io and lorabook.safetensors_file: atomic writes of files and folders, and safetensors/JSON files
+refused without running code or allocating more than the file holds."""
 import json
 import os
 import pickle
@@ -15,7 +15,7 @@ import safetensors.numpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lorabook import io
+from lorabook import io, safetensors_file
 
 
 def files_in(folder):
@@ -91,6 +91,11 @@ def test_an_empty_path_is_named(tmp_path, path):
         io.atomic_write(path, b"1")
 
 
+def test_a_path_of_another_type_is_named_with_its_value():
+    with pytest.raises(TypeError, match=r"save_directory must be a str or os.PathLike \(a file or folder name\), got 3"):
+        io.write_folder(3, {"a": b"1"})
+
+
 # ----- write_folder --------------------------------------------------------------------------------
 def test_write_folder_replaces_its_files_and_keeps_the_others(tmp_path):
     folder = tmp_path / "adapter"
@@ -134,6 +139,51 @@ def test_a_crash_between_the_two_renames_is_repaired_by_the_next_save(tmp_path):
     assert files_in(tmp_path) == ["adapter"]
 
 
+KILL_BETWEEN_THE_RENAMES = """
+import os, signal, sys
+from lorabook import io
+io._exchange = lambda first, second: False   # as on a system without renameat2
+renames = []
+def rename(source, target):
+    renames.append(source)
+    if len(renames) == 2:                       # the old folder is away, the new one not yet in
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.replace(source, target)
+io.os.rename = rename
+io.write_folder(sys.argv[1], {"config.json": b"new"})
+"""
+
+
+def test_a_kill_between_the_two_renames_leaves_the_old_folder_for_the_next_load(tmp_path):
+    folder = tmp_path / "adapters"
+    io.write_folder(folder, {"config.json": b"old"})
+    io.write_folder(folder / "second", {"config.json": b"old second"})
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(io.__file__))))
+    process = subprocess.run([sys.executable, "-c", KILL_BETWEEN_THE_RENAMES, str(folder)], env=env)
+    assert process.returncode == -9 and not folder.exists()  # killed in the window: only ".old" is left
+    io.restore_interrupted_save(folder / "second")           # what a load of the subfolder does first
+    assert (folder / "config.json").read_bytes() == b"old"
+    assert (folder / "second" / "config.json").read_bytes() == b"old second"
+
+
+def test_a_failure_between_the_two_renames_puts_the_old_folder_back_at_once(tmp_path, monkeypatch):
+    folder = tmp_path / "adapters"
+    io.write_folder(folder, {"config.json": b"old"})
+    monkeypatch.setattr(io, "_exchange", lambda first, second: False)
+    renames = []
+
+    def rename(source, target):
+        renames.append(source)
+        if len(renames) == 2:
+            raise OSError("disk full (simulated)")
+        os.replace(source, target)
+
+    monkeypatch.setattr(io.os, "rename", rename)
+    with pytest.raises(OSError, match="simulated"):
+        io.write_folder(folder, {"config.json": b"new"})
+    assert (folder / "config.json").read_bytes() == b"old" and files_in(tmp_path) == ["adapters"]
+
+
 def test_stale_staging_folders_are_removed(tmp_path):
     folder = tmp_path / "adapter"
     stale = tmp_path / f".adapter.tmp-{dead_pid()}-xyz"
@@ -163,8 +213,8 @@ def test_safetensors_round_trip_keeps_names_dtypes_and_bits(tmp_path):
         "half": np.array([1.5, -2.0], dtype=np.float16),
         "file": np.zeros((0, 3)),  # names that are keywords elsewhere, and an empty array
     }
-    path = io.save_safetensors(tmp_path / "x.safetensors", arrays, {"format": "pt"})
-    checked = io.read_safetensors(path)
+    path = safetensors_file.save_safetensors(tmp_path / "x.safetensors", arrays, {"format": "pt"})
+    checked = safetensors_file.read_safetensors(path)
     assert checked.metadata == {"format": "pt"} and checked.numel() == 12 + 2 + 2
     loaded = checked.read()
     assert sorted(loaded) == sorted(arrays)
@@ -181,7 +231,7 @@ def test_bfloat16_is_read_exactly_as_float32(tmp_path):
     header = json.dumps({"w": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}).encode()
     path = tmp_path / "bf16.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header + upper_halves.tobytes())
-    loaded = io.read_safetensors(path).read()["w"]
+    loaded = safetensors_file.read_safetensors(path).read()["w"]
     assert loaded.dtype == np.float32
     np.testing.assert_array_equal(loaded, values)
 
@@ -196,14 +246,14 @@ def write_raw(path, header, data=b""):
 def test_only_real_floating_point_arrays_are_read(tmp_path, dtype):
     path = write_raw(tmp_path / "x.safetensors", {"w": {"dtype": dtype, "shape": [1], "data_offsets": [0, 8]}}, b"0" * 8)
     with pytest.raises(io.CheckpointError, match=rf"x.safetensors.*'w' has dtype '{dtype}'; lorabook reads real floating"):
-        io.read_safetensors(path)
+        safetensors_file.read_safetensors(path)
 
 
 def test_only_real_floating_point_arrays_are_written(tmp_path):
     with pytest.raises(TypeError, match="'n' has dtype int64"):
-        io.save_safetensors(tmp_path / "x.safetensors", {"n": np.arange(3)})
+        safetensors_file.save_safetensors(tmp_path / "x.safetensors", {"n": np.arange(3)})
     with pytest.raises(TypeError, match="complex"):
-        io.save_safetensors(tmp_path / "x.safetensors", {"z": np.ones(2, dtype=complex)})
+        safetensors_file.save_safetensors(tmp_path / "x.safetensors", {"z": np.ones(2, dtype=complex)})
     assert files_in(tmp_path) == []
 
 
@@ -223,7 +273,32 @@ def hostile_files(tmp_path):
         "not an object": write_raw(tmp_path / "list.safetensors", [1, 2]),
         "offsets outside": write_raw(tmp_path / "out.safetensors",
                                      {"w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"0" * 8),
+        "header length 2**63": (tmp_path / "l63.safetensors").write_bytes(struct.pack("<Q", 2**63) + b"{}") and
+        tmp_path / "l63.safetensors",
+        "1,000 names sharing the same 4 KB": write_raw(tmp_path / "shared.safetensors", {
+            f"w{i}": {"dtype": "F32", "shape": [1024], "data_offsets": [0, 4096]} for i in range(1_000)}, b"0" * 4096),
+        "a gap before the first array": write_raw(tmp_path / "gap.safetensors",
+                                                  {"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"0" * 8),
+        "bytes after the last array": write_raw(tmp_path / "tail.safetensors",
+                                                {"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"0" * 8),
+        "a name given twice": write_raw(tmp_path / "twice.safetensors", b'{"w": {"dtype": "F32", "shape": [2], '
+                                        b'"data_offsets": [0, 8]}, "w": {"dtype": "F32", "shape": [1], "data_offsets": '
+                                        b'[0, 4]}}', b"0" * 8),
+        "2**62 x 2**62 x 0": write_raw(tmp_path / "empty.safetensors",
+                                       {"w": {"dtype": "F32", "shape": [2**62, 2**62, 0], "data_offsets": [0, 0]}}),
+        "F64 in the bytes of two F32": write_raw(tmp_path / "f64.safetensors",
+                                                 {"w": {"dtype": "F64", "shape": [2], "data_offsets": [0, 8]}}, b"0" * 8),
     }
+
+
+@pytest.mark.parametrize("what", ["1,000 names sharing the same 4 KB", "a gap before the first array",
+                                  "bytes after the last array", "a name given twice", "2**62 x 2**62 x 0"])
+def test_files_the_safetensors_package_refuses_are_refused_here_too(tmp_path, what):
+    path = hostile_files(tmp_path)[what]
+    with pytest.raises(safetensors.SafetensorError):
+        safetensors.numpy.load_file(path)
+    with pytest.raises(io.CheckpointError, match=os.path.basename(path)):
+        safetensors_file.read_safetensors(path)
 
 
 def test_damaged_and_hostile_headers_are_refused_reading_at_most_the_header(tmp_path):
@@ -231,7 +306,7 @@ def test_damaged_and_hostile_headers_are_refused_reading_at_most_the_header(tmp_
         tracemalloc.start()
         try:
             with pytest.raises(io.CheckpointError, match=os.path.basename(path)):
-                io.read_safetensors(path)
+                safetensors_file.read_safetensors(path)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -246,7 +321,7 @@ def test_an_npz_is_refused_with_a_hint_and_a_zip_bomb_is_never_opened(tmp_path):
     tracemalloc.start()
     try:
         with pytest.raises(io.CheckpointError, match=r"bomb.npz.*is a zip file \(an .npz\?\), not safetensors"):
-            io.read_safetensors(path)
+            safetensors_file.read_safetensors(path)
         assert tracemalloc.get_traced_memory()[1] < 2**20
     finally:
         tracemalloc.stop()
@@ -254,7 +329,7 @@ def test_an_npz_is_refused_with_a_hint_and_a_zip_bomb_is_never_opened(tmp_path):
 
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.safetensors"):
-        io.read_safetensors(tmp_path / "nowhere.safetensors")
+        safetensors_file.read_safetensors(tmp_path / "nowhere.safetensors")
 
 
 # ----- JSON ---------------------------------------------------------------------------------------------
@@ -268,6 +343,7 @@ def test_json_round_trip(tmp_path):
     (b'{"r": "\xff\xfe"}', "not UTF-8"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     (b" " * (io.MAX_JSON_BYTES + 1), "larger than"),
+    (b'{"lora_alpha": 8, "r": 4, "lora_alpha": 32}', "gives the key 'lora_alpha' twice"),
 ])
 def test_damaged_json_is_a_checkpoint_error_naming_the_file(tmp_path, content, message):
     (tmp_path / "bad.json").write_bytes(content)
@@ -298,8 +374,8 @@ shapes = st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple)
 def test_any_shapes_and_float_dtypes_read_back_as_the_safetensors_package_reads_them(tmp_path, spec, seed):
     rng = np.random.default_rng(seed)
     arrays = {name: rng.standard_normal(shape).astype(dtype) for name, (shape, dtype) in spec.items()}
-    path = io.save_safetensors(tmp_path / "x.safetensors", arrays)
-    ours, theirs = io.read_safetensors(path).read(), safetensors.numpy.load_file(path)
+    path = safetensors_file.save_safetensors(tmp_path / "x.safetensors", arrays)
+    ours, theirs = safetensors_file.read_safetensors(path).read(), safetensors.numpy.load_file(path)
     assert sorted(ours) == sorted(theirs) == sorted(arrays)
     for name, value in arrays.items():
         assert ours[name].shape == value.shape and ours[name].dtype == value.dtype
@@ -310,12 +386,12 @@ def test_any_shapes_and_float_dtypes_read_back_as_the_safetensors_package_reads_
 @given(st.integers(0, 10_000), st.integers(0, 255))
 def test_a_changed_byte_gives_a_checkpoint_error_or_a_valid_file_never_another_error(tmp_path, position, value):
     arrays = {"0.weight": np.arange(12, dtype=np.float32).reshape(3, 4), "0.bias": np.ones(3)}
-    data = bytearray(io.safetensors_bytes(arrays, {"format": "pt"}))
+    data = bytearray(safetensors_file.safetensors_bytes(arrays, {"format": "pt"}))
     data[position % len(data)] = value
     path = tmp_path / "x.safetensors"
     path.write_bytes(bytes(data))
     try:
-        checked = io.read_safetensors(path)
+        checked = safetensors_file.read_safetensors(path)
     except io.CheckpointError:
         return
     loaded = checked.read()  # a change that leaves a valid header: the arrays still read, whole

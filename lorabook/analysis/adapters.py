@@ -13,19 +13,21 @@ question: do r=8 and r=64 learn the same top directions?).
 Only the folder's two files are read: adapter_config.json for the scaling
 of each layer (lora_alpha, r, use_rslora, rank_pattern, alpha_pattern) and
 adapter_model.safetensors for the tensors, read and checked as every
-lorabook load is (lorabook.io). Arrays come back as float64 (bfloat16 and
-float16 adapters are widened exactly).
+lorabook load is (lorabook.safetensors_file). Arrays come back as float64 (bfloat16 and
+float16 adapters are widened exactly). A DoRA adapter's factors are read
+too, with a warning: its weight change is not scaling * B @ A alone.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Dict, Union
 
 import numpy as np
 
-from lorabook.io import CheckpointError, load_json, read_safetensors
-from lorabook.lora.peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, config_from_json
+from lorabook.io import CheckpointError
+from lorabook.lora.peft_format import PREFIX, read_adapter
 
 A_SUFFIX, B_SUFFIX = ".lora_A.weight", ".lora_B.weight"
 
@@ -58,12 +60,12 @@ def read_lora_factors(path: Union[str, "os.PathLike[str]"]) -> Dict[str, LoraFac
     CheckpointError if a file is damaged, or if the config's rank for a
     layer disagrees with its tensors.
     """
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"path {path!r} is not a folder holding an adapter ({CONFIG_NAME}, {WEIGHTS_NAME})")
-    config_path, weights_path = os.path.join(path, CONFIG_NAME), os.path.join(path, WEIGHTS_NAME)
-    config = config_from_json(load_json(config_path), config_path)
-    weights = read_safetensors(weights_path)
+    config, weights = read_adapter(path)
+    weights_path = weights.path
+    if config.use_dora:
+        warnings.warn(f"{os.fspath(path)!r} holds a DoRA adapter: delta_weight() gives its low-rank update "
+                      "scaling * B @ A only; the layer's weight also has each row rescaled by m / ||W + scaling * "
+                      "B @ A||, which needs the base weight W (and the file's lora_magnitude_vector m)", stacklevel=2)
     layers = [key[len(PREFIX):-len(A_SUFFIX)] for key in weights.entries
               if key.startswith(PREFIX) and key.endswith(A_SUFFIX)]
     if not layers:

@@ -9,14 +9,21 @@
     merged = peft_model.merge_and_unload()            # a plain model again
 
 Modules, read in this order:
-    config         LoraConfig and the scaling alpha / r (alpha / sqrt(r))
-    functional     the fused forward and backward of y = x W^T + b + s (x A^T) B^T
-    layer          LoraLinear: adapters, initialisations (incl. PiSSA), merge
-    targets        which modules a config picks
-    modules_to_save, model, peft_model    the model level
-    saving         adapter files;  utils: counts and loralib's helpers
-    loraplus       create_loraplus_optimizer: B learns faster than A (LoRA+)
-    adalora        AdaLoRA: SVD-form adapters whose rank is reallocated while training
+    config           LoraConfig, the scaling alpha / r (alpha / sqrt(r)), and the checks of each field
+    functional       the fused forward and backward of y = x W^T + b + s (x A^T) B^T, and
+                     the guard that makes backward through a merged adapter an error
+    dora             DoRA's magnitude and its formula (a variant laid out as the others should be)
+    pissa            PiSSA's start: A and B from W's top singular directions, W the residual
+    layer            LoraLinear: adapters, PEFT's formula as the reference, the fused path, merging
+    targets          which modules a config picks
+    modules_to_save  a module trained in full beside the adapters
+    model            LoraModel: injects, switches, merges and removes adapters
+    peft_model       PeftModel and get_peft_model, PEFT's outer object
+    peft_format      PEFT's adapter folder: adapter_config.json and read_adapter
+    saving           save_pretrained, save_adapter and the one loading path (load_adapter)
+    utils            parameter counts and loralib's two helpers
+    loraplus         create_loraplus_optimizer: B learns faster than A (LoRA+)
+    adalora          AdaLoRA: SVD-form adapters whose rank is reallocated while training
 
 LoraLinear is what PEFT calls peft.tuners.lora.Linear: it wraps a Linear
 layer that already exists (`LoraLinear(model[0], r=8)`), as get_peft_model
@@ -34,8 +41,8 @@ from .loraplus import create_loraplus_optimizer
 from .model import LoraModel
 from .modules_to_save import ModulesToSaveWrapper
 from .peft_model import PeftModel, get_peft_model
-from .saving import get_peft_model_state_dict, load_adapter, read_adapter, save_adapter, set_peft_model_state_dict
-from .saving import save_pretrained
+from .peft_format import read_adapter
+from .saving import get_peft_model_state_dict, load_adapter, save_adapter, save_pretrained, set_peft_model_state_dict
 from .targets import adaptable_modules
 from .utils import format_trainable_parameters, get_nb_trainable_parameters, lora_state_dict, mark_only_lora_as_trainable
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 import numbers
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Optional, Union
 
 from .._checks import _show, check_bool, check_choice, check_float, check_int
@@ -91,23 +91,12 @@ class LoraConfig:
 
     # ----- to and from JSON -------------------------------------------------------
     def to_dict(self) -> dict:
-        """The fields as plain JSON-ready values, plus PEFT's "peft_type": "LORA"."""
-        return {"peft_type": "LORA", **asdict(self)}
+        """The fields as plain JSON-ready values, plus PEFT's "peft_type": "LORA".
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "LoraConfig":
-        """A config from `to_dict()` output; unknown keys are an error, not silently dropped."""
-        if not isinstance(values, dict):
-            raise TypeError(f"a LoRA config must be a dict, got {_show(values)}")
-        values = dict(values)
-        peft_type = values.pop("peft_type", "LORA")
-        if peft_type != "LORA":
-            raise ValueError(f"peft_type must be 'LORA', got {_show(peft_type)}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown LoraConfig field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**values)
+        (A config is read back from a file by lora.peft_format.read_adapter,
+        which knows PEFT's other keys.)
+        """
+        return {"peft_type": "LORA", **asdict(self)}
 
 
 def lora_scaling(lora_alpha: float, r: int, use_rslora: bool = False) -> float:
@@ -211,3 +200,10 @@ def _check_pattern(name, pattern, check_value):
             raise ValueError(f"{name} key {key!r} is not a valid regular expression: {err}") from None
         checked[key] = check_value(f"{name}[{key!r}]", value)
     return checked
+
+
+def check_adapter_name(adapter_name: str) -> str:
+    """A non-empty string without dots (it becomes part of dotted parameter names)."""
+    if not isinstance(adapter_name, str) or not adapter_name or "." in adapter_name:
+        raise ValueError(f"adapter_name must be a non-empty string without dots, got {_show(adapter_name)}")
+    return adapter_name

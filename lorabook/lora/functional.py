@@ -1,4 +1,5 @@
-"""The LoRA linear map as one autograd Function: an optimisation of PEFT's one-line formula.
+"""The LoRA layer's autograd Functions: the LoRA linear map as one Function (an optimisation of
+PEFT's one-line formula), and MergedAdapterGuard, which makes backward through a merged adapter an error.
 
 The reference (LoraLinear.reference_forward, PEFT's own line) is
 
@@ -103,3 +104,26 @@ def lora_linear(x, weight: Tensor, bias: Optional[Tensor], lora_A: Tensor, lora_
     x_lora = x if x_lora is None else x_lora
     inputs = (x, x_lora, lora_A, lora_B, weight) + (() if bias is None else (bias,))
     return LoraLinearFunction.apply(*inputs, scaling=float(scaling))
+
+
+class MergedAdapterGuard(Function):
+    """The identity on the layer's output, with the merged adapters' parameters as extra inputs.
+
+    A merged adapter is part of W: forward does not use its A and B, so they
+    could get no gradient and training would silently do nothing. Backward
+    through this node says so instead.
+    """
+
+    @staticmethod
+    def forward(ctx, output, *params, adapter_names=()):
+        ctx.adapter_names = adapter_names
+        return output.view()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise RuntimeError(
+            f"backward through a merged adapter: {ctx.adapter_names} is merged into the base weight of a LoRA "
+            "layer, so forward did not use its lora_A and lora_B and they cannot get a gradient. To train it, call "
+            "peft_model.unmerge_adapter() (layer.unmerge()) before the forward pass; to use the merged model for "
+            "inference only, run it under lorabook.no_grad() or freeze the adapter"
+        )

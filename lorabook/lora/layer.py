@@ -43,14 +43,14 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .._checks import _show, check_bool, check_float, check_int
-from ..autograd import Function, Tensor, is_grad_enabled
+from ..autograd import Tensor, is_grad_enabled
 from ..nn import init
 from ..nn.layers import Dropout, Identity, Linear, ModuleDict
 from ..nn.module import Module
 from ..random import get_generator
 from . import dora
-from .config import check_alpha, check_dropout, check_init, lora_scaling
-from .functional import lora_linear
+from .config import check_adapter_name, check_alpha, check_dropout, check_init, lora_scaling
+from .functional import MergedAdapterGuard, lora_linear
 from .pissa import pissa_factors
 
 Names = Union[str, Sequence[str]]
@@ -399,39 +399,7 @@ class LoraLinear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, adapters {{{ranks}}}"
 
 
-class MergedAdapterGuard(Function):
-    """The identity on the layer's output, with the merged adapters' parameters as extra inputs.
-
-    A merged adapter is part of W: forward does not use its A and B, so they
-    could get no gradient and training would silently do nothing. Backward
-    through this node says so instead.
-    """
-
-    @staticmethod
-    def forward(ctx, output, *params, adapter_names=()):
-        ctx.adapter_names = adapter_names
-        return output.view()
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        raise RuntimeError(
-            f"backward through a merged adapter: {ctx.adapter_names} is merged into the base weight of a LoRA "
-            "layer, so forward did not use its lora_A and lora_B and they cannot get a gradient. To train it, call "
-            "peft_model.unmerge_adapter() (layer.unmerge()) before the forward pass; to use the merged model for "
-            "inference only, run it under lorabook.no_grad() or freeze the adapter"
-        )
-
-
 def _write(param, value) -> None:
     """param.data[...] = value, in place, and tell the engine: a graph that saved the old values refuses backward."""
     param.data[...] = value
-    bump = getattr(param, "bump_version", None)  # the engine's version counter, where it exists
-    if bump is not None:
-        bump()
-
-
-def check_adapter_name(adapter_name: str) -> str:
-    """A non-empty string without dots (it becomes part of dotted parameter names)."""
-    if not isinstance(adapter_name, str) or not adapter_name or "." in adapter_name:
-        raise ValueError(f"adapter_name must be a non-empty string without dots, got {_show(adapter_name)}")
-    return adapter_name
+    param.bump_version()

@@ -44,8 +44,8 @@ from typing import Sequence, Union
 from .._checks import _show, check_bool
 from ..nn.module import Module
 from ..random import get_generator
-from .config import LoraConfig
-from .layer import LoraLinear, check_adapter_name
+from .config import LoraConfig, check_adapter_name
+from .layer import LoraLinear
 from .modules_to_save import ModulesToSaveWrapper
 from .targets import plan_injection
 
@@ -137,7 +137,7 @@ class LoraModel(Module):
         As in PEFT, this makes the adapter trainable, also one loaded frozen
         (is_trainable=False); inference_mode=True activates it frozen instead.
         """
-        self._check_known("adapter_name", adapter_name)
+        self.check_known_adapter("adapter_name", adapter_name)
         inference_mode = check_bool("inference_mode", inference_mode)
         if any(layer.merged for _, layer in self.lora_layers()):
             warnings.warn("set_adapter: the model has merged adapters; unmerging them first", stacklevel=2)
@@ -190,7 +190,7 @@ class LoraModel(Module):
         ModulesToSaveWrapper), which then computes as the plain module: the
         model's parameter names and state keys stay as they were.
         """
-        self._check_known("adapter_name", adapter_name)
+        self.check_known_adapter("adapter_name", adapter_name)
         if len(self.peft_config) == 1:
             raise ValueError(f"cannot delete {adapter_name!r}, the only adapter; use unload() to get the plain model back")
         if any(adapter_name in layer.merged_adapters for _, layer in self.lora_layers()):
@@ -203,7 +203,8 @@ class LoraModel(Module):
         del self.peft_config[adapter_name]
         self._activate(next(iter(self.peft_config)) if adapter_name == self.active_adapter else self.active_adapter)
 
-    def _check_known(self, argument, adapter_name):
+    def check_known_adapter(self, argument: str, adapter_name) -> None:
+        """TypeError/ValueError naming `argument` unless `adapter_name` is one of this model's adapters."""
         if not isinstance(adapter_name, str):
             raise TypeError(f"{argument} must be a str, the name of one adapter; got {_show(adapter_name)} "
                             f"(adapters: {list(self.peft_config)})")
@@ -238,7 +239,7 @@ class LoraModel(Module):
         names = [self.active_adapter] if adapter_names is None else (
             [adapter_names] if isinstance(adapter_names, str) else list(adapter_names))
         for name in names:
-            self._check_known("adapter_names", name)
+            self.check_known_adapter("adapter_names", name)
         layers = [(lname, layer, [n for n in names if n in layer.lora_A]) for lname, layer in self.lora_layers()]
         if safe_merge:
             for lname, layer, layer_names in layers:

@@ -121,7 +121,9 @@ class PeftModel(Module):
         """Add the adapter saved in `path` as `adapter_name` (use set_adapter to switch to it).
 
         is_trainable=False (PEFT's default) loads it for inference: frozen,
-        and the model is put in eval mode. If the adapter does not fit, the
+        and the model is put in eval mode. is_trainable=True: it trains once
+        set_adapter makes it active (PEFT 0.21 also unfreezes it while it is
+        inactive, where forward does not use it). If the adapter does not fit, the
         error says what and the model is as before. See lora.saving.load_adapter,
         which also explains the warning about shared biases.
         """

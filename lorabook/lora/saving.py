@@ -49,12 +49,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .._checks import check_bool
-from ..io import CheckpointError, PathLike, json_bytes, load_json, read_safetensors, safetensors_bytes, write_folder
-from ..nn.module import Module, note_in_place_write
-from .config import LoraConfig
-from .layer import check_adapter_name
+from ..io import CheckpointError, PathLike, json_bytes, write_folder
+from ..nn.module import Module
+from ..safetensors_file import safetensors_bytes
+from .config import LoraConfig, check_adapter_name
 from .model import LoraModel, warn_if_pissa_changes_others
-from .peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, adapter_folder, config_from_json, config_to_json
+from .peft_format import CONFIG_NAME, PREFIX, WEIGHTS_NAME, adapter_folder, config_to_json, read_adapter
 from .targets import plan_injection
 
 METADATA = {"format": "pt"}  # what PEFT writes into adapter_model.safetensors
@@ -68,21 +68,12 @@ def _lora_model(model) -> LoraModel:
     return lora_model
 
 
-def _check_adapter(lora_model: LoraModel, argument: str, adapter_name) -> None:
-    if not isinstance(adapter_name, str):
-        raise TypeError(f"{argument} must be a str, the name of one adapter; got {type(adapter_name).__name__} "
-                        f"(adapters: {list(lora_model.peft_config)})")
-    if adapter_name not in lora_model.peft_config:
-        raise ValueError(f"{argument} {adapter_name!r} is not an adapter of this model; "
-                         f"adapters: {list(lora_model.peft_config)}")
-
-
 # ----- which parameters an adapter saves ----------------------------------------------------------
 def adapter_parameters(model, adapter_name: Optional[str] = None) -> "OrderedDict[str, object]":
     """PEFT key -> Parameter for everything saved with the adapter (default: the active one)."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
-    _check_adapter(lora_model, "adapter_name", adapter_name)
+    lora_model.check_known_adapter("adapter_name", adapter_name)
     params = OrderedDict()
     for name, param in lora_model.model.named_parameters():
         key = peft_key(name, adapter_name)
@@ -132,7 +123,7 @@ def set_peft_model_state_dict(model, state_dict, adapter_name: Optional[str] = N
     check_fits(expected, {key: (array.dtype, array.shape) for key, array in arrays.items()})
     for key, param in params.items():
         np.copyto(param.data, arrays[key], casting="same_kind")
-        note_in_place_write(param)
+        param.bump_version()
 
 
 def check_fits(expected, found) -> None:
@@ -190,7 +181,7 @@ def save_adapter(model, path: PathLike, adapter_name: Optional[str] = None) -> s
     """Write one adapter (default: the active one) into the folder `path`, its two files at the top."""
     lora_model = _lora_model(model)
     adapter_name = lora_model.active_adapter if adapter_name is None else adapter_name
-    _check_adapter(lora_model, "adapter_name", adapter_name)
+    lora_model.check_known_adapter("adapter_name", adapter_name)
     return write_folder(path, adapter_files(lora_model, adapter_name))
 
 
@@ -201,13 +192,14 @@ def save_pretrained(model, save_directory: PathLike, selected_adapters: Optional
     the subfolder named after it, as PEFT does.
     """
     lora_model = _lora_model(model)
-    names = list(lora_model.peft_config) if selected_adapters is None else list(selected_adapters)
     if isinstance(selected_adapters, str):
         raise TypeError(f"selected_adapters must be a list of adapter names, got the string {selected_adapters!r}")
+    names = list(lora_model.peft_config) if selected_adapters is None else list(selected_adapters)
     for name in names:
-        _check_adapter(lora_model, "selected_adapters", name)
-        if name != "default" and (name in (CONFIG_NAME, WEIGHTS_NAME) or os.sep in name or "/" in name):
-            raise ValueError(f"adapter {name!r} cannot be saved in a subfolder of that name")
+        lora_model.check_known_adapter("selected_adapters", name)
+        if os.sep in name or "/" in name:  # (no dots: adapter names never hold one, so never "..")
+            raise ValueError(f"selected_adapters: adapter {name!r} holds a path separator, so it cannot be saved "
+                             "in a subfolder of its name; rename it without '/'")
     files = {}
     for name in names:
         folder = adapter_folder("", name)
@@ -216,20 +208,6 @@ def save_pretrained(model, save_directory: PathLike, selected_adapters: Optional
 
 
 # ----- loading ------------------------------------------------------------------------------------
-def read_adapter(path: PathLike):
-    """(LoraConfig, SafetensorsFile) of an adapter folder: the config complete and checked, the
-    tensor file's header checked, no tensor read yet. CheckpointError if anything is damaged."""
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"path {path!r} is not a folder holding a saved adapter ({CONFIG_NAME}, {WEIGHTS_NAME})")
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        if not os.path.exists(os.path.join(path, name)):
-            raise FileNotFoundError(f"adapter folder {path!r} has no {name}")
-    config_path = os.path.join(path, CONFIG_NAME)
-    config = config_from_json(load_json(config_path), config_path)
-    return config, read_safetensors(os.path.join(path, WEIGHTS_NAME))
-
-
 def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", is_trainable: bool = False, wrap=None):
     """The one way an adapter is loaded; returns the PeftModel holding it.
 
@@ -279,10 +257,10 @@ def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", 
                 trial = copy.deepcopy(existing)
                 trial.inject_adapter(adapter_name, plain, np.random.default_rng(0))
         expected = {key: (param.shape, param.dtype) for key, param in adapter_parameters(trial, adapter_name).items()}
-        check_fits(expected, {key: entry for key, entry in weights.entries.items()})
-    except (ValueError, TypeError) as err:
-        if isinstance(err, CheckpointError):
-            raise
+        check_fits(expected, weights.entries)
+    except CheckpointError:
+        raise
+    except (ValueError, TypeError) as err:  # say which adapter did not fit
         raise type(err)(f"adapter in {os.fspath(path)!r}: {err}") from None
     del trial
     arrays = weights.read(list(expected))
@@ -299,7 +277,7 @@ def load_adapter(target: Module, path: PathLike, adapter_name: str = "default", 
     before = {key: params[key].data.copy() for key in params if key[len(PREFIX):] in biases}
     for key, param in params.items():
         np.copyto(param.data, arrays[key], casting="same_kind")
-        note_in_place_write(param)
+        param.bump_version()
     lora_model.peft_config[adapter_name] = config
     if config.init_lora_weights == "pissa":
         _pissa_residual(lora_model, adapter_name)
@@ -339,8 +317,7 @@ def _pissa_residual(lora_model: LoraModel, adapter_name: str) -> None:
     others = [name for name in lora_model.peft_config if name != adapter_name]
     warn_if_pissa_changes_others([name for name, layer in layers if len(layer.lora_A) > 1], others, stacklevel=5)
     for _, layer in layers:
-        layer.pissa_split(adapter_name)
-        note_in_place_write(layer.base_layer.weight)
+        layer.pissa_split(adapter_name)  # (it tells the engine that W changed in place)
 
 
 def _layer_of(bias_key: str) -> str:

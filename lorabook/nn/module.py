@@ -193,7 +193,7 @@ class Module:
         for name, array in arrays.items():
             param = own[name]
             np.copyto(param.data, array, casting="same_kind")
-            note_in_place_write(param)
+            param.bump_version()  # a graph that saved the old values now refuses backward
         return IncompatibleKeys(missing, unexpected)
 
     def check_state_dict(self, shapes: Mapping[str, Optional[tuple]], strict: bool = True,
@@ -233,11 +233,3 @@ class Module:
             lines.append(f"  ({name}): {child}")
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ")" if not lines else head + "\n" + "\n".join(lines) + "\n)"
-
-
-def note_in_place_write(param):
-    """Tell autograd that `param`'s array was overwritten in place, so that a graph which saved the
-    old values refuses to backward (where the Tensor keeps a version counter)."""
-    bump = getattr(param, "bump_version", None)
-    if bump is not None:
-        bump()

@@ -11,11 +11,12 @@ The names and shapes are PyTorch's, so the same file loads into PyTorch:
 
 The file is written atomically (a crash leaves the old file or the new
 one), holds only numbers (never pickle), and loading checks its header
-against the model before reading any number (see lorabook.io).
+against the model before reading any number (see lorabook.safetensors_file).
 """
 from __future__ import annotations
 
-from ..io import CheckpointError, PathLike, check_path, read_safetensors, save_safetensors
+from ..io import CheckpointError, PathLike, check_path
+from ..safetensors_file import read_safetensors, save_safetensors
 from .module import IncompatibleKeys, Module
 
 METADATA = {"format": "pt"}  # what PyTorch and PEFT write; transformers looks for it

@@ -1,6 +1,7 @@
 """Kill a process with SIGKILL while it saves adapters, and check what the folder holds afterwards.
 
     PYTHONPATH=. python tests/lora/kill_saves.py 30        # 30 random kills; prints the tally
+    PYTHONPATH=. python tests/lora/kill_saves.py 30 two-renames   # as where renameat2 is missing
 
 A child process saves three versions of an adapter into one folder, round
 and round: version 1 (r=2, lora_alpha=8), version 2 (the same tensors,
@@ -8,7 +9,10 @@ lora_alpha=32: differs only in lora_alpha) and version 3 (r=4, other
 tensors: differs in rank). The parent kills it at a random moment, then
 loads the folder: the outputs must be exactly those of one whole version.
 Temporaries of killed saves must not pile up: the next save removes them.
-Used by test_kill_saves.py with fewer kills.
+With "two-renames" the child saves as on a system without Linux's atomic
+folder exchange: the old folder is renamed away, then the new one in; a
+kill between the two must be repaired by the next load. Used by
+test_kill_saves.py with fewer kills.
 """
 import os
 import random
@@ -18,7 +22,7 @@ import time
 
 import numpy as np
 
-from lorabook import nn
+from lorabook import io, nn
 from lorabook.lora import LoraConfig, PeftModel, get_peft_model
 
 VERSIONS = [(2, 8, 0), (2, 32, 0), (4, 8, 1)]  # (r, lora_alpha, seed of the tensors)
@@ -39,8 +43,10 @@ def version(index):
     return model
 
 
-def child(folder):
+def child(folder, two_renames=False):
     """Save the versions in turn, forever; say "ready" after the first save."""
+    if two_renames:
+        io._exchange = lambda first, second: False  # as where renameat2 is missing
     models = [version(i) for i in range(len(VERSIONS))]
     models[0].save_pretrained(folder)
     print("ready", flush=True)
@@ -55,16 +61,18 @@ def leftovers(folder):
     return [entry for entry in os.listdir(parent) if entry.startswith(f".{name}.tmp-")]
 
 
-def run_trials(trials, folder, seed=0):
+def run_trials(trials, folder, seed=0, two_renames=False):
     """How many kills left each version, a broken folder, a staging folder beside it (the kill
-    landed inside a save), and the most staging folders ever found beside it."""
+    landed inside a save), no folder at all (only its ".old" copy), and the most staging folders
+    ever found beside it."""
     expected = [version(i)(X).data for i in range(len(VERSIONS))]
     tally = {f"version {i + 1}": 0 for i in range(len(VERSIONS))}
-    tally.update(broken=0, most_leftovers=0, killed_inside_a_save=0)
+    tally.update(broken=0, most_leftovers=0, killed_inside_a_save=0, folder_missing=0)
     chooser = random.Random(seed)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     for _ in range(trials):
-        process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "child", folder],
+        command = [sys.executable, os.path.abspath(__file__), "child", folder] + ["two-renames"] * two_renames
+        process = subprocess.Popen(command,
                                    stdout=subprocess.PIPE, env=env, text=True)
         assert process.stdout.readline().strip() == "ready"
         time.sleep(chooser.uniform(0.0, 0.3))  # a save takes some milliseconds: the kill lands anywhere in one
@@ -72,6 +80,7 @@ def run_trials(trials, folder, seed=0):
         process.wait()
         process.stdout.close()
         left = len(leftovers(folder))  # the child's first save removed older ones: these are this kill's
+        tally["folder_missing"] += not os.path.exists(folder)  # two renames: killed between them
         tally["most_leftovers"] = max(tally["most_leftovers"], left)
         tally["killed_inside_a_save"] += left > 0
         try:
@@ -88,12 +97,12 @@ def run_trials(trials, folder, seed=0):
 
 if __name__ == "__main__":
     if sys.argv[1] == "child":
-        child(sys.argv[2])
+        child(sys.argv[2], two_renames="two-renames" in sys.argv[3:])
     else:
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:
             folder = os.path.join(scratch, "adapter")
-            print(run_trials(int(sys.argv[1]), folder))
+            print(run_trials(int(sys.argv[1]), folder, two_renames="two-renames" in sys.argv[2:]))
             version(0).save_pretrained(folder)
             print("temporaries after the next save:", leftovers(folder))

@@ -276,10 +276,8 @@ def test_a_fresh_dora_layer_of_any_shape_starts_unchanged_and_gives_every_gradie
 
 def test_a_dora_adapter_written_by_peft_loads_with_peft_s_outputs(ref, tmp_path):
     """tests/fixtures/dora/peft_adapter was written by PEFT's save_pretrained: its magnitudes come along."""
-    from lorabook.lora import PeftModel, saving
+    from lorabook.lora import PeftModel
 
-    if saving.WEIGHTS_NAME != "adapter_model.safetensors":
-        pytest.skip("this lorabook does not read PEFT's safetensors adapter files")
     loaded = PeftModel.from_pretrained(base_from(ref), os.path.join(os.path.dirname(FIXTURE), "peft_adapter"))
     np.testing.assert_allclose(loaded(ref["x"]).data, ref["y"], **TOL)
     for i in LAYERS:
@@ -288,3 +286,11 @@ def test_a_dora_adapter_written_by_peft_loads_with_peft_s_outputs(ref, tmp_path)
     loaded.save_pretrained(tmp_path)
     again = PeftModel.from_pretrained(base_from(ref), tmp_path)
     np.testing.assert_array_equal(again(ref["x"]).data, loaded(ref["x"]).data)
+
+
+def test_reading_a_dora_adapter_for_analysis_says_what_delta_weight_leaves_out(ref):
+    from lorabook.analysis import read_lora_factors
+
+    with pytest.warns(UserWarning, match=r"DoRA adapter: delta_weight\(\) gives its low-rank update"):
+        factors = read_lora_factors(os.path.join(os.path.dirname(FIXTURE), "peft_adapter"))
+    assert sorted(factors) == sorted(str(i) for i in LAYERS)

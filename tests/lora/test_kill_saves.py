@@ -12,9 +12,10 @@ kill_saves = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(kill_saves)
 
 
-def test_random_kills_leave_one_whole_version_and_no_pile_of_temporaries(tmp_path):
+@pytest.mark.parametrize("two_renames", [False, True], ids=["renameat2", "two renames (no renameat2)"])
+def test_random_kills_leave_one_whole_version_and_no_pile_of_temporaries(tmp_path, two_renames):
     folder = str(tmp_path / "adapter")
-    tally = kill_saves.run_trials(4, folder, seed=1)
+    tally = kill_saves.run_trials(4, folder, seed=1, two_renames=two_renames)
     assert tally["broken"] == 0, tally
     assert sum(tally[f"version {i}"] for i in (1, 2, 3)) == 4
     assert tally["most_leftovers"] <= 1, tally  # at most the one killed save's staging folder

@@ -72,6 +72,11 @@ def test_load_adapter_is_frozen_and_set_adapter_makes_it_trainable(make_mlp, tmp
     trained(make_mlp(), LoraConfig(r=2, target_modules=["2"])).save_adapter(tmp_path / "plain")
     target.load_adapter(tmp_path / "plain", "again", is_trainable=True)
     assert not target.peft_config["again"].inference_mode
+    # unlike PEFT 0.21, whose load_adapter(is_trainable=True) also unfreezes the inactive adapter, only
+    # the active adapter trains: "again" is not used in forward, so it could get no gradient
+    assert all(".again." not in name for name in trainable_names(target))
+    target.set_adapter("again")
+    assert {"base_model.model.2.lora_A.again.weight", "base_model.model.2.lora_B.again.weight"} <= trainable_names(target)
 
 
 def test_saved_config_says_inference_mode_as_peft_writes_it(make_mlp, tmp_path):
@@ -139,3 +144,44 @@ def test_a_load_warns_once_about_its_adapter(make_mlp, tmp_path):
         warnings.simplefilter("always")
         PeftModel.from_pretrained(make_mlp(), tmp_path)
     assert [str(w.message)[:18] for w in caught] == ["r=4 is larger than"]
+
+
+# ----- a save killed between the two renames of the fallback swap ----------------------------------
+def test_a_folder_left_by_a_save_killed_between_the_renames_loads_whole(make_mlp, batch, tmp_path):
+    """Without renameat2, a save renames the old folder away before renaming the new one in; a kill
+    between the two leaves only the old folder, under a staging name. The next load puts it back."""
+    import subprocess
+    import sys
+
+    from lorabook.analysis import read_lora_factors
+
+    source = trained(make_mlp(), LoraConfig(r=2, target_modules=["0", "2"]))
+    source.add_adapter("second", LoraConfig(r=1, target_modules=["4"]))
+    source.save_pretrained(tmp_path / "adapters")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "adapters").rename(tmp_path / f".adapters.tmp-{int(dead.stdout)}-old")  # what the kill leaves
+    assert sorted(read_lora_factors(tmp_path / "adapters" / "second")) == ["4"]  # the subfolder: its parent comes back
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path / "adapters")
+    assert np.array_equal(loaded(batch).data, source(batch).data)
+
+
+def test_several_adapters_with_dora_among_them_round_trip_in_peft_s_layout(make_mlp, batch, tmp_path):
+    """PEFT 0.21 loads the same folder with the same outputs (tests/fixtures/peft/cross_check.py)."""
+    import safetensors.numpy
+
+    source = trained(make_mlp(), LoraConfig(r=2, target_modules=["0", "2"]))
+    source.add_adapter("dora", LoraConfig(r=1, lora_alpha=4, target_modules=["2", "4"], use_dora=True), generator=1)
+    source.set_adapter("dora")
+    for param in source.parameters():  # the DoRA adapter trained too: its magnitudes moved
+        if param.requires_grad:
+            param.data += 0.1
+    source.save_pretrained(tmp_path)
+    keys = sorted(safetensors.numpy.load_file(tmp_path / "dora" / "adapter_model.safetensors"))
+    assert keys == [f"base_model.model.{i}.{kind}" for i in (2, 4) for kind in
+                    ("lora_A.weight", "lora_B.weight", "lora_magnitude_vector")]  # PEFT's keys, no ".weight" on m
+    loaded = PeftModel.from_pretrained(make_mlp(), tmp_path)
+    loaded.load_adapter(tmp_path / "dora", "dora")
+    for name in ("default", "dora"):
+        source.set_adapter(name, inference_mode=True)
+        loaded.set_adapter(name, inference_mode=True)
+        assert np.array_equal(loaded(batch).data, source(batch).data), name

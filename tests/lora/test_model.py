@@ -1,5 +1,6 @@
 """The model level: injection, what trains, merging, adapters, counts, patterns."""
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -264,13 +265,17 @@ def test_patterns_match_dotted_suffixes():
 
 
 def test_config_round_trip_and_copy(mlp):
+    from lorabook.io import CheckpointError
+    from lorabook.lora.peft_format import config_from_json, config_to_json
+
     config = LoraConfig(r=2, target_modules=["0"], rank_pattern={"0": 1})
-    assert LoraConfig.from_dict(config.to_dict()) == config
+    assert config_from_json(config_to_json(config, ["0"]), "adapter_config.json") == dataclasses.replace(
+        config, inference_mode=True)  # PEFT writes inference_mode true
     peft_model = get_peft_model(mlp, config)
     config.r = 99
     assert peft_model.peft_config["default"].r == 2
-    with pytest.raises(ValueError, match="unknown LoraConfig field"):
-        LoraConfig.from_dict({**config.to_dict(), "rank": 3})
+    with pytest.raises(CheckpointError, match="key 'rank' is not a LoRA setting lorabook knows"):
+        config_from_json({**config_to_json(config, ["0"]), "rank": 3}, "adapter_config.json")
 
 
 # ----- loralib's helpers -----------------------------------------------------------------

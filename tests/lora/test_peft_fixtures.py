@@ -112,3 +112,58 @@ def test_origin_fields_are_accepted_at_any_value(tmp_path):
     folder = copy_case("plain", tmp_path)
     edit_config(folder, task_type="CAUSAL_LM", base_model_name_or_path="some/model", peft_version="0.99.0")
     PeftModel.from_pretrained(base_model(), folder)  # no error
+
+
+# Keys written by two older PEFT releases (read off PEFT's history): a file keeps the keys of its time.
+PEFT_0_2_KEYS = ["base_model_name_or_path", "bias", "enable_lora", "fan_in_fan_out", "inference_mode", "lora_alpha",
+                 "lora_dropout", "merge_weights", "modules_to_save", "peft_type", "r", "target_modules", "task_type"]
+PEFT_0_8_KEYS = ["alpha_pattern", "auto_mapping", "base_model_name_or_path", "bias", "fan_in_fan_out", "inference_mode",
+                 "init_lora_weights", "layers_pattern", "layers_to_transform", "loftq_config", "lora_alpha",
+                 "lora_dropout", "megatron_config", "megatron_core", "modules_to_save", "peft_type", "r", "rank_pattern",
+                 "revision", "target_modules", "task_type", "use_rslora"]
+
+
+def older_config(folder, keys, **changes):
+    """Rewrite the plain fixture's config as an older PEFT wrote it: only `keys`, PEFT 0.2's own two added."""
+    path = folder / "adapter_config.json"
+    values = {**json.loads(path.read_text()), "enable_lora": None, "merge_weights": True, **changes}
+    path.write_text(json.dumps({key: values[key] for key in keys}))
+
+
+@pytest.mark.parametrize("keys", [PEFT_0_2_KEYS, PEFT_0_8_KEYS], ids=["PEFT 0.2", "PEFT 0.8"])
+def test_a_config_written_by_an_older_peft_loads_with_the_values_of_its_time(tmp_path, keys):
+    """use_dora (0.9), use_rslora (0.8), rank_pattern (0.6), init_lora_weights (0.3) did not exist yet:
+    such a file computes as they do when left at their neutral values, as PEFT 0.21 loads it too."""
+    folder = copy_case("plain", tmp_path)
+    older_config(folder, keys)
+    x = fixture_arrays("inputs.safetensors")["x"]
+    expected = PeftModel.from_pretrained(base_model(), os.path.join(FIXTURES, "plain"))(x).data
+    np.testing.assert_array_equal(PeftModel.from_pretrained(base_model(), folder)(x).data, expected)
+
+
+def test_a_key_missing_from_a_file_that_holds_younger_keys_is_refused(tmp_path):
+    """A PEFT 0.8 file lacking rank_pattern (written since 0.6) was edited, not written by an older PEFT."""
+    folder = copy_case("plain", tmp_path)
+    older_config(folder, [key for key in PEFT_0_8_KEYS if key != "rank_pattern"])
+    with pytest.raises(CheckpointError, match=r"lacks the key\(s\) \['rank_pattern'\]"):
+        PeftModel.from_pretrained(base_model(), folder)
+
+
+def test_peft_0_2_s_merged_qkv_layer_is_refused_by_name(tmp_path):
+    folder = copy_case("plain", tmp_path)
+    older_config(folder, PEFT_0_2_KEYS, enable_lora=[True, False, True])
+    with pytest.raises(CheckpointError, match=re.escape("enable_lora=[True, False, True] changes how PEFT computes")):
+        PeftModel.from_pretrained(base_model(), folder)
+
+
+def test_empty_lists_of_excluded_modules_and_target_parameters_change_nothing(tmp_path):
+    folder = copy_case("plain", tmp_path)
+    edit_config(folder, exclude_modules=[], target_parameters=[])
+    PeftModel.from_pretrained(base_model(), folder)  # no error
+
+
+def test_a_pickled_adapter_file_gets_a_hint_and_is_never_opened(tmp_path):
+    folder = copy_case("plain", tmp_path)
+    os.rename(folder / "adapter_model.safetensors", folder / "adapter_model.bin")
+    with pytest.raises(FileNotFoundError, match="adapter_model.bin: a pickle, which lorabook never loads"):
+        PeftModel.from_pretrained(base_model(), folder)

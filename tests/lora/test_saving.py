@@ -214,7 +214,7 @@ def test_a_failed_load_adapter_leaves_no_adapter_registered(make_mlp, batch, tmp
 
 
 def test_missing_folder_or_file(make_mlp, tmp_path):
-    with pytest.raises(FileNotFoundError, match="is not a folder holding a saved adapter"):
+    with pytest.raises(FileNotFoundError, match="is not a folder holding an adapter"):
         PeftModel.from_pretrained(make_mlp(), tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="has no adapter_config.json"):
         PeftModel.from_pretrained(make_mlp(), tmp_path)
@@ -324,10 +324,29 @@ def test_any_config_value_loads_or_is_refused_leaving_the_model_alone(make_mlp, 
 
 def test_bad_adapter_names_for_saving_are_named(make_mlp, tmp_path):
     model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
-    with pytest.raises(TypeError, match="adapter_name must be a str.*got int"):
+    with pytest.raises(TypeError, match=r"adapter_name must be a str, the name of one adapter; got 3 \(adapters"):
         model.save_adapter(tmp_path / "a", adapter_name=3)
     with pytest.raises(ValueError, match=r"adapter_name 'nope' is not an adapter of this model; adapters: \['default'\]"):
         model.save_adapter(tmp_path / "a", adapter_name="nope")
     with pytest.raises(TypeError, match="selected_adapters must be a list of adapter names, got the string 'default'"):
         model.save_pretrained(tmp_path / "a", selected_adapters="default")
     assert os.listdir(tmp_path) == []
+
+
+def test_an_adapter_name_with_a_slash_is_refused_by_save_pretrained_naming_it(make_mlp, tmp_path):
+    model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    model.add_adapter("run/2", LoraConfig(r=2, target_modules=["2"]))
+    with pytest.raises(ValueError, match="selected_adapters: adapter 'run/2' holds a path separator"):
+        model.save_pretrained(tmp_path / "a")
+    assert os.listdir(tmp_path) == []
+
+
+def test_setting_an_adapter_s_state_between_forward_and_backward_is_caught(make_mlp, batch):
+    from lorabook.lora import set_peft_model_state_dict
+
+    model = trained(make_mlp(), LoraConfig(r=2, target_modules=["0"]))
+    state = {key: value + 1.0 for key, value in get_peft_model_state_dict(model).items()}
+    loss = model(batch).sum()
+    set_peft_model_state_dict(model, state)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()

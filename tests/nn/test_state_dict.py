@@ -34,6 +34,15 @@ def test_load_state_dict_copies_values_in_place():
         np.testing.assert_array_equal(target.state_dict()[name], value)
 
 
+def test_loading_between_forward_and_backward_is_caught_by_the_version_counter():
+    """The graph saved the old weights; backward with the loaded ones would give wrong gradients."""
+    model, x = make_model(0), np.ones((2, 3), dtype=np.float32)
+    loss = model(x).sum()
+    model.load_state_dict(make_model(1).state_dict())
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+
+
 def test_missing_and_unexpected_keys_are_named():
     model = make_model(0)
     state = model.state_dict()
