@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .io import _atomic_write
+from .io import atomic_write
 from .results_text import replace_block, results_markdown
 from .studies.headline import run_headline
 
@@ -26,7 +26,7 @@ def save_figure(fig, folder, name):
     import matplotlib.pyplot as plt
 
     path = os.path.join(folder, name)
-    _atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=FIGURE_DPI, metadata=PNG_METADATA))
+    atomic_write(path, lambda file: fig.savefig(file, format="png", dpi=FIGURE_DPI, metadata=PNG_METADATA))
     plt.close(fig)
     return path
 

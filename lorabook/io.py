@@ -116,7 +116,6 @@ def atomic_write(path: PathLike, write: Union[bytes, Callable[[BinaryIO], None]]
     return path
 
 
-_atomic_write = atomic_write  # the old private name, still used by lorabook.figures
 
 
 def write_folder(folder: PathLike, files: Mapping[str, bytes]) -> str:

@@ -25,7 +25,7 @@ from collections import Counter
 import numpy as np
 
 from .experiments.seeds import difference, format_mean_std, mean_std, paired_difference, values
-from .io import _atomic_write
+from .io import atomic_write
 
 PERCENT_DIGITS = 0
 ERROR_DIGITS = 2
@@ -45,7 +45,7 @@ def replace_block(path, name, text):
     if not pattern.search(content):
         raise ValueError(f"{path!r} has no block <!-- {name}:start --> ... <!-- {name}:end -->")
     content = pattern.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), content)
-    _atomic_write(path, lambda file: file.write(content.encode("utf-8")))
+    atomic_write(path, lambda file: file.write(content.encode("utf-8")))
 
 
 # ----- reading the records -----------------------------------------------------------------------
