@@ -1,6 +1,6 @@
 """Memory is deterministic, so LoRA's saving can be tested (time is not, and never is here).
 
-The benchmark (benchmarks/bench_lora.py) measures the issue's 1024-wide
+The benchmark (benchmarks/bench_lora.py) measures a 1024-wide
 MLP; this test runs the same measurement on a 512-wide one with the same
 batch-to-width ratio, to stay fast.
 """
