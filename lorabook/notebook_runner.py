@@ -81,8 +81,15 @@ def _kernel_config():
 
 
 def kernel_environment():
-    """This process's environment with BLAS limited to one thread (unless already set), headless."""
-    return {**SINGLE_THREAD, **os.environ, **HEADLESS}
+    """This process's environment with BLAS limited to one thread (unless already set), headless.
+
+    MPLBACKEND is left out: a kernel must draw with Jupyter's inline backend,
+    and a backend chosen for this process (the tests draw with Agg) would
+    leave every figure out of the notebook.
+    """
+    environment = {**SINGLE_THREAD, **os.environ, **HEADLESS}
+    environment.pop("MPLBACKEND", None)
+    return environment
 
 
 def execute_notebook(path, timeout=600):

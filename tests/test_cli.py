@@ -66,7 +66,7 @@ def test_an_unknown_notebook_is_named_without_a_traceback(tmp_path):
 def test_the_quick_tour_runs_from_another_folder_and_writes_nothing_there(tmp_path):
     done = run_cli(["tour", "--quick", "--no-progress"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "Quick run: no figures written" in done.stdout
+    assert "No figures written (give --figures-dir to write them)." in done.stdout
     assert "Kernel is running over TCP" not in done.stderr
     assert list(tmp_path.iterdir()) == []
 

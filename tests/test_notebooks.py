@@ -156,3 +156,13 @@ def test_split_prints_are_joined_and_widgets_built_in_a_run_leave_no_state(tmp_p
     outputs = fresh.cells[0].outputs
     assert [(o["name"], o["text"]) for o in outputs] == [("stdout", "one\ntwo\n")]
     assert "widgets" not in fresh.metadata
+
+
+def test_kernels_draw_inline_whatever_backend_this_process_uses(monkeypatch):
+    # the tests draw with Agg (conftest); a kernel given MPLBACKEND=Agg would leave every figure out
+    from lorabook.notebook_runner import kernel_environment
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    environment = kernel_environment()
+    assert "MPLBACKEND" not in environment
+    assert environment["LORABOOK_HEADLESS"] == "1" and environment["OPENBLAS_NUM_THREADS"]
