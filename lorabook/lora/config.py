@@ -64,8 +64,8 @@ class LoraConfig:
         self.r = check_int("r", self.r, low=1)
         self.lora_alpha = check_alpha("lora_alpha", self.lora_alpha)
         self.lora_dropout = check_dropout("lora_dropout", self.lora_dropout)
-        self.target_modules = _check_names("target_modules", self.target_modules, allow_regex=True)
-        self.modules_to_save = _check_names("modules_to_save", self.modules_to_save, allow_regex=False)
+        self.target_modules = check_names("target_modules", self.target_modules, allow_regex=True)
+        self.modules_to_save = check_names("modules_to_save", self.modules_to_save, allow_regex=False)
         check_choice("bias", self.bias, BIAS_CHOICES)
         self.init_lora_weights = check_init("init_lora_weights", self.init_lora_weights)
         self.use_rslora = check_bool("use_rslora", self.use_rslora)
@@ -163,7 +163,7 @@ def check_dropout(name, value):
     return checked
 
 
-def _check_names(name, value, allow_regex):
+def check_names(name, value, allow_regex):
     """None, a list of module names, or (if allow_regex) one string: a regex or "all-linear"."""
     if value is None:
         return None

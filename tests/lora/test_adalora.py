@@ -162,7 +162,7 @@ def test_a_load_that_does_not_fit_changes_nothing(tmp_path):
     peft_model.save_pretrained(tmp_path / "ada")
     other = MLP([5, 6, 3], generator=0, dtype=np.float64)
     before = {n: p.data.copy() for n, p in other.named_parameters()}
-    with pytest.raises(ValueError, match="does not fit the model"):
+    with pytest.raises(ValueError, match="does not fit this model"):
         AdaLoraPeftModel.from_pretrained(other, tmp_path / "ada")
     assert all(type(m) is Linear for m in (other[0], other[2]))
     for name, param in other.named_parameters():
@@ -190,15 +190,6 @@ def test_r_other_than_8_warns_as_peft_does():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         AdaLoraConfig(**CONFIG)
-
-
-def test_config_from_dict_refuses_a_field_that_would_change_the_math():
-    values = AdaLoraConfig(**CONFIG).to_dict()
-    assert AdaLoraConfig.from_dict(values) == AdaLoraConfig(**CONFIG)
-    with pytest.raises(ValueError, match=r"\['use_rslora'\]"):
-        AdaLoraConfig.from_dict({**values, "use_rslora": True})
-    with pytest.raises(ValueError, match=r"\['surprise'\]"):
-        AdaLoraConfig.from_dict({**values, "surprise": 1})
 
 
 @settings(max_examples=25, deadline=None)

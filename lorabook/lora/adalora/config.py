@@ -29,13 +29,11 @@ is not used (a value other than 8 gives PEFT's warning).
 """
 from __future__ import annotations
 
-import re
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from ..._checks import _show, check_bool, check_float, check_int
-
-ALL_LINEAR = "all-linear"
+from ..config import check_dropout, check_names
 
 
 @dataclass
@@ -82,8 +80,8 @@ class AdaLoraConfig:
         self.lora_alpha = check_float("lora_alpha", self.lora_alpha)
         if self.lora_alpha == int(self.lora_alpha):
             self.lora_alpha = int(self.lora_alpha)  # written 8, as PEFT writes it
-        self.lora_dropout = check_float("lora_dropout", self.lora_dropout, low=0.0, high=1.0, high_open=True)
-        self.target_modules = _check_targets(self.target_modules)
+        self.lora_dropout = check_dropout("lora_dropout", self.lora_dropout)
+        self.target_modules = check_names("target_modules", self.target_modules, allow_regex=True)
         self.init_lora_weights = check_bool("init_lora_weights", self.init_lora_weights)
         self.inference_mode = check_bool("inference_mode", self.inference_mode)
         self.r = check_int("r", self.r, low=1)
@@ -106,66 +104,6 @@ class AdaLoraConfig:
             values["rank_pattern"] = {key: list(kept) for key, kept in self.rank_pattern.items()}
         return {"peft_type": "ADALORA", **values}
 
-    @classmethod
-    def from_dict(cls, values):
-        """A config from to_dict() output or from PEFT's adapter_config.json.
-
-        PEFT writes many LoraConfig keys AdaLoRA does not use; those at their
-        neutral values are accepted, any other unknown key is refused by name.
-        """
-        if not isinstance(values, dict):
-            raise TypeError(f"an AdaLoRA config must be a dict, got {_show(values)}")
-        values = dict(values)
-        peft_type = values.pop("peft_type", "ADALORA")
-        if peft_type != "ADALORA":
-            raise ValueError(f"peft_type must be 'ADALORA' for an AdaLoraConfig, got {_show(peft_type)}")
-        known = {f.name for f in fields(cls)}
-        extra = {key: values.pop(key) for key in list(values) if key not in known}
-        refused = sorted(key for key, value in extra.items() if key in NEUTRAL and value not in NEUTRAL[key])
-        unknown = sorted(key for key in extra if key not in NEUTRAL and key not in IGNORED)
-        if unknown or refused:
-            bad = sorted(set(unknown) | set(refused))
-            raise ValueError(f"AdaLoRA config field(s) {bad} change the adapter in a way lorabook does not "
-                             f"implement (values: {[extra[key] for key in bad]})")
-        if isinstance(values.get("target_modules"), list):
-            values["target_modules"] = sorted(values["target_modules"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # PEFT writes r=8 always; no warning on load
-            return cls(**values)
-
-
-# Keys PEFT writes for every AdaLoRA adapter, accepted at the values that leave the math unchanged.
-NEUTRAL = {
-    "alpha_pattern": ({},), "bias": ("none",), "fan_in_fan_out": (False,), "use_rslora": (False,),
-    "use_dora": (False,), "lora_bias": (False,), "layers_to_transform": (None,), "layers_pattern": (None,),
-    "exclude_modules": (None,), "loftq_config": ({},), "layer_replication": (None,), "megatron_config": (None,),
-    "target_parameters": (None,), "trainable_token_indices": (None,), "use_qalora": (False,),
-    "eva_config": (None,), "corda_config": (None,), "ensure_weight_tying": (False,),
-    "alora_invocation_tokens": (None,), "arrow_config": (None,), "kasa_config": (None,), "lora_ga_config": (None,),
-    "monteclora_config": (None,), "use_bdlora": (None,), "velora_config": (None,),
-}
-# Keys that describe where the adapter came from, not what it computes.
-IGNORED = {"auto_mapping", "base_model_name_or_path", "revision", "task_type", "peft_version", "megatron_core",
-           "qalora_group_size"}
-
-
-def _check_targets(value):
-    """None, "all-linear", a regular expression, or a non-empty list of module names."""
-    if value is None or value == ALL_LINEAR:
-        return value
-    if isinstance(value, str):
-        try:
-            re.compile(value)
-        except re.error as err:
-            raise ValueError(f"target_modules {value!r} is not a valid regular expression: {err}") from None
-        return value
-    if not isinstance(value, (list, tuple, set, frozenset)) or not value:
-        raise TypeError(f"target_modules must be a non-empty list of module names or a string, got {_show(value)}")
-    names = sorted(value) if isinstance(value, (set, frozenset)) else list(value)
-    if not all(isinstance(item, str) and item for item in names):
-        raise TypeError(f"every entry of target_modules must be a non-empty string, got {_show(names)}")
-    return names
-
 
 def _check_rank_pattern(pattern):
     """None, or {"<layer>.lora_E[.<adapter>]": list of bools}."""
@@ -177,8 +115,7 @@ def _check_rank_pattern(pattern):
     for key, kept in pattern.items():
         if not isinstance(key, str) or "lora_E" not in key:
             raise ValueError(f"rank_pattern keys name lora_E parameters (e.g. '0.lora_E'), got {_show(key)}")
-        kept = list(kept)
-        if not all(isinstance(k, bool) for k in kept):
+        if not isinstance(kept, (list, tuple)) or not all(isinstance(k, bool) for k in kept):
             raise TypeError(f"rank_pattern[{key!r}] must be a list of True/False, got {_show(kept)}")
-        checked[key] = kept
+        checked[key] = list(kept)
     return checked

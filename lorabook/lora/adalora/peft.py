@@ -16,32 +16,40 @@ Files, as PEFT 0.21 writes them (a folder PEFT's from_pretrained reads):
                                  triplets rank_pattern keeps; ranknum is not saved (it is init_r)
 
 Loading builds each layer at its kept rank with ranknum = init_r, so the
-scaling is the one it was trained with. The folder is written beside and
-swapped in as a whole; a load checks every key and shape before it changes
-the model.
+scaling is the one it was trained with.
+
+A save is atomic as a whole (lorabook.io.write_folder: a crash leaves the
+old adapter or the new one). A load reads the config with the size and
+JSON checks of lorabook.io.load_json and the tensor file's header with
+lorabook.safetensors_file.read_safetensors; it refuses a config without a
+key the adapter depends on, and checks every key, shape and dtype before it
+changes the model, so a refused load leaves the model as it was.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
-import tempfile
+import warnings
 
 import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import save_file
 
 from ..._checks import check_bool
+from ...io import CheckpointError, PathLike, json_bytes, load_json, restore_interrupted_save, write_folder
 from ...nn.module import Module
+from ...safetensors_file import read_safetensors, safetensors_bytes
+from ..peft_format import ALSO_NEUTRAL, ANY_VALUE, CONFIG_NAME, PEFT_ONLY, PREFIX, WEIGHTS_NAME
+from ..saving import METADATA, check_fits
 from ..utils import format_trainable_parameters, get_nb_trainable_parameters
 from .allocator import RankAllocator
 from .config import AdaLoraConfig
 from .model import AdaLoraModel, find_targets
 
-CONFIG_NAME = "adapter_config.json"
-WEIGHTS_NAME = "adapter_model.safetensors"
-PREFIX = "base_model.model."
+# Every key PEFT has written for AdaLoRA since it came (PEFT 0.3): without one, a default would
+# silently stand in for the value the adapter was trained with.
+REQUIRED = ("init_r", "target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2", "orth_reg_weight", "total_step",
+            "rank_pattern", "lora_alpha", "lora_dropout", "target_modules")
+# LoraConfig fields that PEFT's AdaLoraConfig inherits; lorabook computes AdaLoRA only at these values.
+LORA_FIELDS_AT = {"bias": "none", "use_rslora": False, "use_dora": False, "alpha_pattern": {}}
 
 
 class AdaLoraPeftModel(Module):
@@ -99,7 +107,7 @@ class AdaLoraPeftModel(Module):
                 arrays[f"{PREFIX}{layer_name}.{key}"] = np.ascontiguousarray(value)
         return arrays
 
-    def save_pretrained(self, save_directory):
+    def save_pretrained(self, save_directory: PathLike) -> str:
         """Write adapter_config.json and adapter_model.safetensors into `save_directory`, as one step."""
         name = self.active_adapter
         config = self.peft_config[name]
@@ -107,23 +115,31 @@ class AdaLoraPeftModel(Module):
         values["inference_mode"] = True  # as PEFT writes it
         if config.rank_pattern is not None:
             values["rank_pattern"] = {key.replace(f".{name}", ""): kept for key, kept in config.rank_pattern.items()}
-        config_text = json.dumps(values, indent=2, sort_keys=True).encode()
-        _write_folder(os.fspath(save_directory), config_text, self.adapter_arrays())
-        return os.fspath(save_directory)
+        files = {CONFIG_NAME: json_bytes(values), WEIGHTS_NAME: safetensors_bytes(self.adapter_arrays(), METADATA)}
+        return write_folder(save_directory, files)
 
     @classmethod
-    def from_pretrained(cls, model, path, adapter_name="default", is_trainable=False):
+    def from_pretrained(cls, model, path: PathLike, adapter_name="default", is_trainable=False):
         """An AdaLoraPeftModel of `model` with the adapter in the folder `path` (written here or by PEFT).
 
         is_trainable=False (PEFT's default) loads it frozen and in eval mode.
-        Nothing in `model` changes unless every key and shape fits.
+        Nothing in `model` changes unless the config is complete and every
+        key, shape and dtype of the file fits (CheckpointError or ValueError).
         """
         is_trainable = check_bool("is_trainable", is_trainable)
-        path = os.fspath(path)
-        with open(os.path.join(path, CONFIG_NAME), encoding="utf-8") as file:
-            config = AdaLoraConfig.from_dict(json.load(file))
+        config, weights = read_adapter(path)
         config = dataclasses.replace(config, inference_mode=not is_trainable)
-        arrays = _read_checked(os.path.join(path, WEIGHTS_NAME), _expected_shapes(model, config))
+        try:
+            expected = _expected(model, config)
+            _check_size(model, config, weights)
+            check_fits(expected, weights.entries)
+        except CheckpointError:
+            raise
+        except (ValueError, TypeError) as err:  # say which adapter did not fit
+            raise type(err)(f"adapter in {os.fspath(path)!r}: {err}") from None
+        arrays = weights.read(list(expected))
+
+        # Only now is the model changed; nothing below can fail on what was checked above.
         peft_model = cls(model, config, adapter_name, generator=np.random.default_rng(0))
         for layer_name, layer in peft_model.base_model.svd_layers():
             rank = arrays[f"{PREFIX}{layer_name}.lora_A"].shape[0]
@@ -143,6 +159,63 @@ class AdaLoraPeftModel(Module):
         return peft_model
 
 
+# ----- reading the folder ------------------------------------------------------------------------
+def read_adapter(path: PathLike):
+    """(AdaLoraConfig, SafetensorsFile) of an AdaLoRA adapter folder, both checked, no tensor read yet.
+
+    A folder that a killed save left only as its ".old" copy is put back first.
+    """
+    path = os.fspath(path)
+    restore_interrupted_save(path)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not os.path.isfile(os.path.join(path, name)):
+            raise FileNotFoundError(f"path {path!r} is not an adapter folder: it has no {name}")
+    config_path = os.path.join(path, CONFIG_NAME)
+    return config_from_json(load_json(config_path), config_path), read_safetensors(os.path.join(path, WEIGHTS_NAME))
+
+
+def config_from_json(values, path: str) -> AdaLoraConfig:
+    """The AdaLoraConfig in `values` (PEFT's adapter_config.json, read from `path`).
+
+    Every key of REQUIRED must be there. PEFT's LoRA keys that AdaLoRA
+    inherits are accepted at the values that leave the math unchanged, keys
+    that only say where the adapter came from at any value; any other key is
+    refused by name. CheckpointError naming the file otherwise.
+    """
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path!r} must hold a JSON object (a config), got {type(values).__name__}")
+    if values.get("peft_type") != "ADALORA":
+        raise CheckpointError(f"{path!r}: peft_type is {values.get('peft_type')!r}; AdaLoraPeftModel reads 'ADALORA' "
+                              "adapters (a LoRA adapter loads with PeftModel.from_pretrained)")
+    missing = [key for key in REQUIRED if key not in values]
+    if missing:
+        raise CheckpointError(f"{path!r} lacks the key(s) {missing}: the adapter depends on them, and lorabook does "
+                              "not fill in defaults for a saved adapter")
+    own = {field.name for field in dataclasses.fields(AdaLoraConfig)}
+    neutral = {**PEFT_ONLY, **LORA_FIELDS_AT}
+    unknown = sorted(key for key in values if key not in own and key not in neutral and key not in ANY_VALUE
+                     and key != "peft_type")
+    changed = sorted(key for key in values if key in neutral and key not in own
+                     and values[key] not in (neutral[key], ALSO_NEUTRAL.get(key, neutral[key])))
+    if unknown or changed:
+        raise CheckpointError(f"{path!r}: key(s) {unknown + changed} would change the adapter in a way lorabook does "
+                              f"not implement (values: {[values[key] for key in unknown + changed]}); refused rather "
+                              "than ignored")
+    fields = {key: value for key, value in values.items() if key in own}
+    if isinstance(fields["target_modules"], list):
+        fields["target_modules"] = sorted(fields["target_modules"])  # PEFT saves a set, in any order
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PEFT writes r=8 always; no warning on load
+            config = AdaLoraConfig(**fields)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path!r} does not hold a valid AdaLoRA config: {err}") from None
+    for key, kept in (config.rank_pattern or {}).items():
+        if len(kept) != config.init_r:  # one flag per triplet of the layer as it started
+            raise CheckpointError(f"{path!r}: rank_pattern[{key!r}] has {len(kept)} entries, init_r is {config.init_r}")
+    return config
+
+
 def _kept(rank_pattern, layer_name, adapter_name):
     if rank_pattern is None:
         return None
@@ -150,52 +223,26 @@ def _kept(rank_pattern, layer_name, adapter_name):
     return None if kept is None else np.asarray(kept, dtype=bool)
 
 
-def _expected_shapes(model, config):
-    """PEFT key -> shape, from the model's target layers and the config's init_r and rank_pattern."""
-    shapes = {}
+def _expected(model, config):
+    """PEFT key -> (shape, dtype), from the model's target layers and the config's init_r and rank_pattern."""
+    expected = {}
     for layer_name, module in find_targets(model, config):
         kept = _kept(config.rank_pattern, layer_name, "")
         rank = config.init_r if kept is None else int(kept.sum())
         out_f, in_f = module.weight.shape
-        shapes[f"{PREFIX}{layer_name}.lora_A"] = (rank, in_f)
-        shapes[f"{PREFIX}{layer_name}.lora_E"] = (rank, 1)
-        shapes[f"{PREFIX}{layer_name}.lora_B"] = (out_f, rank)
-    return shapes
+        dtype = module.weight.dtype
+        expected[f"{PREFIX}{layer_name}.lora_A"] = ((rank, in_f), dtype)
+        expected[f"{PREFIX}{layer_name}.lora_E"] = ((rank, 1), dtype)
+        expected[f"{PREFIX}{layer_name}.lora_B"] = ((out_f, rank), dtype)
+    return expected
 
 
-def _read_checked(file_path, expected):
-    """The arrays of a safetensors file, read only after its header's keys and shapes match `expected`."""
-    with safe_open(file_path, framework="numpy") as file:
-        found = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
-        problems = sorted(set(expected) ^ set(found)) + [
-            f"{key}: file {found[key]}, model {shape}" for key, shape in expected.items()
-            if key in found and found[key] != shape]
-        if problems:
-            raise ValueError(f"adapter in {os.path.dirname(file_path)!r} does not fit the model: {problems}")
-        return {key: file.get_tensor(key) for key in expected}
-
-
-def _write_folder(folder, config_text, arrays):
-    """Write the config and the safetensors file into a new folder beside `folder`, then swap it in."""
-    parent = os.path.dirname(os.path.abspath(folder))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=".tmp-adalora-")
-    try:
-        with open(os.path.join(staging, CONFIG_NAME), "wb") as file:
-            file.write(config_text)
-        save_file(arrays, os.path.join(staging, WEIGHTS_NAME))
-        old = None
-        if os.path.exists(folder):
-            others = sorted(set(os.listdir(folder)) - {CONFIG_NAME, WEIGHTS_NAME, "README.md"})
-            if others:
-                raise ValueError(f"save_directory {folder!r} holds other files too ({others[:5]}); the adapter "
-                                 f"folder is replaced as a whole, so give it a folder of its own")
-            old = tempfile.mkdtemp(dir=parent, prefix=".old-adalora-")
-            os.rmdir(old)
-            os.replace(folder, old)
-        os.replace(staging, folder)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _check_size(model, config, weights):
+    """Refuse a config whose init_r asks for far more numbers than the file and the model hold
+    before anything is allocated: the layers are built at init_r, then cut to the file's ranks."""
+    needed = sum(config.init_r * (sum(module.weight.shape) + 1) for _, module in find_targets(model, config))
+    available = weights.numel() + sum(param.size for param in model.parameters())
+    if needed > available:
+        raise CheckpointError(f"{weights.path!r}: its config's init_r={config.init_r} needs at least {needed} numbers, "
+                              f"more than the file ({weights.numel()}) and the model hold together: the config and "
+                              "the tensors do not belong together")
