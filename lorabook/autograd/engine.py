@@ -31,7 +31,9 @@ def backward(root, grad=None, retain_graph=False):
     """
     grads = {root: _first_gradient(root, grad)}  # tensor -> dL/d(tensor), summed so far
     stored = set()  # ids of the arrays handed out as some .grad in this pass
-    for node in reversed(walk(root, needs_grad_only=True)):  # root first, leaves last
+    order = walk(root, needs_grad_only=True)
+    while order:
+        node = order.pop()  # root first, leaves last; popped, so a visited tensor can be freed
         grad = grads.pop(node, None)
         if grad is None:  # its operation returned no gradient for it
             continue
@@ -145,6 +147,7 @@ def _store_grad(tensor, grad, stored):
         grad = np.array(grad)
     stored.add(id(grad))
     tensor.grad = grad
+    tensor._spent_grad = None  # the array clear_grad() let go of: freed now (see Tensor.clear_grad)
 
 
 def _refuse_if_saved_arrays_changed(node, ctx):
