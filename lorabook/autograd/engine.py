@@ -31,9 +31,7 @@ def backward(root, grad=None, retain_graph=False):
     """
     grads = {root: _first_gradient(root, grad)}  # tensor -> dL/d(tensor), summed so far
     stored = set()  # ids of the arrays handed out as some .grad in this pass
-    order = walk(root, needs_grad_only=True)
-    while order:
-        node = order.pop()  # root first, leaves last; popped, so a visited tensor can be freed
+    for node in reversed(walk(root, needs_grad_only=True)):  # root first, leaves last
         grad = grads.pop(node, None)
         if grad is None:  # its operation returned no gradient for it
             continue
