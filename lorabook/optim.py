@@ -84,7 +84,7 @@ class Optimizer:
         """Forget the gradients of every parameter: .grad = None (or zeros, with set_to_none=False)."""
         for group in self.param_groups:
             for param in group["params"]:
-                param.grad = None if set_to_none or param.grad is None else np.zeros_like(param.grad)
+                param.clear_grad(set_to_none)
 
     def step(self) -> None:
         """Update, in place, every parameter that requires grad and has a gradient.

@@ -91,17 +91,20 @@ def _input_gradients(ctx, grad):
     if ctx._freed:  # also for Functions that saved nothing, whose backward would not notice
         ctx.saved_tensors  # raises the "second time" error
     input_grads = ctx.function.backward(ctx, grad)
-    if not isinstance(input_grads, tuple):
+    if type(input_grads) is not tuple:
         input_grads = (input_grads,)
-    if len(input_grads) != len(ctx.inputs):
+    inputs = ctx.inputs
+    if len(input_grads) != len(inputs):
         raise RuntimeError(
             f"{ctx.function.__name__}.backward returned {len(input_grads)} gradient(s) for "
-            f"{len(ctx.inputs)} input(s); return one per input of forward, None where none is needed"
+            f"{len(inputs)} input(s); return one per input of forward, None where none is needed"
         )
     pairs = []
-    for position, (tensor, input_grad) in enumerate(zip(ctx.inputs, input_grads)):
+    for position, (tensor, input_grad) in enumerate(zip(inputs, input_grads)):
         if input_grad is not None and tensor.requires_grad:
-            if input_grad.shape != tensor.data.shape or input_grad.dtype != tensor.data.dtype:
+            data = tensor.data
+            # `is not` first: NumPy's dtypes are shared objects, and comparing them costs more
+            if input_grad.shape != data.shape or input_grad.dtype is not data.dtype:
                 input_grad = _fit_to_input(input_grad, tensor, ctx, position)
             pairs.append((tensor, input_grad))
     return pairs
@@ -145,6 +148,7 @@ def _store_grad(tensor, grad, stored):
         grad = np.array(grad)
     stored.add(id(grad))
     tensor.grad = grad
+    tensor._spent_grad = None  # the array clear_grad() let go of: freed now (see Tensor.clear_grad)
 
 
 def _refuse_if_saved_arrays_changed(node, ctx):

@@ -22,12 +22,11 @@ from __future__ import annotations
 from operator import attrgetter
 
 from . import grad_mode
-from .engine import versions_of
 from .tensor import Tensor
 
-# t.requires_grad and t.data of every input, read with map() in Function.apply: it runs for
+# t.requires_grad, t.data and t._version of every input, read with map() in Function.apply: it runs for
 # every operation, and a comprehension costs a function call of its own (before Python 3.12).
-_requires_grad, _data = attrgetter("requires_grad"), attrgetter("data")
+_requires_grad, _data, _version = attrgetter("requires_grad"), attrgetter("data"), attrgetter("_version")
 
 
 class Context:
@@ -99,5 +98,5 @@ class Function:
             return Tensor._wrap(output, False)
         ctx.function = cls
         ctx.inputs = inputs
-        ctx.versions = versions_of(inputs)
+        ctx.versions = tuple(map(_version, inputs))  # versions_of(inputs), minus a call
         return Tensor._wrap(output, True, ctx)

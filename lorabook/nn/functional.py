@@ -74,9 +74,14 @@ def dropout(x: ArrayLike, p: float = 0.5, training: bool = True, generator: Gene
     return nn_ops.Dropout.apply(x, mask=mask)
 
 
+# The unsigned integer type of each signed one's size: a view as it turns negatives into huge values.
+_UNSIGNED = {np.dtype(f"i{size}"): np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
+
+
 def _class_targets(targets, logits):
     """Integer class indices (N,) checked against logits (N, C)."""
-    targets = np.asarray(getattr(targets, "data", targets))
+    if type(targets) is not np.ndarray:  # the common case (an integer array) skips the conversion
+        targets = np.asarray(getattr(targets, "data", targets))
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
     if targets.dtype.kind not in "iu":
@@ -91,7 +96,7 @@ def _class_targets(targets, logits):
                          "the mean of no losses is undefined")
     num_classes = logits.shape[1]
     # One pass instead of min() and max(): seen as unsigned, a negative index is huge.
-    if targets.view(targets.dtype.str.replace("i", "u")).max() >= num_classes:
+    if targets.view(_UNSIGNED.get(targets.dtype) or targets.dtype.str.replace("i", "u")).max() >= num_classes:
         bad = targets[(targets < 0) | (targets >= num_classes)]
         raise ValueError(f"cross_entropy: targets must be in [0, {num_classes}), got values such as {bad[:5].tolist()}")
     return targets
@@ -102,7 +107,8 @@ def cross_entropy(logits: ArrayLike, targets: ArrayLike, reduction: str = "mean"
 
     logits (N, C) Tensor; targets (N,) integers in [0, C).
     """
-    check_choice("reduction", reduction, REDUCTIONS)
+    if reduction not in REDUCTIONS:
+        check_choice("reduction", reduction, REDUCTIONS)  # raises, naming the choices
     logits = _as_tensor(logits)
     targets = _class_targets(targets, logits)
     return nn_ops.CrossEntropy.apply(logits, targets=targets, reduction=reduction)

@@ -152,7 +152,7 @@ class Module:
     def zero_grad(self, set_to_none=True):
         """Forget all gradients: .grad = None (PyTorch's default), or zeros with set_to_none=False."""
         for param in self.parameters():
-            param.grad = None if set_to_none or param.grad is None else np.zeros_like(param.grad)
+            param.clear_grad(set_to_none)
 
     def requires_grad_(self, requires_grad=True):
         for param in self.parameters():
