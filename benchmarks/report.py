@@ -115,7 +115,7 @@ def main(argv=None):
     print("\n" + text)
     if not args.dry_run:
         try:  # here, not at the top: it loads matplotlib, which the timings do not need
-            from lorabook.figures import replace_block
+            from lorabook.results_text import replace_block
         except ModuleNotFoundError as error:
             print(f"\n{args.readme} NOT updated: lorabook.figures needs {error.name}, missing here")
             return

@@ -145,6 +145,7 @@ def _make_reproducible(notebook):
       drop that state, which nothing displays.
     """
     notebook.metadata.pop("widgets", None)
+    notebook.metadata["lorabook"] = {"blas_kernel": blas_kernel()}
     for cell in notebook.cells:
         if cell.get("cell_type") != "code":
             continue
@@ -260,6 +261,26 @@ def text_outputs(notebook):
 def numbers_in(text):
     """Every number in `text`, as floats, in order."""
     return [float(match.replace(",", "")) for match in NUMBER.findall(text)]
+
+
+def blas_kernel():
+    """The kernel NumPy's BLAS runs here, e.g. "OpenBLAS SkylakeX" or "OpenBLAS Haswell".
+
+    Recorded in every notebook the runner writes: float32 training sums in the
+    kernel's order, so its per-seed numbers are comparable only between runs
+    on the same kernel (the README says how far they move between kernels).
+    """
+    from threadpoolctl import threadpool_info
+
+    for library in threadpool_info():
+        if library.get("user_api") == "blas":
+            return f"{library.get('internal_api', 'blas')} {library.get('architecture', 'unknown')}"
+    return "unknown"
+
+
+def committed_kernel(notebook):
+    """The BLAS kernel recorded in a committed notebook, or None for a notebook run before it was recorded."""
+    return notebook.metadata.get("lorabook", {}).get("blas_kernel")
 
 
 def number_drift(committed, fresh, abs_tol=DRIFT_ABS_TOL, rel_tol=DRIFT_REL_TOL):

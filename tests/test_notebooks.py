@@ -14,7 +14,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from lorabook.notebook_runner import (
-    DRIFT_ABS_TOL, NotebookExecutionError, execute_notebook, notebook_problems, number_drift, numbers_in,
+    DRIFT_ABS_TOL, blas_kernel, committed_kernel, NotebookExecutionError, execute_notebook, notebook_problems, number_drift, numbers_in,
     run_notebooks,
 )
 
@@ -40,6 +40,12 @@ def test_notebook_runs_on_a_fresh_kernel_without_errors(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_the_committed_numbers_come_back_when_the_notebook_runs_again(path):
     notebook, _, _ = executed(path)
+    made_on, here = committed_kernel(nbformat.read(path, as_version=4)), blas_kernel()
+    if made_on != here:
+        # float32 training sums in the BLAS kernel's order, and training amplifies the last bits: per-seed
+        # numbers move between kernels by more than any drift tolerance (README, "Which digits may differ").
+        # The claims the notebooks state are held by their own tests on every kernel.
+        pytest.skip(f"{path.name} was executed with {made_on}; this machine's BLAS runs {here}")
     problems = number_drift(path, notebook)
     assert problems == [], f"{path.name} drifted from its committed copy:\n" + "\n".join(problems)
 
@@ -166,3 +172,10 @@ def test_kernels_draw_inline_whatever_backend_this_process_uses(monkeypatch):
     environment = kernel_environment()
     assert "MPLBACKEND" not in environment
     assert environment["LORABOOK_HEADLESS"] == "1" and environment["OPENBLAS_NUM_THREADS"]
+
+
+def test_the_runner_records_the_blas_kernel_it_ran_with(tmp_path):
+    path = write(tmp_path / "k.ipynb", [new_code_cell("1 + 1")])
+    fresh, _ = execute_notebook(path, timeout=120)
+    assert committed_kernel(fresh) == blas_kernel() != "unknown"
+    assert committed_kernel(nbformat.read(path, as_version=4)) is None  # not written: executed in memory

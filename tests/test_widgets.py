@@ -224,13 +224,17 @@ def preset_runs():
                    for rank in U_CURVE_RANKS} for seed in PRESET_SEEDS}
 
 
-def test_the_preset_shows_both_sides_of_the_rank_trade_off_in_every_seed(preset_runs):
-    # The claim made in notebook 06 and the app: at the preset, the middle rank beats both the lowest and
-    # the highest rank in each of 5 seeds (smallest margins measured: 0.038 over r=1, 0.018 over r=64).
+def test_the_preset_shows_both_sides_of_the_rank_trade_off(preset_runs):
+    # The claim made in notebook 06, the app and the README: at the preset the middle rank beats the lowest
+    # in each of 5 seeds, and the highest in at least 4 of 5 (5 with OpenBLAS's SkylakeX kernel, 4 with its
+    # Haswell kernel, where seed 3 goes the other way by 0.013), and on average.
     low, middle, high = U_CURVE_RANKS
     for seed, accuracy in preset_runs.items():
         assert accuracy[middle] > accuracy[low], f"seed {seed}: r={middle} does not beat r={low}: {accuracy}"
-        assert accuracy[middle] > accuracy[high], f"seed {seed}: r={middle} does not beat r={high}: {accuracy}"
+    wins = [seed for seed, accuracy in preset_runs.items() if accuracy[middle] > accuracy[high]]
+    assert len(preset_runs) == 5 and len(wins) >= 4, f"r={middle} beats r={high} only in seeds {wins}"
+    mean = {rank: sum(a[rank] for a in preset_runs.values()) / len(preset_runs) for rank in U_CURVE_RANKS}
+    assert mean[middle] > max(mean[low], mean[high]), mean
 
 
 def test_ranks_seen_collects_the_runs_that_differ_in_rank_only():

