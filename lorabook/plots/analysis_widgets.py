@@ -151,6 +151,20 @@ def plot_similarity_row(grids, i, d, ax=None):
     return fig
 
 
+def _learning_curves(ax, numbers, labels, title):
+    """One slider run's accuracy per epoch on `ax`: train (solid), target test (dashed), and the source model
+    on the target (dotted); `labels` names the three lines."""
+    train, test, source = labels
+    ax.plot(numbers["epochs"], numbers["train_curve"], color="C0", label=train)
+    ax.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1", label=test)
+    ax.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":", label=source)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
 def plot_rank_selection(numbers):
     """Two panels from lorabook.widgets.rank_selection_run's numbers: accuracy per epoch, and the update's
     singular values.
@@ -161,15 +175,9 @@ def plot_rank_selection(numbers):
     non-zero ones (the dotted line marks r), and lora_alpha sets their size.
     """
     fig, (ax_curve, ax_spectrum) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    ax_curve.plot(numbers["epochs"], numbers["train_curve"], color="C0", label="train (target labels)")
-    ax_curve.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1", label="test (target)")
-    ax_curve.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":", label="source model on target")
-    ax_curve.set_ylim(0, 1.02)
-    ax_curve.set_xlabel("epoch")
-    ax_curve.set_ylabel("accuracy")
-    ax_curve.set_title(f"train {numbers['train_accuracy']:.3f}, test {numbers['test_accuracy']:.3f}")
+    _learning_curves(ax_curve, numbers, ("train (target labels)", "test (target)", "source model on target"),
+                     f"train {numbers['train_accuracy']:.3f}, test {numbers['test_accuracy']:.3f}")
     ax_curve.legend(fontsize=8, loc="lower right")
-    ax_curve.grid(alpha=0.3)
 
     shown = max(numbers["rank"] + 4, 12)  # enough indices to see where the update's spectrum stops
     for name, values in numbers["singular_values"].items():
@@ -242,15 +250,9 @@ def plot_classroom_digits(numbers, ranks_seen, figsize=(8.4, 5.6)):
         # A fixed layout: matplotlib's constrained layout would double the drawing time of every slider move.
         fig, (ax_curve, ax_rank) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1.1, 1]})
         fig.subplots_adjust(left=0.1, right=0.98, bottom=0.13, top=0.85, wspace=0.38)
-        ax_curve.plot(numbers["epochs"], numbers["train_curve"], color="C0", label="train")
-        ax_curve.plot(numbers["epochs"], numbers["test_curve"], "--", color="C1", label="test")
-        ax_curve.axhline(numbers["source_only_accuracy"], color="0.4", linestyle=":", label="no adapter")
-        ax_curve.set_ylim(0, 1.02)
-        ax_curve.set_xlabel("epoch")
-        ax_curve.set_ylabel("accuracy")
-        ax_curve.set_title(f"r = {numbers['rank']}: test {numbers['test_accuracy']:.2f}")
+        _learning_curves(ax_curve, numbers, ("train", "test", "no adapter"),
+                         f"r = {numbers['rank']}: test {numbers['test_accuracy']:.2f}")
         ax_curve.legend(loc="lower right")
-        ax_curve.grid(alpha=0.3)
 
         ranks = sorted(ranks_seen)
         ax_rank.plot(ranks, [ranks_seen[r] for r in ranks], "-o", color="C1", markersize=8)
