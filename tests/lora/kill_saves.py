@@ -63,8 +63,8 @@ def leftovers(folder):
 
 def run_trials(trials, folder, seed=0, two_renames=False):
     """How many kills left each version, a broken folder, a staging folder beside it (the kill
-    landed inside a save), no folder at all (only its ".old" copy), and the most staging folders
-    ever found beside it."""
+    landed inside a save), no folder at all (only its ".old" copy), and the most temporaries
+    ever found beside it once the folder had been loaded."""
     expected = [version(i)(X).data for i in range(len(VERSIONS))]
     tally = {f"version {i + 1}": 0 for i in range(len(VERSIONS))}
     tally.update(broken=0, most_leftovers=0, killed_inside_a_save=0, folder_missing=0)
@@ -79,15 +79,16 @@ def run_trials(trials, folder, seed=0, two_renames=False):
         process.kill()
         process.wait()
         process.stdout.close()
-        left = len(leftovers(folder))  # the child's first save removed older ones: these are this kill's
+        tally["killed_inside_a_save"] += bool(leftovers(folder))  # the child's first save removed older ones
         tally["folder_missing"] += not os.path.exists(folder)  # two renames: killed between them
-        tally["most_leftovers"] = max(tally["most_leftovers"], left)
-        tally["killed_inside_a_save"] += left > 0
         try:
             output = PeftModel.from_pretrained(base(), folder)(X).data
             matches = [i for i, e in enumerate(expected) if np.array_equal(output, e)]
         except Exception:  # noqa: BLE001 - any failure to load counts as a broken folder
             matches = []
+        # Counted after the load: a kill between the two renames leaves the old folder as a
+        # second temporary (beside the staging folder) until the load puts it back.
+        tally["most_leftovers"] = max(tally["most_leftovers"], len(leftovers(folder)))
         if matches:
             tally[f"version {matches[0] + 1}"] += 1
         else:
