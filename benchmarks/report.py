@@ -26,6 +26,7 @@ import tempfile
 
 import _path  # noqa: F401  (the lorabook next to this folder)
 import bench_lora
+import bench_overhead
 import bench_train_step
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,7 +74,7 @@ def _peer(row, library):
     return f"{row['lorabook'] / value:.2f}x" if isinstance(value, float) else "n/a"
 
 
-def markdown(steps, lora, import_time, threads):
+def markdown(steps, overhead, lora, import_time, threads):
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     threading = f", {threads} BLAS thread(s)" if threads else ""
     lines = [
@@ -95,6 +96,18 @@ def markdown(steps, lora, import_time, threads):
         reasons = sorted({row[library] for row in steps.values() if not isinstance(row[library], float)})
         if reasons:
             lines += ["", f"{name}: {reasons[0]}."]
+    lines += [
+        "",
+        "Where the small MLPs' time goes (`python benchmarks/bench_overhead.py`): the same step with one layer "
+        "of lorabook peeled off at a time, each against the hand-written step. *Functions* calls the autograd "
+        "Functions directly on Tensors (no Module, argument checks or optimizer); *arithmetic* calls each "
+        "Function's forward and backward on plain arrays in the right order by hand (no Tensor, graph or engine).",
+        "",
+        "| SGD training step, MLP | lorabook | Functions | arithmetic |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, row in overhead.items():
+        lines.append(f"| {label} | {row['lorabook']:.2f}x | {row['Functions']:.2f}x | {row['arithmetic']:.2f}x |")
     sizes = "-".join(map(str, bench_lora.SIZES))
     lines += [
         "",
@@ -125,10 +138,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     steps = bench_train_step.main(["--threads", str(args.threads)] if args.threads else [])
     print()
+    overhead = bench_overhead.main(["--threads", str(args.threads)] if args.threads else [])
+    print()
     lora = lora_in_fresh_process(args.threads)
     import_time = import_seconds()
     print(f"\nimport lorabook: {import_time:.2f} s (target at most {IMPORT_TARGET} s)")
-    text = markdown(steps, lora, import_time, args.threads)
+    text = markdown(steps, overhead, lora, import_time, args.threads)
     print("\n" + text)
     if not args.dry_run:
         try:  # here, not at the top: it loads matplotlib, which the timings do not need
