@@ -20,7 +20,8 @@ engine's backward cost (one Context and one Tensor per operation, the
 graph walk, and the checks backward makes: versions, shapes, dtypes,
 aliasing), and "arithmetic - hand NumPy" what writing the step as
 separate operations costs. All four run in one fresh process per MLP, in
-alternating blocks; the ratios are medians against the hand-written step.
+alternating blocks; the ratios are medians against the hand-written step,
+and the median of those over a few such processes.
 This script reports; it asserts nothing.
 """
 from __future__ import annotations
@@ -137,6 +138,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=600, help="counted steps per way")
     parser.add_argument("--case", action="append", help="e.g. 8-16-16-2 (default: the two smallest MLPs)")
     parser.add_argument("--threads", type=int, help="BLAS threads in the measuring process (default: NumPy's own)")
+    parser.add_argument("--processes", type=int, default=train_step.PROCESSES,
+                        help="fresh processes per MLP; each ratio is their median")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:  # the fresh process
@@ -152,10 +155,13 @@ def main(argv=None):
         if args.threads:
             env.update({name: str(args.threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                                 "MKL_NUM_THREADS")})
-        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", str(case), "--repeats",
-                               str(args.repeats)], capture_output=True, text=True, env=env, check=True)
-        seconds = json.loads(done.stdout.strip().splitlines()[-1])
-        ratios = {name: value / seconds["hand NumPy"] for name, value in seconds.items()}
+        runs = []
+        for _ in range(args.processes):
+            done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", str(case), "--repeats",
+                                   str(args.repeats)], capture_output=True, text=True, env=env, check=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        ratios = {name: statistics.median(run[name] / run["hand NumPy"] for run in runs) for name in WAYS}
+        seconds = {"hand NumPy": statistics.median(run["hand NumPy"] for run in runs)}
         results[train_step.label(sizes, batch)] = ratios
         print(f"{train_step.label(sizes, batch)}: hand-written step {seconds['hand NumPy'] * 1e6:.0f} us")
         for name in WAYS:

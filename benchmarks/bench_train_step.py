@@ -1,6 +1,6 @@
 """How much does the autograd cost? One SGD training step of an MLP, lorabook vs hand-written NumPy.
 
-    python benchmarks/bench_train_step.py [--repeats 60] [--case 8-16-16-2 ...]
+    python benchmarks/bench_train_step.py [--repeats 60] [--processes 3] [--case 8-16-16-2 ...]
 
 Every side does the same work: forward (Linear, ReLU, ..., Linear), a
 softmax cross-entropy loss, backward (no gradient for the input batch) and
@@ -24,6 +24,11 @@ gradients right before forward, glibc handed that memory back to the
 system, and ~6,000 pages faulted in again every step. `Tensor.clear_grad`
 now lets an old gradient go only when backward stores the new one.)
 
+Each MLP and library is measured in several fresh processes (--processes,
+3 by default) and the median ratio is reported with the lowest and the
+highest: on a shared machine the smallest MLPs' ratio moves by a few
+tenths from one process to the next.
+
 DeZero and PyTorch get the same treatment when they are importable (each
 in its own fresh process, against the same hand-written NumPy step); their
 columns are lorabook's ratio divided by theirs.
@@ -34,6 +39,7 @@ import argparse
 import importlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -52,6 +58,10 @@ CASES = [
     ([784, 1024, 1024, 1024, 10], 512, 1.05),
 ]
 LIBRARIES = ("lorabook", "dezero", "torch")
+# Counted steps per side where the default of 60 is too few: the small steps take microseconds, and
+# on a shared machine their medians need many blocks to settle.
+REPEATS = {"8-16-16-2": 600, "64-128-128-10": 300}
+PROCESSES = 3  # fresh processes per MLP and library: the median ratio is reported, with the spread
 
 
 def label(sizes, batch):
@@ -244,10 +254,11 @@ def measure(library, sizes, batch, repeats, warmup=5):
     return float(np.median(times["library"])), float(np.median(times["numpy"]))
 
 
-def run_fresh(library, case, repeats, threads=None):
+def run_fresh(library, case, repeats=None, threads=None):
     """measure() in a new Python process; a dict with the two times, or with the reason it failed."""
-    command = [sys.executable, os.path.abspath(__file__), "--worker", library, "--case", str(case),
-               "--repeats", str(repeats)]
+    command = [sys.executable, os.path.abspath(__file__), "--worker", library, "--case", str(case)]
+    if repeats:
+        command += ["--repeats", str(repeats)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root] + os.environ.get("PYTHONPATH", "").split(os.pathsep))}
     if threads:
@@ -262,7 +273,10 @@ def run_fresh(library, case, repeats, threads=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=60, help="counted steps per side")
+    parser.add_argument("--repeats", type=int, help="counted steps per side (default: 60, more for the "
+                        "small MLPs)")
+    parser.add_argument("--processes", type=int, default=PROCESSES, help="fresh processes per MLP and library; "
+                        "the ratio reported is their median, and the spread is shown")
     parser.add_argument("--case", action="append", help="e.g. 8-16-16-2 (default: every case)")
     parser.add_argument("--threads", type=int, help="BLAS and PyTorch threads in every process "
                         "(default: each library's own choice; 1 is steadier on a busy machine)")
@@ -275,31 +289,39 @@ def main(argv=None):
         except ImportError as error:
             print(json.dumps({"error": f"not importable ({error})"}))
             return None
-        ours, numpy_time = measure(args.worker, sizes, batch, args.repeats)
+        ours, numpy_time = measure(args.worker, sizes, batch, args.repeats or REPEATS.get("-".join(map(str, sizes)), 60))
         print(json.dumps({"library": ours, "numpy": numpy_time}))
         return None
 
     chosen = [i for i, (sizes, _, _) in enumerate(CASES)
               if not args.case or "-".join(map(str, sizes)) in args.case]
     results = {}
-    print(f"{'MLP':34s} {'lorabook ms':>11s} {'NumPy ms':>9s} {'ratio':>6s} {'target':>7s}"
+    print(f"{'MLP':34s} {'lorabook ms':>11s} {'NumPy ms':>9s} {'ratio':>6s} {'spread':>11s} {'target':>7s}"
           f" {'/ DeZero':>9s} {'/ PyTorch':>9s}")
     for case in chosen:
         sizes, batch, target = CASES[case]
         row = {"target": target}
         for library in LIBRARIES:
-            outcome = run_fresh(library, case, args.repeats, args.threads)
-            row[library] = outcome.get("error") or outcome["library"] / outcome["numpy"]
+            outcomes = [run_fresh(library, case, args.repeats, args.threads) for _ in range(args.processes)]
+            errors = [outcome["error"] for outcome in outcomes if "error" in outcome]
+            if errors:
+                if library == "lorabook":
+                    raise RuntimeError(f"lorabook's benchmark failed: {errors[0]}")
+                row[library] = errors[0]
+                continue
+            ratios = sorted(outcome["library"] / outcome["numpy"] for outcome in outcomes)
+            row[library] = statistics.median(ratios)
             if library == "lorabook":
-                if "error" in outcome:
-                    raise RuntimeError(f"lorabook's benchmark failed: {outcome['error']}")
-                row["ms"] = (outcome["library"] * 1e3, outcome["numpy"] * 1e3)
+                row["spread"] = (ratios[0], ratios[-1])
+                row["ms"] = tuple(statistics.median(outcome[side] for outcome in outcomes) * 1e3
+                                  for side in ("library", "numpy"))
         results[label(sizes, batch)] = row
         peers = [f"{row['lorabook'] / row[p]:9.2f}" if isinstance(row[p], float) else f"{'n/a':>9s}"
                  for p in ("dezero", "torch")]
         verdict = "ok" if row["lorabook"] <= target else "OVER"
+        low, high = row["spread"]
         print(f"{label(sizes, batch):34s} {row['ms'][0]:11.3f} {row['ms'][1]:9.3f} {row['lorabook']:6.2f}"
-              f" {target:5.2f}x {verdict:4s} {' '.join(peers)}")
+              f" {low:5.2f}-{high:<5.2f} {target:5.2f}x {verdict:4s} {' '.join(peers)}")
     for library, name in (("dezero", "DeZero"), ("torch", "PyTorch")):
         missing = {row[library] for row in results.values() if not isinstance(row[library], float)}
         if missing:

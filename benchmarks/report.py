@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 IMPORT_TARGET = 0.2  # seconds for `import lorabook` in a fresh process
 
 
-def import_seconds(runs=5):
+def import_seconds(runs=15):
     """Median time of `import lorabook` in a fresh process (the interpreter's own start not counted).
 
     As a user sees it from the second import on: Python keeps every module
@@ -84,13 +84,16 @@ def markdown(steps, overhead, lora, import_time, threads):
         f"{datetime.date.today().isoformat()} ({platform.machine()}, {os.cpu_count()} cores, load average "
         f"{load:.1f}, NumPy {__import__('numpy').__version__}{threading}). Each MLP runs in a fresh process "
         f"that imports only NumPy and the library measured; ratios of medians within that process, lower is "
-        f"better. The DeZero and PyTorch columns are lorabook's time over theirs.",
+        f"better, the median of {bench_train_step.PROCESSES} such processes (lowest-highest in brackets). "
+        f"The DeZero and PyTorch "
+        f"columns are lorabook's time over theirs.",
         "",
         "| SGD training step, MLP | lorabook / hand-written NumPy | target | lorabook / DeZero | lorabook / PyTorch |",
         "|---|---:|---:|---:|---:|",
     ]
     for label, row in steps.items():
-        lines.append(f"| {label} | {row['lorabook']:.2f}x | at most {row['target']:.2f}x | "
+        low, high = row["spread"]
+        lines.append(f"| {label} | {row['lorabook']:.2f}x ({low:.2f}-{high:.2f}) | at most {row['target']:.2f}x | "
                      f"{_peer(row, 'dezero')} | {_peer(row, 'torch')} |")
     for library, name in (("dezero", "DeZero"), ("torch", "PyTorch")):
         reasons = sorted({row[library] for row in steps.values() if not isinstance(row[library], float)})
