@@ -13,6 +13,8 @@ read exactly as in PEFT:
     base_model.model.0.lora_A.default.weight  (r, in)   trainable
     base_model.model.0.lora_B.default.weight  (out, r)  trainable
 
+What PeftModel shares with AdaLoraPeftModel (forwarding to base_model,
+counting parameters, disable_adapter, unload) is in lora.wrapper.
 named_parameters, parameters, state_dict, train and eval are Module's own
 and so see everything. Note that get_peft_model changes `model` in place,
 and so refuses a model that already went through it (add a second adapter
@@ -31,45 +33,17 @@ from ..nn.module import Module
 from . import saving
 from .adalora import AdaLoraConfig, AdaLoraPeftModel
 from .model import LoraModel
-from .utils import format_trainable_parameters, get_nb_trainable_parameters
+from .wrapper import PeftWrapper
 
 
-class PeftModel(Module):
+class PeftModel(PeftWrapper):
     """A model with LoRA adapters; see the module docstring. Made by get_peft_model."""
 
-    def __init__(self, model, peft_config, adapter_name="default", generator=None):
-        super().__init__()
-        self.base_model = LoraModel(model, peft_config, adapter_name, generator)
-
-    def forward(self, *args, **kwargs):
-        return self.base_model(*args, **kwargs)
-
-    # ----- facts ------------------------------------------------------------------------
-    @property
-    def peft_config(self):
-        """Adapter name -> its LoraConfig."""
-        return self.base_model.peft_config
-
-    @property
-    def active_adapter(self):
-        """The name of the adapter in use."""
-        return self.base_model.active_adapter
+    tuner = LoraModel
 
     @property
     def active_adapters(self):
         return [self.base_model.active_adapter]
-
-    def get_base_model(self):
-        """The user's model (with LoRA layers in it until merge_and_unload or unload)."""
-        return self.base_model.model
-
-    def get_nb_trainable_parameters(self):
-        """(trainable parameters, all parameters); a module in modules_to_save counts once as trainable."""
-        return get_nb_trainable_parameters(self)
-
-    def print_trainable_parameters(self):
-        """Print 'trainable params: N || all params: M || trainable%: P', as PEFT does."""
-        print(format_trainable_parameters(*self.get_nb_trainable_parameters()))
 
     # ----- adapters ---------------------------------------------------------------------
     def add_adapter(self, adapter_name, peft_config, generator=None):
@@ -87,10 +61,6 @@ class PeftModel(Module):
     def delete_adapter(self, adapter_name):
         self.base_model.delete_adapter(adapter_name)
 
-    def disable_adapter(self):
-        """Context manager: `with peft_model.disable_adapter():` computes as the base model."""
-        return self.base_model.disable_adapter()
-
     # ----- merging ----------------------------------------------------------------------
     def merge_adapter(self, adapter_names=None, safe_merge=False):
         """Fold the active adapter (or those named) into the base weights; see LoraModel."""
@@ -102,10 +72,6 @@ class PeftModel(Module):
     def merge_and_unload(self, safe_merge=False, adapter_names=None):
         """Merge and return the plain model (no LoRA layers); this PeftModel is spent afterwards."""
         return self.base_model.merge_and_unload(safe_merge, adapter_names)
-
-    def unload(self):
-        """Return the plain model without merging; this PeftModel is spent afterwards."""
-        return self.base_model.unload()
 
     # ----- saving and loading (lora.saving) ---------------------------------------------
     def save_pretrained(self, save_directory: PathLike, selected_adapters: Optional[Sequence[str]] = None) -> str:

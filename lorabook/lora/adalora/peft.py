@@ -35,11 +35,10 @@ import numpy as np
 
 from ..._checks import check_bool
 from ...io import CheckpointError, PathLike, json_bytes, load_json, restore_interrupted_save, write_folder
-from ...nn.module import Module
 from ...safetensors_file import read_safetensors, safetensors_bytes
 from ..peft_format import ALSO_NEUTRAL, ANY_VALUE, CONFIG_NAME, PEFT_ONLY, PREFIX, WEIGHTS_NAME
 from ..saving import METADATA, check_fits
-from ..utils import format_trainable_parameters, get_nb_trainable_parameters
+from ..wrapper import PeftWrapper
 from .allocator import RankAllocator
 from .config import AdaLoraConfig
 from .model import AdaLoraModel, find_targets
@@ -52,45 +51,18 @@ REQUIRED = ("init_r", "target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2",
 LORA_FIELDS_AT = {"bias": "none", "use_rslora": False, "use_dora": False, "alpha_pattern": {}}
 
 
-class AdaLoraPeftModel(Module):
+class AdaLoraPeftModel(PeftWrapper):
     """A model with an AdaLoRA adapter; made by get_peft_model(model, AdaLoraConfig(...))."""
 
-    def __init__(self, model, peft_config, adapter_name="default", generator=None):
-        super().__init__()
-        self.base_model = AdaLoraModel(model, peft_config, adapter_name, generator)
-
-    def forward(self, *args, **kwargs):
-        return self.base_model(*args, **kwargs)
-
-    @property
-    def peft_config(self):
-        return self.base_model.peft_config
-
-    @property
-    def active_adapter(self):
-        return self.base_model.active_adapter
-
-    def get_base_model(self):
-        return self.base_model.model
+    tuner = AdaLoraModel
 
     def update_and_allocate(self, global_step):
         """The tuner's update_and_allocate (PEFT reaches it through the PeftModel as well)."""
         self.base_model.update_and_allocate(global_step)
 
-    def get_nb_trainable_parameters(self):
-        return get_nb_trainable_parameters(self)
-
-    def print_trainable_parameters(self):
-        print(format_trainable_parameters(*self.get_nb_trainable_parameters()))
-
-    def disable_adapter(self):
-        return self.base_model.disable_adapter()
-
     def merge_and_unload(self, safe_merge=False):
+        """Merge and return the plain model (no AdaLoRA layers); this wrapper is spent afterwards."""
         return self.base_model.merge_and_unload(safe_merge)
-
-    def unload(self):
-        return self.base_model.unload()
 
     # ----- files -------------------------------------------------------------------------
     def adapter_arrays(self):
