@@ -56,7 +56,7 @@ def test_negative_lambda_is_refused_by_name():
         reg.lambda_view(-1.0)
 
 
-# ----- the claims of notebook 07 on the planted task (3 seeds), each at its margin -------------------
+# ----- the claims of notebook 07 on the planted task (5 seeds), each at its margin -------------------
 def test_effective_rank_falls_as_lambda_grows_on_every_seed(paths):
     soft, _ = paths
     for seed in reg.SEEDS:
@@ -72,8 +72,8 @@ def test_test_error_is_u_shaped_in_lambda(paths):
     best = {seed: lam for seed, (lam, _) in reg.best_settings(soft, "lam").items()}
     assert set(best.values()) == {0.01}  # the same interior lambda on every seed
     _, _, worst_at_best = table[0.01]
-    assert worst_at_best < 0.33 < 0.85 < table[lams[0]][1]   # every seed's smallest-lambda error is above
-    assert table[lams[-1]][1] > 2.8                          # and the largest lambda's (D = 0)
+    assert worst_at_best < 0.34 < 0.85 < table[lams[0]][1]   # every seed's smallest-lambda error is above
+    assert table[lams[-1]][1] > 2.1                          # and the largest lambda's (D = 0)
 
 
 def test_the_hard_path_beats_the_soft_path_on_the_planted_task(paths):
@@ -81,7 +81,8 @@ def test_the_hard_path_beats_the_soft_path_on_the_planted_task(paths):
     best_hard = reg.best_settings(hard, "r")
     best_soft = reg.best_settings(soft, "lam")
     assert {r for r, _ in best_hard.values()} == {3}        # the true rank, on every seed
-    assert max(e for _, e in best_hard.values()) < 0.11 < 0.19 < min(e for _, e in best_soft.values())
+    # notebook 07's verdict, at its margin: 0.040 between the worst rank-path seed and the best lambda-path one
+    assert max(e for _, e in best_hard.values()) + 0.03 < min(e for _, e in best_soft.values())
 
 
 def test_the_identity_numbers():
