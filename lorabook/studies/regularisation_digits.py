@@ -203,10 +203,17 @@ def chapter07_sentences(summary):
     verdict = seed_verdict("the rank path", [hard[s][1] for s in seeds], "the lambda path", [soft[s][1] for s in seeds])
     lines = [f"L + lambda R on the planted task: the lambda path is best at lambda = {_settings(soft)}, the rank "
              f"path at r = {_settings(hard)}; {verdict}."]
-    for run in summary["adalora"]:
-        ranks = " ".join(f"{layer}:{rank}" for layer, rank in run["layer_ranks"].items())
-        lines.append(f"AdaLoRA on rotated digits (seed {run['seed']}): final ranks per layer {ranks}, "
-                     f"test error {run['test_error']:.3f}.")
+    runs = summary["adalora"]
+    if runs:
+        seeds_by_ranks = {}  # "0:5 2:1 4:0" -> the seeds that ended with those ranks
+        for run in runs:
+            ranks = " ".join(f"{layer}:{rank}" for layer, rank in run["layer_ranks"].items())
+            seeds_by_ranks.setdefault(ranks, []).append(str(run["seed"]))
+        allocations = "; ".join(f"{ranks} ({'seed' if len(seeds) == 1 else 'seeds'} {', '.join(seeds)})"
+                                for ranks, seeds in seeds_by_ranks.items())
+        errors = [run["test_error"] for run in runs]
+        lines.append(f"AdaLoRA on rotated digits: final ranks per layer {allocations}; test error "
+                     f"{min(errors):.3f}-{max(errors):.3f} (notebook 07 compares it with uniform LoRA).")
     return lines
 
 

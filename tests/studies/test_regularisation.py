@@ -150,12 +150,15 @@ def test_lora_with_weight_decay_finds_the_nuclear_norm_solution():
 def test_the_tours_chapter07_lines_claim_only_what_the_seeds_allow():
     from lorabook.studies.regularisation_digits import chapter07_sentences
 
-    run = {"seed": 0, "layer_ranks": {"0": 5, "2": 1, "4": 0}, "test_error": 0.146}
+    runs = [{"seed": 0, "layer_ranks": {"0": 5, "2": 1, "4": 0}, "test_error": 0.146},
+            {"seed": 1, "layer_ranks": {"0": 6, "2": 0, "4": 0}, "test_error": 0.2},
+            {"seed": 2, "layer_ranks": {"0": 5, "2": 1, "4": 0}, "test_error": 0.15}]
     apart = {"lambda_best": {0: (0.01, 0.25), 1: (0.01, 0.30)}, "rank_best": {0: (3, 0.10), 1: (3, 0.11)},
-             "adalora": [run]}
+             "adalora": runs}
     lines = chapter07_sentences(apart)
     assert "lambda = 0.01, the rank path at r = 3; the rank path has the lower test error on every seed" in lines[0]
-    assert lines[1] == "AdaLoRA on rotated digits (seed 0): final ranks per layer 0:5 2:1 4:0, test error 0.146."
+    assert lines[1] == ("AdaLoRA on rotated digits: final ranks per layer 0:5 2:1 4:0 (seeds 0, 2); 0:6 2:0 4:0 "
+                        "(seed 1); test error 0.146-0.200 (notebook 07 compares it with uniform LoRA).")
     overlapping = dict(apart, rank_best={0: (3, 0.10), 1: (4, 0.26)}, adalora=[])
     lines = chapter07_sentences(overlapping)
     assert len(lines) == 1 and "r = 3, 4; no claim: the ranges overlap" in lines[0]
