@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .student_versions import default_sources
+
 TASK_HEADING = re.compile(r"^## Task (\d+\.\d+) \((Implement|Predict, then run|Explain), (\d+) points?\)", re.M)
 TIME_LINE = re.compile(r"\*\*Time: about (\d+)-(\d+) minutes\.\*\*")
 
@@ -40,8 +42,6 @@ def points_table(paths=None):
 
     Links are relative to the repository's top folder (where README.md is).
     """
-    from .student_versions import default_sources
-
     rows = [sheet_summary(path) for path in (paths or default_sources())]
     lines = ["| sheet (worked solutions) | student version | time (minutes) | tasks (implement / predict / explain) "
              "| points (autograded + by hand) |",
