@@ -111,6 +111,18 @@ def markdown(steps, overhead, lora, import_time, threads):
     ]
     for label, row in overhead.items():
         lines.append(f"| {label} | {row['lorabook']:.2f}x | {row['Functions']:.2f}x | {row['arithmetic']:.2f}x |")
+    shares = [f"{row['Functions'] - row['arithmetic']:.2f}" for row in overhead.values()]
+    mlps = [label.split(",")[0] for label in overhead]
+    bookkeeping = " and ".join(f"{share}{' of a hand-written step' if i == 0 else ''} at {mlp}"
+                               for i, (share, mlp) in enumerate(zip(shares, mlps)))
+    lines += [
+        "",
+        f"Recording the graph and running the engine's backward (*Functions* minus *arithmetic*) costs "
+        f"{bookkeeping}: one Context and one Tensor per operation, the graph walk, "
+        f"and the checks backward makes (in-place changes, shapes, dtypes, shared gradient arrays). That "
+        f"cost is fixed per operation, so it weighs on small MLPs only; at 784-512-512-10 and above the "
+        f"arithmetic dominates.",
+    ]
     sizes = "-".join(map(str, bench_lora.SIZES))
     lines += [
         "",
