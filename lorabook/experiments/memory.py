@@ -26,7 +26,13 @@ bytes, which for a big model is most of the total.
 Measured: gradients are the bytes of every `.grad` after backward, Adam
 moments are `optimizer.state_nbytes()`, activations are what tracemalloc sees
 allocated by the forward pass (graph bookkeeping included, so slightly above
-the prediction), and the peak is tracemalloc's over two whole steps. The
+the prediction), and the peak is tracemalloc's over two whole steps.
+tracemalloc counts what every thread of the process allocates, and a
+Jupyter kernel runs threads of its own (sending output, answering the
+notebook), so inside a kernel the numbers would move by a few hundred bytes
+from run to run. Where the system can fork (Linux, macOS) and other threads
+run, the steps are therefore measured in a forked child process, which has
+only the thread that forked it; the numbers come back through a pipe. The
 peak is more than what is held: backward makes a few (N, d_i) temporaries,
 and Adam's update makes about three temporaries the size of the largest
 trainable parameter (for full fine-tuning of a wide model, the biggest extra).
@@ -34,8 +40,12 @@ trainable parameter (for full fine-tuning of a wide model, the biggest extra).
 from __future__ import annotations
 
 import gc
+import json
+import os
+import threading
 import time
 import tracemalloc
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -107,7 +117,8 @@ def measure_training_step(model: Any, batch: tuple, lr: float = 1e-3, loss_fn: C
                           steps: int = 2) -> dict:
     """Run `steps` Adam steps on one batch and measure where the memory went.
 
-    model: a Module (changed by the steps; pass a copy to keep yours).
+    model: a Module; pass a copy (the steps change it, unless they run in a
+    forked child: see the module docstring).
     batch: (X, y) with X cast to the model's dtype. Tracing starts after the
     model and the batch exist, so their bytes are not in the numbers.
     Returns {"activations": bytes allocated by the first forward pass (the
@@ -117,6 +128,46 @@ def measure_training_step(model: Any, batch: tuple, lr: float = 1e-3, loss_fn: C
     wall time of a step (slowed by tracing; compare runs with each other)}.
     """
     steps = check_int("steps", steps, low=1)
+    if threading.active_count() > 1 and hasattr(os, "fork"):
+        return _in_forked_child(lambda: _measure_steps(model, batch, lr, loss_fn, steps))
+    return _measure_steps(model, batch, lr, loss_fn, steps)
+
+
+def _in_forked_child(measure: Callable[[], dict]) -> dict:
+    """measure() run in a forked child process (only this thread runs there); its dict of numbers.
+
+    An error in the child comes back as a RuntimeError naming it.
+    """
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a multi-threaded process may deadlock the child if it
+        # needs a lock another thread held. This child only computes with NumPy and leaves with
+        # os._exit: it takes none of those locks (the kernel's sockets, output streams, logging).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: measure, send the result, and leave without running any cleanup
+        try:
+            os.close(read_end)
+            try:
+                message = {"result": measure()}
+            except BaseException as error:  # noqa: BLE001 - reported to the parent
+                message = {"error": f"{type(error).__name__}: {error}"}
+            with os.fdopen(write_end, "w") as pipe:
+                json.dump(message, pipe)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    message = json.loads(text) if text else {"error": "the measuring process ended without an answer"}
+    if "error" in message:
+        raise RuntimeError(f"measuring the training step failed: {message['error']}")
+    return message["result"]
+
+
+def _measure_steps(model, batch, lr, loss_fn, steps):
+    """measure_training_step's work, in this process."""
     params = [p for p in model.parameters() if p.requires_grad]
     dtype = params[0].dtype if params else np.float32
     X = Tensor(np.asarray(batch[0], dtype=dtype))
