@@ -151,10 +151,7 @@ def main(argv=None):
     for case, (sizes, batch, _) in enumerate(train_step.CASES):
         if "-".join(map(str, sizes)) not in wanted:
             continue
-        env = dict(os.environ)
-        if args.threads:
-            env.update({name: str(args.threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                                                "MKL_NUM_THREADS")})
+        env = train_step.thread_env(args.threads)
         runs = []
         for _ in range(args.processes):
             done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", str(case), "--repeats",

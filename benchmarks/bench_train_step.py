@@ -254,15 +254,22 @@ def measure(library, sizes, batch, repeats, warmup=5):
     return float(np.median(times["library"])), float(np.median(times["numpy"]))
 
 
+def thread_env(threads=None):
+    """os.environ for a benchmark's fresh process, with BLAS and PyTorch limited to `threads` if given."""
+    env = dict(os.environ)
+    if threads:
+        env.update({name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    return env
+
+
 def run_fresh(library, case, repeats=None, threads=None):
     """measure() in a new Python process; a dict with the two times, or with the reason it failed."""
     command = [sys.executable, os.path.abspath(__file__), "--worker", library, "--case", str(case)]
     if repeats:
         command += ["--repeats", str(repeats)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root] + os.environ.get("PYTHONPATH", "").split(os.pathsep))}
-    if threads:
-        env.update({name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    env = {**thread_env(threads),
+           "PYTHONPATH": os.pathsep.join([root] + os.environ.get("PYTHONPATH", "").split(os.pathsep))}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:

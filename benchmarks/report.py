@@ -59,9 +59,7 @@ def import_seconds(runs=15):
 
 def lora_in_fresh_process(threads=None):
     """bench_lora's results, run in a new process (so that --threads can apply to its BLAS)."""
-    env = dict(os.environ)
-    if threads:
-        env.update({name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    env = bench_train_step.thread_env(threads)
     done = subprocess.run([sys.executable, os.path.join(HERE, "bench_lora.py"), "--json"], capture_output=True,
                           text=True, env=env, check=True)
     *shown, last = done.stdout.strip().splitlines()

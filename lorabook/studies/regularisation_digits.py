@@ -36,7 +36,7 @@ from lorabook.nn import functional as F
 from lorabook.optim import Adam
 from lorabook.train import evaluate
 
-from .regularisation import best_settings, lambda_path, rank_path, seed_verdict, update_ranks
+from .regularisation import SEEDS, best_settings, lambda_path, rank_path, seed_verdict, update_ranks
 
 ROTATION = 45
 N_TARGET_TRAIN = 200
@@ -46,7 +46,6 @@ LR_FULL = 3e-3
 LR_LORA = 1e-2
 DIGIT_LAMBDAS = (0.0, 1.0, 3.0, 10.0)
 DIGIT_RANKS = (1, 2, 4, 8, 16)
-SEEDS = (0, 1, 2, 3, 4)
 FLOAT32_RANK_TOL = 1e-4  # float32 weights: rounding alone leaves singular values near 1e-7 s_1
 LORAPLUS_LRS = (2e-3, 1e-2)
 LORAPLUS_RATIO = 16
