@@ -157,9 +157,11 @@ def _as_model_input(name, X, model):
     return cast
 
 
-def _forward_batched(model, X, batch_size, name="X"):
-    """model(X) in slices of batch_size rows, eval mode and no_grad; yields (start, stop, output array)."""
-    X = _as_model_input(name, X, model)
+def _forward_batched(model, X, batch_size):
+    """model(X) in slices of batch_size rows, eval mode and no_grad; yields (start, stop, output array).
+
+    X must already be in the model's dtype and checked (_as_model_input).
+    """
     modes = _modes(model)
     model.eval()
     try:
@@ -201,8 +203,14 @@ def evaluate(model: Module, data: Data, loss_fn: LossFn | None = None, batch_siz
     batch_size = check_int("batch_size", batch_size, low=1)
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (e.g. F.cross_entropy) or None, got {_show(loss_fn)}")
+    return _evaluate(model, _as_model_input("data: X", X, model), y, loss_fn, batch_size)
+
+
+def _evaluate(model, X, y, loss_fn, batch_size=1024):
+    """evaluate() on data already checked, X cast to the model's dtype: `fit` calls this after every
+    epoch, on data it checked once before the first."""
     total_loss, correct, classes = 0.0, 0, _is_class_labels(y)
-    for start, stop, output in _forward_batched(model, X, batch_size, name="data: X"):
+    for start, stop, output in _forward_batched(model, X, batch_size):
         targets = y[start:stop]
         if loss_fn is not None:
             with no_grad():
@@ -232,6 +240,7 @@ def predict(model: Module, X: ArrayLike, batch_size: int = 1024) -> np.ndarray:
     if X.ndim < 2 or len(X) == 0:
         raise ValueError(f"X must hold one row per example, shape (N, features) with N >= 1, got shape {X.shape}"
                          + (": for a single example pass X[None]" if X.ndim == 1 else ""))
+    X = _as_model_input("X", X, model)
     parts = [output.argmax(axis=-1) for _, _, output in _forward_batched(model, X, batch_size)]
     return np.concatenate(parts).astype(np.int64)
 
@@ -266,12 +275,15 @@ def _diverged(epoch, epochs, step, steps, loss, optimizer, history):
     )
 
 
-def _check_finite_parameters(model, epoch, epochs, steps, loss, optimizer, history):
+def _check_finite_parameters(named_parameters, epoch, epochs, steps, loss, optimizer, history):
     """Non-finite weights give NaN for every later input: stop at the end of the epoch that made them.
 
     (The loss of the last step can still be finite: it was computed before that step's update.)
+    named_parameters: the model's (name, parameter) pairs, listed once when fit starts.
     """
-    for name, param in model.named_parameters():
+    for name, param in named_parameters:
+        if np.isfinite(param.data).all():  # the common case, with one temporary instead of first_non_finite's three
+            continue
         index = first_non_finite(param.data)
         if index is not None:
             where = ", ".join(str(i) for i in index)
@@ -283,12 +295,13 @@ def _check_finite_parameters(model, epoch, epochs, steps, loss, optimizer, histo
 
 
 def _check_outputs(model, loss_fn, val_data, last_batch, epoch, epochs, steps, optimizer, history):
-    """evaluate() on val_data (returned), or on the epoch's last batch without val_data (None returned).
+    """evaluate() on val_data (returned), or on the epoch's last batch without val_data (None returned);
+    both already checked and cast by fit.
 
     Finite weights can still give non-finite outputs (1e36 * x overflows float32), so the model
     is run once after each epoch's updates, and a non-finite loss there stops training.
     """
-    after = evaluate(model, val_data if val_data is not None else last_batch, loss_fn)
+    after = _evaluate(model, *(val_data if val_data is not None else last_batch), loss_fn)
     if not math.isfinite(after["loss"]):
         measured = "validation loss" if val_data is not None else "loss on the epoch's last batch"
         raise TrainingDivergedError(
@@ -352,8 +365,8 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
     rng = get_generator(seed, "seed")
 
     X = _as_model_input("train_data: X", X, model)
-    if val_data is not None:
-        _as_model_input("val_data: X", val_data[0], model)  # checked now, not after the first epoch
+    if val_data is not None:  # checked and cast once, now, not after every epoch
+        val_data = (_as_model_input("val_data: X", val_data[0], model), val_data[1])
     classes = _is_class_labels(y)
     history = History(
         train_accuracy=[] if classes else None,
@@ -363,6 +376,7 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
     n = len(X)
     batches = _batches(n, batch_size)
     modes = _modes(model)
+    named_parameters = list(model.named_parameters())
     start_time = time.perf_counter()
     try:
         # Overflow warnings would only repeat, less clearly, what the divergence checks report.
@@ -392,7 +406,7 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
                     # Let this step's graph go now, not when the next step reassigns the
                     # names: otherwise two steps' activations are alive at once.
                     del output, loss
-                _check_finite_parameters(model, epoch, epochs, len(batches), loss_value, optimizer, history)
+                _check_finite_parameters(named_parameters, epoch, epochs, len(batches), loss_value, optimizer, history)
                 val = _check_outputs(model, loss_fn, val_data, (X_epoch[start:stop], targets), epoch, epochs,
                                      len(batches), optimizer, history)
                 _record_epoch(history, epoch, loss_sum / n, correct / n, val)
