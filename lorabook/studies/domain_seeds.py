@@ -10,6 +10,8 @@ on the seed only), the adapter's start and the batch order.
 """
 from __future__ import annotations
 
+import functools
+
 from lorabook.data import load_digits, make_domain_split
 from lorabook.experiments import compare_adaptation, label_budget_sweep
 
@@ -46,9 +48,20 @@ def few_labels(seed):
     return [dict(r, gap=r["train_accuracy"] - r["test_accuracy"]) for r in records]
 
 
+@functools.lru_cache(maxsize=None)
+def rotation_study(seed):
+    """rotation_rank_study(degrees=90.0, seed=seed): two moons turned by 90 degrees.
+
+    Cached in memory, as source_domain is: the notebook draws seed 0's models
+    and then tabulates every seed's records, and seed 0 need not train twice.
+    Callers must not change the models.
+    """
+    return rotation_rank_study(degrees=90.0, seed=seed)
+
+
 def rotation(seed):
-    """rotation_rank_study's records: two moons turned by 90 degrees."""
-    return rotation_rank_study(degrees=90.0, seed=seed).records
+    """rotation_study's records."""
+    return rotation_study(seed).records
 
 
 def inits(seed):
@@ -63,10 +76,20 @@ def domain_data(seed):
     return {name: target_data(shift, strength, 200, seed) for name, (shift, strength) in DOMAINS.items()}
 
 
+@functools.lru_cache(maxsize=None)
+def adapters_run(seed, epochs=30):
+    """adapters_per_domain on DOMAINS: one rank-4 adapter per domain, every adapter tested on every domain.
+
+    Returns (records, the PeftModel holding the four adapters). Cached in
+    memory like rotation_study: the notebook switches seed 0's adapters and
+    then tabulates every seed. Callers may switch adapters but must not train.
+    """
+    return adapters_per_domain(source_domain(seed)[1], domain_data(seed), rank=4, epochs=epochs, seed=seed)
+
+
 def adapters(seed, epochs=30):
-    """adapters_per_domain on DOMAINS: one rank-4 adapter per domain, every adapter on every domain."""
-    records, _ = adapters_per_domain(source_domain(seed)[1], domain_data(seed), rank=4, epochs=epochs, seed=seed)
-    return records
+    """adapters_run's records."""
+    return adapters_run(seed, epochs)[0]
 
 
 def data_space(seed):
