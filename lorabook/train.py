@@ -348,8 +348,8 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
     and its first bad index. Training stops with TrainingDivergedError, naming
     epoch and step, when a training loss is NaN or infinite, and at the end
     of an epoch when a parameter is, or the loss after the epoch's updates
-    (on val_data, else on the last batch): `fit` never returns a model whose
-    weights or outputs are non-finite.
+    on val_data (without val_data: on the last batch, after the last epoch):
+    `fit` never returns a model whose weights or outputs are non-finite.
     """
     _check_model(model)
     X, y = check_data("train_data", train_data)
@@ -407,8 +407,12 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
                     # names: otherwise two steps' activations are alive at once.
                     del output, loss
                 _check_finite_parameters(named_parameters, epoch, epochs, len(batches), loss_value, optimizer, history)
-                val = _check_outputs(model, loss_fn, val_data, (X_epoch[start:stop], targets), epoch, epochs,
-                                     len(batches), optimizer, history)
+                val = None
+                if val_data is not None or epoch == epochs:
+                    # Without val_data only the last epoch needs this extra forward pass: after any
+                    # other epoch, outputs gone non-finite stop training at the next step's loss.
+                    val = _check_outputs(model, loss_fn, val_data, (X_epoch[start:stop], targets), epoch, epochs,
+                                         len(batches), optimizer, history)
                 _record_epoch(history, epoch, loss_sum / n, correct / n, val)
                 history.time.append(time.perf_counter() - start_time)
                 bar.set_postfix_str(_postfix(history), refresh=False)

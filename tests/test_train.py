@@ -127,20 +127,31 @@ def test_inputs_too_large_for_the_model_dtype_are_refused_not_turned_into_inf():
             progress=False)
 
 
-@pytest.mark.parametrize("with_val_data", [True, False])
-def test_a_model_whose_outputs_overflow_is_never_returned(with_val_data):
+@pytest.mark.parametrize("with_val_data, epochs", [(True, 3), (False, 1)])
+def test_a_model_whose_outputs_overflow_is_never_returned(with_val_data, epochs):
     # lr = 1e36 keeps every weight finite in float32 (its largest is 3.4e38), but the outputs overflow:
-    # the epoch's only step had a finite loss, so the check after the epoch must catch it.
+    # the epoch's only step had a finite loss, so the check after the epoch must catch it (after every
+    # epoch with val_data, after the last one without).
     X, y = small_classification(40)
     model = nn.MLP([4, 8, 3], generator=0)
     val_data = (X, y) if with_val_data else None
     with pytest.raises(TrainingDivergedError) as caught:
-        fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=1e36), epochs=3, batch_size=40,
+        fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=1e36), epochs=epochs, batch_size=40,
             val_data=val_data, progress=False)
     error = caught.value
     assert (error.epoch, error.step) == (1, 1) and not np.isfinite(error.loss)
     assert ("validation loss" if with_val_data else "last batch") in str(error)
     assert "1e+36" in str(error) and error.history.epochs == []
+
+
+def test_without_val_data_outputs_gone_non_finite_stop_training_at_the_next_step():
+    # The same overflow in an epoch that is not the last: the next step's loss is the first to see it.
+    X, y = small_classification(40)
+    model = nn.MLP([4, 8, 3], generator=0)
+    with pytest.raises(TrainingDivergedError, match=r"loss became \S+ at epoch 2 of 3, step 1 of 1") as caught:
+        fit(model, (X, y), F.cross_entropy, optim.SGD(model.parameters(), lr=1e36), epochs=3, batch_size=40,
+            progress=False)
+    assert not np.isfinite(caught.value.loss) and caught.value.history.epochs == [1]
 
 
 class BreakingSGD(optim.SGD):
