@@ -382,8 +382,8 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
         # Overflow warnings would only repeat, less clearly, what the divergence checks report.
         with progress_bar(progress, epochs * len(batches), "training") as bar, \
                 np.errstate(over="ignore", invalid="ignore"):
+            model.train()  # once: the evaluations after an epoch put back the modes they found
             for epoch in range(1, epochs + 1):
-                model.train()
                 order = rng.permutation(n)
                 X_epoch, y_epoch = X[order], y[order]  # one shuffled copy; batches are views
                 loss_sum, correct = 0.0, 0
@@ -415,7 +415,8 @@ def fit(model: Module, train_data: Data, loss_fn: LossFn, optimizer: Optimizer, 
                                          len(batches), optimizer, history)
                 _record_epoch(history, epoch, loss_sum / n, correct / n, val)
                 history.time.append(time.perf_counter() - start_time)
-                bar.set_postfix_str(_postfix(history), refresh=False)
+                if progress:  # (formatting the numbers costs time in runs of many short epochs)
+                    bar.set_postfix_str(_postfix(history), refresh=False)
     finally:
         _restore(modes)
     return history

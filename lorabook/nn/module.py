@@ -125,7 +125,19 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self):
-        return (module for _, module in self.named_modules())
+        """This module and every submodule, depth first, in named_modules' order.
+
+        Walked without building the dotted names: train() and eval() run this
+        every epoch, and the names would be most of the cost.
+        """
+        seen, stack, order = set(), [self], []
+        while stack:
+            module = stack.pop()
+            if id(module) not in seen:
+                seen.add(id(module))
+                order.append(module)
+                stack.extend(reversed(module._modules.values()))
+        return iter(order)
 
     def named_parameters(self, prefix="", recurse=True):
         """(dotted name, Parameter) pairs, e.g. ("0.weight", ...); a shared Parameter once."""
