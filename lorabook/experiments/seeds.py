@@ -15,12 +15,15 @@ standard deviation (|mean| > std, ddof = 1): a t statistic above sqrt(n),
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from .forked import map_forked
 from .records import check_records
 
 
@@ -116,24 +119,37 @@ def paired_difference(records: Iterable[dict], key: str, a: dict, b: dict, seed_
     return difference(values(records, key, seed_key, **a), values(records, key, seed_key, **b))
 
 
-def over_seeds(experiment: Callable[..., Any], seeds: Iterable[int], **options: Any) -> list:
+def over_seeds(experiment: Callable[..., Any], seeds: Iterable[int], processes: int = 1, **options: Any) -> list:
     """experiment(seed=s, **options) for every s in seeds, its records joined into one list.
 
     experiment returns a list of record dicts (or (records, anything) as adapt
     does); each record gets the key "seed" (overwritten if it had one).
         records = over_seeds(lambda seed: my_runs(seed), seeds=range(5))
+    processes: how many seeds run at once, each in a process forked from this
+    one (lorabook.experiments.forked; on Linux, elsewhere one after another).
+    The records are the same as with processes=1, in the order of `seeds`.
+
+    Each seed runs on one BLAS thread, whatever this process was started
+    with: the models here are small, so more threads only cost (and several
+    processes with several threads each would fight over the cores), and the
+    last digits of a result depend on the thread count. One thread is what
+    the tests, the tour and the committed notebooks use, so a re-run in any
+    kernel gives their numbers.
     """
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must hold at least one seed, got none")
-    joined = []
-    for seed in seeds:
+    per_seed = map_forked(functools.partial(_records_of_one_seed, experiment, options), seeds, processes)
+    return [record for records in per_seed for record in records]
+
+
+def _records_of_one_seed(experiment, options, seed):
+    with threadpool_limits(limits=1, user_api="blas"):
         result = experiment(seed=seed, **options)
-        records = result[0] if isinstance(result, tuple) else result
-        if isinstance(records, dict):
-            records = [records]
-        joined += [dict(record, seed=seed) for record in records]
-    return joined
+    records = result[0] if isinstance(result, tuple) else result  # the records, never the model beside them
+    if isinstance(records, dict):
+        records = [records]
+    return [dict(record, seed=seed) for record in records]
 
 
 def summarise(records: Iterable[dict], by: Any, keys: Sequence[str], digits: int = 3, percent: bool = False) -> list:
