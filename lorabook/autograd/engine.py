@@ -15,10 +15,9 @@ share memory.
 """
 from __future__ import annotations
 
-from operator import attrgetter
-
 import numpy as np
 
+from . import grad_mode
 from .errors import ShapeError
 from .graph import walk
 
@@ -42,7 +41,7 @@ def backward(root, grad=None, retain_graph=False):
             _store_grad(node, grad, stored)
         if ctx is None:
             continue
-        if node._version or ctx.versions != versions_of(ctx.inputs):  # changed in place since forward
+        if ctx.in_place_changes != grad_mode.in_place_changes:  # something changed in place since forward
             _refuse_if_saved_arrays_changed(node, ctx)
         for parent, parent_grad in zip(ctx.inputs, _input_gradients(ctx, grad)):
             if parent_grad is None:  # the input needs no gradient
@@ -177,8 +176,9 @@ def _refuse_if_saved_arrays_changed(node, ctx):
     forward and backward, `t += 1`), backward would compute the gradient of
     a computation that never happened, silently. Each change bumps the
     tensor's version and forward recorded the versions it saw; backward
-    calls this when they differ, and a changed tensor whose memory the
-    operation saved is an error, as in PyTorch.
+    calls this when anything at all was changed in place since, and a
+    changed tensor whose memory the operation saved is an error, as in
+    PyTorch.
     """
     changed = [(t, seen) for t, seen in zip(ctx.inputs, ctx.versions) if t._version != seen]
     if node._version != 0:
@@ -195,14 +195,6 @@ def _refuse_if_saved_arrays_changed(node, ctx):
                 f"Change values in place only after backward (e.g. optimizer.step() after "
                 f"loss.backward()), or compute the graph again after the change."
             )
-
-
-def versions_of(tensors, _version=attrgetter("_version")):
-    """The tensors' versions as a tuple: recorded by Function.apply, compared before backward.
-
-    (map with attrgetter rather than a list comprehension: this runs for every operation.)
-    """
-    return tuple(map(_version, tensors))
 
 
 def unbroadcast(grad, shape):
