@@ -111,6 +111,7 @@ def _input_gradients(ctx, grad):
             f"{ctx.function.__name__}.backward returned {len(input_grads)} gradient(s) for "
             f"{len(inputs)} input(s); return one per input of forward, None where none is needed"
         )
+    # Nearly always every gradient fits already, and backward's own tuple is returned: no new one per operation.
     for tensor, input_grad in zip(inputs, input_grads):
         if input_grad is not None:
             data = tensor.data
