@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, Tuple, Union
 import numpy as np
 
 from ._checks import check_bool, check_float
+from .autograd import grad_mode
 from .autograd.tensor import Tensor
 
 Params = Union[Iterable[Tensor], Iterable[Dict[str, Any]]]
@@ -101,7 +102,9 @@ class Optimizer:
                     if state is None:
                         state = self.state[param] = {}
                     self._update(param, param.grad, state, group)
-                    param._version += 1  # param.bump_version(), without a call per parameter
+                    # param.bump_version(), without a call per parameter:
+                    param._version += 1
+                    grad_mode.in_place_changes += 1
 
     def _ordered_params(self):
         """Every parameter, group by group: position i in state_dict() is the i-th of these."""

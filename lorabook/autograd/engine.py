@@ -2,21 +2,22 @@
 
     dL/d(input) = sum over the uses of input of  backward(dL/d(output))
 
-`backward(root)` lists the graph's tensors so that each comes after
-everything computed from it (root first, leaves last), then visits them in
-that order: it hands each Function the gradient of its output and adds up
-the gradients of its inputs. A tensor used twice (`a + a`) receives the sum
-of both contributions. Everything else here is a small helper with one
-rule each: checking the arguments, checking what a backward returned,
+`backward(root)` lists the tensors made by operations so that each comes
+after everything computed from it (root first), then visits them in that
+order: it hands each Function the gradient of its output and adds up the
+gradients of its inputs. A tensor used twice (`a + a`) receives the sum of
+both contributions. A leaf's gradients go straight into its `.grad` as they
+arrive (adding up there, as PyTorch's AccumulateGrad does): a leaf has no
+Function to run, so the walk need not list it. Everything else here is a
+small helper with one rule each: checking the arguments, checking what a backward returned,
 refusing arrays changed in place, and never letting two `.grad` arrays
 share memory.
 """
 from __future__ import annotations
 
-from operator import attrgetter
-
 import numpy as np
 
+from . import grad_mode
 from .errors import ShapeError
 from .graph import walk
 
@@ -31,27 +32,36 @@ def backward(root, grad=None, retain_graph=False):
     """
     grads = {root: _first_gradient(root, grad)}  # tensor -> dL/d(tensor), summed so far
     stored = set()  # ids of the arrays handed out as some .grad in this pass
-    for node in reversed(walk(root, needs_grad_only=True)):  # root first, leaves last
+    for node in reversed(walk(root, needs_grad_only=True, leaves=False)):  # root first, each node after its uses
         grad = grads.pop(node, None)
         if grad is None:  # its operation returned no gradient for it
             continue
-        if node._ctx is None or node._retains_grad:
-            _store_grad(node, grad, stored)
         ctx = node._ctx
-        if ctx is not None:
-            if node._version or ctx.versions != versions_of(ctx.inputs):  # changed in place since forward
-                _refuse_if_saved_arrays_changed(node, ctx)
-            for parent, parent_grad in _input_gradients(ctx, grad):
-                grads[parent] = grads[parent] + parent_grad if parent in grads else parent_grad
-            if not retain_graph:
-                ctx.free()
+        if ctx is None or node._retains_grad:  # (the walk lists a leaf only when it is the root itself)
+            _store_grad(node, grad, stored)
+        if ctx is None:
+            continue
+        if ctx.in_place_changes != grad_mode.in_place_changes:  # something changed in place since forward
+            _refuse_if_saved_arrays_changed(node, ctx)
+        for parent, parent_grad in zip(ctx.inputs, _input_gradients(ctx, grad)):
+            if parent_grad is None:  # the input needs no gradient
+                continue
+            if parent._ctx is None:  # a leaf: nothing flows on from it, so .grad takes it now
+                _store_grad(parent, parent_grad, stored)
+            elif parent in grads:
+                grads[parent] = grads[parent] + parent_grad
+            else:
+                grads[parent] = parent_grad
+        if not retain_graph:
+            ctx.free()
 
 
 def topological_order(root):
     """Tensors that need a gradient, each listed before every tensor it was computed from.
 
-    The root comes first and the leaves (parameters, inputs) come last: the
-    order in which backward visits them.
+    The root comes first and the leaves (parameters, inputs) come last.
+    backward visits the tensors made by operations in this order; a leaf
+    takes its gradient as it arrives, with no visit of its own.
     """
     return walk(root, needs_grad_only=True)[::-1]
 
@@ -70,7 +80,7 @@ def _first_gradient(root, grad):
                 f"{root.shape}; reduce it first (e.g. .sum() or .mean()) or pass "
                 f"grad= of shape {root.shape}"
             )
-        return np.ones(root.shape, root.dtype)
+        return np.ones(root.data.shape, root.data.dtype)
     grad = np.array(getattr(grad, "data", grad), dtype=root.data.dtype)
     if grad.shape != root.shape:
         raise ValueError(
@@ -81,12 +91,14 @@ def _first_gradient(root, grad):
 
 
 def _input_gradients(ctx, grad):
-    """(input, dL/d(input)) for each input of ctx's operation that requires grad.
+    """dL/d(input) for each input of ctx's operation, None where the input needs none.
 
     Runs the Function's backward and checks that it returned one gradient
     (or None) per input: a learner's own Function that forgets one should be
-    told so, not have the rest silently matched to the wrong inputs. Each
-    gradient is then fitted to its input's shape and dtype (_fit_to_input).
+    told so, not have the rest silently matched to the wrong inputs. A
+    gradient that does not match its input's shape and dtype is fitted to it
+    (_fit_to_input), and one for an input that does not require grad is
+    dropped.
     """
     if ctx._freed:  # also for Functions that saved nothing, whose backward would not notice
         ctx.saved_tensors  # raises the "second time" error
@@ -99,15 +111,21 @@ def _input_gradients(ctx, grad):
             f"{ctx.function.__name__}.backward returned {len(input_grads)} gradient(s) for "
             f"{len(inputs)} input(s); return one per input of forward, None where none is needed"
         )
-    pairs = []
-    for position, (tensor, input_grad) in enumerate(zip(inputs, input_grads)):
-        if input_grad is not None and tensor.requires_grad:
+    # Nearly always every gradient fits already, and backward's own tuple is returned: no new one per operation.
+    for tensor, input_grad in zip(inputs, input_grads):
+        if input_grad is not None:
             data = tensor.data
             # `is not` first: NumPy's dtypes are shared objects, and comparing them costs more
-            if input_grad.shape != data.shape or input_grad.dtype is not data.dtype:
-                input_grad = _fit_to_input(input_grad, tensor, ctx, position)
-            pairs.append((tensor, input_grad))
-    return pairs
+            if input_grad.shape != data.shape or input_grad.dtype is not data.dtype or not tensor.requires_grad:
+                return _fitted(input_grads, ctx)
+    return input_grads
+
+
+def _fitted(input_grads, ctx):
+    """input_grads with each gradient fitted to its input, and None for inputs that need none."""
+    return tuple(None if input_grad is None or not tensor.requires_grad
+                 else _fit_to_input(input_grad, tensor, ctx, position)
+                 for position, (tensor, input_grad) in enumerate(zip(ctx.inputs, input_grads)))
 
 
 def _fit_to_input(grad, tensor, ctx, position):
@@ -159,8 +177,9 @@ def _refuse_if_saved_arrays_changed(node, ctx):
     forward and backward, `t += 1`), backward would compute the gradient of
     a computation that never happened, silently. Each change bumps the
     tensor's version and forward recorded the versions it saw; backward
-    calls this when they differ, and a changed tensor whose memory the
-    operation saved is an error, as in PyTorch.
+    calls this when anything at all was changed in place since, and a
+    changed tensor whose memory the operation saved is an error, as in
+    PyTorch.
     """
     changed = [(t, seen) for t, seen in zip(ctx.inputs, ctx.versions) if t._version != seen]
     if node._version != 0:
@@ -177,14 +196,6 @@ def _refuse_if_saved_arrays_changed(node, ctx):
                 f"Change values in place only after backward (e.g. optimizer.step() after "
                 f"loss.backward()), or compute the graph again after the change."
             )
-
-
-def versions_of(tensors, _version=attrgetter("_version")):
-    """The tensors' versions as a tuple: recorded by Function.apply, compared before backward.
-
-    (map with attrgetter rather than a list comprehension: this runs for every operation.)
-    """
-    return tuple(map(_version, tensors))
 
 
 def unbroadcast(grad, shape):

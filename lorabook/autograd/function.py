@@ -33,8 +33,9 @@ class Context:
     """What one Function call remembers between forward and backward.
 
     Set by Function.apply: `function` (the Function class), `inputs` (the
-    input Tensors), `needs_input_grad` (a bool per input) and `versions`
-    (each input's version at forward, compared again at backward).
+    input Tensors), `needs_input_grad` (a bool per input), `versions` (each
+    input's version at forward, compared again at backward if anything was
+    changed in place since) and `in_place_changes` (grad_mode's count then).
     """
 
     # Class-level defaults: most contexts never change them, and a context is
@@ -42,6 +43,7 @@ class Context:
     function = None
     inputs = ()
     versions = ()
+    in_place_changes = 0
     _saved = ()
     _freed = False
 
@@ -98,5 +100,6 @@ class Function:
             return Tensor._wrap(output, False)
         ctx.function = cls
         ctx.inputs = inputs
-        ctx.versions = tuple(map(_version, inputs))  # versions_of(inputs), minus a call
+        ctx.versions = tuple(map(_version, inputs))
+        ctx.in_place_changes = grad_mode.in_place_changes
         return Tensor._wrap(output, True, ctx)

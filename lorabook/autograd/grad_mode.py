@@ -1,9 +1,16 @@
-"""Gradient mode: whether operations record the graph (`no_grad` switches it off)."""
+"""The autograd's global state: whether operations record the graph (`no_grad` switches it
+off), and how many changes in place there have been."""
 from __future__ import annotations
 
 import functools
 
 _enabled = True  # read by Function.apply on every operation
+
+# Every change in place to any tensor's values, counted by Tensor.bump_version. Function.apply notes the
+# count in each context; backward compares the versions of an operation's inputs (a tuple built per
+# operation) only if the count has moved since. In a training step nothing changes in place between
+# forward and backward, so the check costs one comparison per operation.
+in_place_changes = 0
 
 
 def is_grad_enabled() -> bool:

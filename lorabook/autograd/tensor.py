@@ -174,6 +174,7 @@ class Tensor:
         the graph keeps the old array.
         """
         self._version += 1
+        grad_mode.in_place_changes += 1  # backward checks versions only when this moved (see grad_mode)
         return self
 
     # Without these, Python would turn `p -= x` into `p = p - x`: a new tensor

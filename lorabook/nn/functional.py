@@ -82,21 +82,24 @@ def _class_targets(targets, logits):
     """Integer class indices (N,) checked against logits (N, C)."""
     if type(targets) is not np.ndarray:  # the common case (an integer array) skips the conversion
         targets = np.asarray(getattr(targets, "data", targets))
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
+    shape = logits.data.shape  # (not logits.shape: a property, and this runs every step)
+    if len(shape) != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {shape}")
     if targets.dtype.kind not in "iu":
         hint = ""
         if targets.dtype.kind == "f":
             hint = " (lorabook.tensor makes float32 by default: pass the integer array itself)"
         raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {targets.dtype}{hint}")
-    if targets.shape != (logits.shape[0],):
-        raise ValueError(f"cross_entropy: targets must have shape ({logits.shape[0]},) to match logits {logits.shape}, got {targets.shape}")
+    if targets.shape != shape[:1]:
+        raise ValueError(f"cross_entropy: targets must have shape ({shape[0]},) to match logits {shape}, got {targets.shape}")
     if targets.size == 0:
-        raise ValueError(f"cross_entropy: the batch is empty (logits {logits.shape}); "
+        raise ValueError(f"cross_entropy: the batch is empty (logits {shape}); "
                          "the mean of no losses is undefined")
-    num_classes = logits.shape[1]
-    # One pass instead of min() and max(): seen as unsigned, a negative index is huge.
-    if targets.view(_UNSIGNED.get(targets.dtype) or targets.dtype.str.replace("i", "u")).max() >= num_classes:
+    num_classes = shape[1]
+    # One pass instead of min() and max(): seen as unsigned, a negative index is huge. (np.maximum.reduce
+    # is targets.max() without its Python wrapper.)
+    unsigned = targets.view(_UNSIGNED.get(targets.dtype) or targets.dtype.str.replace("i", "u"))
+    if np.maximum.reduce(unsigned) >= num_classes:
         bad = targets[(targets < 0) | (targets >= num_classes)]
         raise ValueError(f"cross_entropy: targets must be in [0, {num_classes}), got values such as {bad[:5].tolist()}")
     return targets
@@ -109,7 +112,7 @@ def cross_entropy(logits: ArrayLike, targets: ArrayLike, reduction: str = "mean"
     """
     if reduction not in REDUCTIONS:
         check_choice("reduction", reduction, REDUCTIONS)  # raises, naming the choices
-    logits = _as_tensor(logits)
+    logits = logits if isinstance(logits, Tensor) else Tensor(logits)
     targets = _class_targets(targets, logits)
     return nn_ops.CrossEntropy.apply(logits, targets=targets, reduction=reduction)
 
