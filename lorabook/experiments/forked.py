@@ -7,7 +7,8 @@ train at once. A forked process starts as a copy of this one: it has every
 function defined here, including one typed into a notebook cell, and
 everything computed and cached so far (such as the trained source models of
 lorabook.studies.headline.source_domain). So cache what several runs share
-first, then fork. Only results travel back, through multiprocessing's
+first, then fork (headline.cache_source_domains trains the source models
+side by side and keeps them in this process). Only results travel back, through multiprocessing's
 pipe (pickled: the sender is our own child, not a file from elsewhere).
 
 Forking is used only on Linux. macOS and Windows start processes afresh

@@ -25,7 +25,6 @@ run uses the closed form itself.
 """
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 
@@ -33,7 +32,8 @@ import numpy as np
 
 from lorabook.analysis import random_subspace_baseline, subspace_similarity_grid
 from lorabook.data import load_digits, make_domain_split
-from lorabook.experiments import adapt, planted_rank_sweep, train_source_model
+from lorabook.experiments import adapt, map_forked, planted_rank_sweep, train_source_model
+from lorabook.nn import MLP
 from lorabook.train import progress_bar
 
 SHIFT, STRENGTH, LABEL_BUDGET = "rotate", 45.0, 400
@@ -65,16 +65,45 @@ class HeadlineResults:
     source_models: dict = field(default_factory=dict, repr=False)
 
 
-@functools.lru_cache(maxsize=None)
+_sources = {}  # (seed, epochs) -> (split, source model): see source_domain
+
+
 def source_domain(seed, epochs=60):
     """(split, source model) for one seed: the rotated-digits split and the MLP trained on its source half.
 
     Cached in memory: the tour, the figures and the tests of one process share
     them. Callers must not change the model (adapt works on a copy).
     """
+    if (seed, epochs) not in _sources:
+        split = _split(seed)
+        _sources[seed, epochs] = split, train_source_model(split.source_train, epochs=epochs, seed=seed)
+    return _sources[seed, epochs]
+
+
+def cache_source_domains(seeds, epochs=60, processes=2):
+    """Train the source models of `seeds` that are not cached yet, `processes` at a time, and cache them here.
+
+    Each is trained in a process forked from this one (lorabook.experiments.forked)
+    and its weights come back: the same model, weight for weight, as
+    source_domain trains here. Processes forked later (over_seeds(...,
+    processes=2)) then start with every source model already trained.
+    """
+    missing = [seed for seed in seeds if (seed, epochs) not in _sources]
+    trained = map_forked(lambda seed: _sizes_and_weights(source_domain(seed, epochs)[1]), missing, processes)
+    for seed, (sizes, weights) in zip(missing, trained):
+        if (seed, epochs) not in _sources:  # (where map_forked ran here, source_domain cached it already)
+            model = MLP(sizes)
+            model.load_state_dict(weights)
+            _sources[seed, epochs] = _split(seed), model
+
+
+def _split(seed):
     X, y = load_digits()
-    split = make_domain_split(X, y, SHIFT, STRENGTH, n_target_train=LABEL_BUDGET, seed=seed, image_shape=(8, 8))
-    return split, train_source_model(split.source_train, epochs=epochs, seed=seed)
+    return make_domain_split(X, y, SHIFT, STRENGTH, n_target_train=LABEL_BUDGET, seed=seed, image_shape=(8, 8))
+
+
+def _sizes_and_weights(model):
+    return model.sizes, model.state_dict()
 
 
 def _first_layer_update(method, model, source_model):
