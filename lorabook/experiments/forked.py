@@ -45,11 +45,27 @@ def map_forked(function: Callable[[Any], Any], arguments: Iterable[Any], process
     here. function's results must be picklable (numbers, strings, lists,
     dicts, arrays); return models' records, not the models.
     """
-    global _job
     arguments = list(arguments)
     processes = min(check_int("processes", processes, low=1), len(arguments))
     if processes <= 1 or not can_fork():
         return [function(argument) for argument in arguments]
+    return _in_forked_pool(function, arguments, processes)
+
+
+def run_forked(function: Callable[[], Any]) -> Any:
+    """function() in one forked process, its result returned here (here itself where it cannot fork).
+
+    The child has only the thread that forked it: measuring memory there
+    (lorabook.experiments.memory) sees no allocations of a Jupyter kernel's
+    other threads.
+    """
+    if not can_fork():
+        return function()
+    return _in_forked_pool(lambda _: function(), [None], 1)[0]
+
+
+def _in_forked_pool(function, arguments, processes):
+    global _job
     _job = function
     try:
         with warnings.catch_warnings():

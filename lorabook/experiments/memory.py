@@ -30,9 +30,9 @@ the prediction), and the peak is tracemalloc's over two whole steps.
 tracemalloc counts what every thread of the process allocates, and a
 Jupyter kernel runs threads of its own (sending output, answering the
 notebook), so inside a kernel the numbers would move by a few hundred bytes
-from run to run. Where the system can fork (Linux, macOS) and other threads
-run, the steps are therefore measured in a forked child process, which has
-only the thread that forked it; the numbers come back through a pipe. The
+from run to run. Where lorabook forks (on Linux: lorabook.experiments.forked)
+and other threads run, the steps are therefore measured in a forked child
+process (run_forked), which has only the thread that forked it. The
 peak is more than what is held: backward makes a few (N, d_i) temporaries,
 and Adam's update makes about three temporaries the size of the largest
 trainable parameter (for full fine-tuning of a wide model, the biggest extra).
@@ -40,12 +40,9 @@ trainable parameter (for full fine-tuning of a wide model, the biggest extra).
 from __future__ import annotations
 
 import gc
-import json
-import os
 import threading
 import time
 import tracemalloc
-import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -58,6 +55,7 @@ from lorabook.nn import functional as F
 from lorabook.optim import Adam
 from lorabook.random import get_generator
 
+from .forked import run_forked
 from .records import plain
 
 COMPONENTS = ("base weights", "LoRA parameters", "gradients", "Adam moments", "activations")
@@ -128,42 +126,9 @@ def measure_training_step(model: Any, batch: tuple, lr: float = 1e-3, loss_fn: C
     wall time of a step (slowed by tracing; compare runs with each other)}.
     """
     steps = check_int("steps", steps, low=1)
-    if threading.active_count() > 1 and hasattr(os, "fork"):
-        return _in_forked_child(lambda: _measure_steps(model, batch, lr, loss_fn, steps))
+    if threading.active_count() > 1:
+        return run_forked(lambda: _measure_steps(model, batch, lr, loss_fn, steps))
     return _measure_steps(model, batch, lr, loss_fn, steps)
-
-
-def _in_forked_child(measure: Callable[[], dict]) -> dict:
-    """measure() run in a forked child process (only this thread runs there); its dict of numbers.
-
-    An error in the child comes back as a RuntimeError naming it.
-    """
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns that forking a multi-threaded process may deadlock the child if it
-        # needs a lock another thread held. This child only computes with NumPy and leaves with
-        # os._exit: it takes none of those locks (the kernel's sockets, output streams, logging).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child: measure, send the result, and leave without running any cleanup
-        try:
-            os.close(read_end)
-            try:
-                message = {"result": measure()}
-            except BaseException as error:  # noqa: BLE001 - reported to the parent
-                message = {"error": f"{type(error).__name__}: {error}"}
-            with os.fdopen(write_end, "w") as pipe:
-                json.dump(message, pipe)
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        text = pipe.read()
-    os.waitpid(pid, 0)
-    message = json.loads(text) if text else {"error": "the measuring process ended without an answer"}
-    if "error" in message:
-        raise RuntimeError(f"measuring the training step failed: {message['error']}")
-    return message["result"]
 
 
 def _measure_steps(model, batch, lr, loss_fn, steps):

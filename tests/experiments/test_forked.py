@@ -88,3 +88,39 @@ def test_over_seeds_runs_each_seed_on_one_blas_thread(processes):
             pytest.skip("this NumPy's BLAS cannot run two threads here")
         records = over_seeds(_blas_threads, range(2), processes=processes)
     assert [r["threads"] for r in records] == [1, 1]
+
+
+def test_run_forked_returns_the_result_and_raises_the_error():
+    assert forked.run_forked(lambda: {"answer": 42}) == {"answer": 42}
+    with pytest.raises(KeyError, match="missing"):
+        forked.run_forked(lambda: {}["missing"])
+
+
+@needs_fork
+def test_run_forked_runs_in_another_process_and_here_where_it_cannot_fork(monkeypatch):
+    assert forked.run_forked(os.getpid) != os.getpid()
+    monkeypatch.setattr(forked, "can_fork", lambda: False)
+    assert forked.run_forked(os.getpid) == os.getpid()
+
+
+@needs_fork
+def test_memory_measured_beside_another_thread_equals_memory_measured_alone():
+    # Another thread running (as in a Jupyter kernel) sends the measurement to a forked child, which
+    # has no other thread: its numbers are those of a process that never had one.
+    import threading
+
+    from lorabook.experiments import measure_training_step
+
+    rng = np.random.default_rng(0)
+    batch = (rng.standard_normal((16, 8)).astype(np.float32), rng.integers(0, 3, 16))
+    alone = measure_training_step(nn.MLP([8, 32, 3], generator=0), batch)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        beside = measure_training_step(nn.MLP([8, 32, 3], generator=0), batch)
+    finally:
+        stop.set()
+        other.join()
+    for key in ("activations", "gradients", "Adam moments", "peak"):
+        assert beside[key] == alone[key], key
