@@ -5,18 +5,17 @@
     memory    memory_ledger: bytes of weights, gradients, Adam moments, activations, predicted and measured
     sweeps    planted_rank_sweep, rank_sweep (error against rank), label_budget_sweep
     seeds     several seeds: mean ± std, paired differences and when one is a finding
-    forked    map_forked: seeds side by side in forked processes (over_seeds(..., processes=2))
+    forked    map_forked, run_forked: seeds side by side in forked processes (over_seeds(..., processes=2))
     records   format_table, select, to_columns, pivot
 
 What one notebook alone needs lives in lorabook.studies.
 """
-from . import forked
 from .finetune import (
     DEFAULT_LR, DEFAULT_RANKS, METHODS, RECORD_KEYS, TABLE_COLUMNS, adapt, check_ranks, compare_adaptation,
     compare_finetuning, epochs_for_steps, layer_ranks, prepare_model, rank_caps, train_source_model,
 )
+from .forked import map_forked, run_forked
 from .memory import COMPONENTS, PEAK, measure_training_step, memory_ledger, predicted_ledger
-from .forked import map_forked
 from .records import format_table, pivot, select, to_columns
 from .seeds import (
     Difference, difference, format_mean_std, mean_std, over_seeds, paired_difference, summarise, values,
@@ -33,5 +32,5 @@ __all__ = [
     "planted_rank_sweep", "rank_sweep", "label_budget_sweep", "rank_sweep_summary", "check_budgets",
     "PLANTED_RANKS", "format_table", "select", "to_columns", "pivot",
     "values", "mean_std", "format_mean_std", "difference", "paired_difference", "Difference", "over_seeds", "summarise",
-    "forked", "map_forked",
+    "map_forked", "run_forked",
 ]

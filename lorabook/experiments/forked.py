@@ -8,8 +8,9 @@ function defined here, including one typed into a notebook cell, and
 everything computed and cached so far (such as the trained source models of
 lorabook.studies.headline.source_domain). So cache what several runs share
 first, then fork (headline.cache_source_domains trains the source models
-side by side and keeps them in this process). Only results travel back, through multiprocessing's
-pipe (pickled: the sender is our own child, not a file from elsewhere).
+side by side and keeps them in this process). Only results travel back,
+through multiprocessing's pipe (pickled: the sender is our own child, not a
+file from elsewhere).
 
 Forking is used only on Linux. macOS and Windows start processes afresh
 (spawn): the children would have to import everything and retrain what is
@@ -33,8 +34,15 @@ _job: Callable[[Any], Any] | None = None
 
 
 def can_fork() -> bool:
-    """Whether map_forked runs its calls in forked processes here (Linux) or one after another."""
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    """Whether map_forked runs its calls in forked processes here (Linux) or one after another.
+
+    Not inside one of its own processes: a run there that calls map_forked
+    again (an experiment that caches source models side by side) runs its
+    calls one after another instead, as a pool's processes may not have
+    children of their own.
+    """
+    return (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon)
 
 
 def map_forked(function: Callable[[Any], Any], arguments: Iterable[Any], processes: int = 2) -> list:

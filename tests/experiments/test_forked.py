@@ -124,3 +124,12 @@ def test_memory_measured_beside_another_thread_equals_memory_measured_alone():
         other.join()
     for key in ("activations", "gradients", "Adam moments", "peak"):
         assert beside[key] == alone[key], key
+
+
+def test_a_call_that_maps_again_runs_its_own_calls_in_its_process():
+    # A pool's processes may not fork children; the inner map runs one call after another there.
+    def inner(a):
+        return forked.map_forked(lambda b: (b, os.getpid()), range(3), processes=2)
+
+    for results in forked.map_forked(inner, range(2), processes=2):
+        assert [b for b, _ in results] == [0, 1, 2] and len({pid for _, pid in results}) == 1
