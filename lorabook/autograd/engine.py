@@ -9,9 +9,9 @@ gradients of its inputs. A tensor used twice (`a + a`) receives the sum of
 both contributions. A leaf's gradients go straight into its `.grad` as they
 arrive (adding up there, as PyTorch's AccumulateGrad does): a leaf has no
 Function to run, so the walk need not list it. Everything else here is a
-small helper with one rule each: checking the arguments, checking what a backward returned,
-refusing arrays changed in place, and never letting two `.grad` arrays
-share memory.
+small helper with one rule each: checking the arguments, checking what a
+backward returned, refusing arrays changed in place, and never letting two
+`.grad` arrays share memory.
 """
 from __future__ import annotations
 
