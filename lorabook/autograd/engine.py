@@ -44,8 +44,10 @@ def backward(root, grad=None, retain_graph=False):
         if ctx.in_place_changes != grad_mode.in_place_changes:  # something changed in place since forward
             _refuse_if_saved_arrays_changed(node, ctx)
         for parent, parent_grad in zip(ctx.inputs, _input_gradients(ctx, grad)):
-            if parent_grad is None:  # the input needs no gradient
+            if parent_grad is None or not parent.requires_grad:  # the input needs no gradient
                 continue
+            if parent_grad.shape != parent.data.shape or parent_grad.dtype is not parent.data.dtype:
+                parent_grad = _fit_to_input(parent_grad, parent, ctx)
             if parent._ctx is None:  # a leaf: nothing flows on from it, so .grad takes it now
                 _store_grad(parent, parent_grad, stored)
             elif parent in grads:
@@ -91,44 +93,26 @@ def _first_gradient(root, grad):
 
 
 def _input_gradients(ctx, grad):
-    """dL/d(input) for each input of ctx's operation, None where the input needs none.
+    """dL/d(input) for each input of ctx's operation (None where the Function computed none).
 
     Runs the Function's backward and checks that it returned one gradient
     (or None) per input: a learner's own Function that forgets one should be
-    told so, not have the rest silently matched to the wrong inputs. A
-    gradient that does not match its input's shape and dtype is fitted to it
-    (_fit_to_input), and one for an input that does not require grad is
-    dropped.
+    told so, not have the rest silently matched to the wrong inputs.
     """
     if ctx._freed:  # also for Functions that saved nothing, whose backward would not notice
         ctx.saved_tensors  # raises the "second time" error
     input_grads = ctx.function.backward(ctx, grad)
     if type(input_grads) is not tuple:
         input_grads = (input_grads,)
-    inputs = ctx.inputs
-    if len(input_grads) != len(inputs):
+    if len(input_grads) != len(ctx.inputs):
         raise RuntimeError(
             f"{ctx.function.__name__}.backward returned {len(input_grads)} gradient(s) for "
-            f"{len(inputs)} input(s); return one per input of forward, None where none is needed"
+            f"{len(ctx.inputs)} input(s); return one per input of forward, None where none is needed"
         )
-    # Nearly always every gradient fits already, and backward's own tuple is returned: no new one per operation.
-    for tensor, input_grad in zip(inputs, input_grads):
-        if input_grad is not None:
-            data = tensor.data
-            # `is not` first: NumPy's dtypes are shared objects, and comparing them costs more
-            if input_grad.shape != data.shape or input_grad.dtype is not data.dtype or not tensor.requires_grad:
-                return _fitted(input_grads, ctx)
     return input_grads
 
 
-def _fitted(input_grads, ctx):
-    """input_grads with each gradient fitted to its input, and None for inputs that need none."""
-    return tuple(None if input_grad is None or not tensor.requires_grad
-                 else _fit_to_input(input_grad, tensor, ctx, position)
-                 for position, (tensor, input_grad) in enumerate(zip(ctx.inputs, input_grads)))
-
-
-def _fit_to_input(grad, tensor, ctx, position):
+def _fit_to_input(grad, tensor, ctx):
     """grad summed back to the input's shape (undoing broadcasting) and cast to its dtype.
 
     Operations may return gradients in the broadcast shape: doing the sum
@@ -140,6 +124,7 @@ def _fit_to_input(grad, tensor, ctx, position):
         try:
             grad = unbroadcast(grad, data.shape)
         except ShapeError:
+            position = next(i for i, t in enumerate(ctx.inputs) if t is tensor)
             raise ShapeError(
                 f"{ctx.function.__name__}.backward returned a gradient of shape {grad.shape} "
                 f"for input {position}, which has shape {data.shape}; a gradient must have its "
