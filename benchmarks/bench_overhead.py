@@ -3,23 +3,28 @@
     python benchmarks/bench_overhead.py [--repeats 600] [--case 8-16-16-2 ...]
 
 The same training step (forward, cross-entropy, backward, SGD update in
-place, float32) is run four ways, each peeling off one layer of lorabook:
+place, float32) is run five ways, each peeling off one layer of lorabook:
 
   lorabook         nn.MLP, F.cross_entropy, loss.backward(), optim.SGD: what a user writes
   Functions        the same Functions called directly (Linear.apply, ReLU.apply,
                    CrossEntropy.apply) on Tensors, loss.backward(), the update
                    written out: no Module, no argument checks, no optimizer
+  bare engine      the same Functions on bare_engine.py: one Context and one Tensor
+                   per operation and a backward with no checks at all, the floor
+                   of lorabook's design (no version counters, no shape, dtype or
+                   aliasing checks, no modules, no optimizer)
   arithmetic       each Function's own forward and backward on plain arrays, with
                    a Context each, called in the right order by hand: no Tensor,
                    no graph, no engine
   hand NumPy       bench_train_step's hand-written step (the baseline)
 
 So "lorabook - Functions" is what the modules, the argument checks and the
-optimizer cost, "Functions - arithmetic" what recording the graph and the
-engine's backward cost (one Context and one Tensor per operation, the
-graph walk, and the checks backward makes: versions, shapes, dtypes,
-aliasing), and "arithmetic - hand NumPy" what writing the step as
-separate operations costs. All four run in one fresh process per MLP, in
+optimizer cost, "Functions - bare engine" what the engine's checks and
+guarantees cost (versions, shapes, dtypes, aliasing, no_grad), "bare
+engine - arithmetic" what the design itself costs (one Context and one
+Tensor per operation, the graph walk, a Function call per node), and
+"arithmetic - hand NumPy" what writing the step as separate operations
+costs. All five run in one fresh process per MLP, in
 alternating blocks; the ratios are medians against the hand-written step,
 and the median of those over a few such processes.
 This script reports; it asserts nothing.
@@ -37,7 +42,7 @@ import time
 import _path  # noqa: F401  (the lorabook next to this folder)
 import bench_train_step as train_step
 
-BLOCK = 5  # counted steps per block; the blocks of the four ways alternate
+BLOCK = 5  # counted steps per block; the blocks of the ways alternate
 
 
 def lorabook_step(weights, biases):
@@ -66,6 +71,31 @@ def functions_step(weights, biases):
                 param.bump_version()
                 param.grad = None
         return loss.item()
+
+    return step
+
+
+def bare_engine_step(weights, biases):
+    import bare_engine
+    from lorabook.autograd import nn_ops, ops
+
+    params = [(bare_engine.BareTensor(w.copy(), True), bare_engine.BareTensor(b.copy(), True))
+              for w, b in zip(weights, biases)]
+    last = len(params) - 1
+
+    def step(x, y):
+        h = bare_engine.BareTensor(x)
+        for i, (weight, bias) in enumerate(params):
+            h = bare_engine.apply(nn_ops.Linear, h, weight, bias)
+            if i < last:
+                h = bare_engine.apply(ops.ReLU, h)
+        loss = bare_engine.apply(nn_ops.CrossEntropy, h, targets=y)
+        bare_engine.backward(loss)
+        for pair in params:
+            for param in pair:
+                param.data -= train_step.LEARNING_RATE * param.grad
+                param.grad = None
+        return float(loss.data)
 
     return step
 
@@ -107,7 +137,8 @@ def arithmetic_step(weights, biases):
     return step
 
 
-WAYS = {"lorabook": lorabook_step, "Functions": functions_step, "arithmetic": arithmetic_step}
+WAYS = {"lorabook": lorabook_step, "Functions": functions_step, "bare engine": bare_engine_step,
+        "arithmetic": arithmetic_step}
 
 
 def measure(sizes, batch, repeats, warmup=5):
