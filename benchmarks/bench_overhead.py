@@ -189,11 +189,18 @@ def main(argv=None):
                                    str(args.repeats)], capture_output=True, text=True, env=env, check=True)
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         ratios = {name: statistics.median(run[name] / run["hand NumPy"] for run in runs) for name in WAYS}
+        # The least a step with lorabook's API could take: the bare engine, plus what the modules, the loss's
+        # checks and the optimizer add on top of the Functions. Per process, so that its spread is known.
+        floors = sorted((run["bare engine"] + run["lorabook"] - run["Functions"]) / run["hand NumPy"] for run in runs)
+        ratios["floor"] = statistics.median(floors)
+        ratios["floor spread"] = (floors[0], floors[-1])
         seconds = {"hand NumPy": statistics.median(run["hand NumPy"] for run in runs)}
         results[train_step.label(sizes, batch)] = ratios
         print(f"{train_step.label(sizes, batch)}: hand-written step {seconds['hand NumPy'] * 1e6:.0f} us")
         for name in WAYS:
             print(f"  {name:11s} {ratios[name]:5.2f}x")
+        print(f"  {'floor':11s} {ratios['floor']:5.2f}x ({floors[0]:.2f}-{floors[-1]:.2f}): bare engine + "
+              f"(lorabook - Functions)")
     return results
 
 

@@ -43,28 +43,31 @@ def test_bench_overhead_measures_each_way_against_the_hand_written_step():
     assert all(np.isfinite(value) and value > 0 for value in seconds.values())
 
 
-def _overhead_row(lorabook, functions, bare):
-    return {"lorabook": lorabook, "Functions": functions, "bare engine": bare, "arithmetic": 1.05}
+def _overhead_row(floor, spread):
+    return {"lorabook": 1.9, "Functions": 1.7, "bare engine": 1.4, "arithmetic": 1.05, "floor": floor,
+            "floor spread": spread}
 
 
-def test_the_report_says_a_target_is_out_of_reach_only_when_the_bare_engine_plus_the_api_exceeds_it():
+def test_the_report_gives_a_verdict_on_the_floor_only_where_every_process_agrees():
     report = load("report")
     steps = {"8-16-16-2, batch 8": {"target": 1.5}, "64-128-128-10, batch 64": {"target": 1.2}}
-    # bare + (lorabook - Functions): 1.40 + 0.27 = 1.67 > 1.5; 1.10 + 0.05 = 1.15 <= 1.2
-    overhead = {"8-16-16-2, batch 8": _overhead_row(1.98, 1.71, 1.40),
-                "64-128-128-10, batch 64": _overhead_row(1.30, 1.25, 1.10)}
+    overhead = {"8-16-16-2, batch 8": _overhead_row(1.60, (1.55, 1.66)),
+                "64-128-128-10, batch 64": _overhead_row(1.21, (1.17, 1.25))}  # the spread straddles 1.20
     sentence = report._floor_sentence(steps, overhead)
-    assert "1.67x at 8-16-16-2 (target 1.50x)" in sentence and "1.15x at 64-128-128-10" in sentence
-    assert "over the target at 8-16-16-2 before" in sentence and "at 64-128-128-10 before" not in sentence
-    overhead["8-16-16-2, batch 8"] = _overhead_row(1.60, 1.50, 1.20)  # 1.30: within reach
-    assert "within the targets" in report._floor_sentence(steps, overhead)
+    assert "1.60x at 8-16-16-2 (1.55-1.66; target 1.50x)" in sentence
+    assert "At 8-16-16-2 that is over the target in every process" in sentence and "cannot meet it:" in sentence
+    assert "64-128-128-10 that" not in sentence and "within the target" not in sentence
+    overhead["64-128-128-10, batch 64"] = _overhead_row(1.15, (1.12, 1.19))
+    assert "At 64-128-128-10 it is within the target in every process" in report._floor_sentence(steps, overhead)
+    overhead["64-128-128-10, batch 64"] = _overhead_row(1.26, (1.22, 1.30))
+    assert "At 8-16-16-2 and 64-128-128-10 that is over" in report._floor_sentence(steps, overhead)
 
 
 def test_the_report_marks_each_speed_target_met_or_not():
     report = load("report")
     steps = {label: {"lorabook": value, "spread": (value, value), "target": 1.2, "dezero": "n/a", "torch": "n/a"}
              for label, value in (("a, batch 1", 1.19), ("b, batch 1", 1.21))}
-    overhead = {label: _overhead_row(1.2, 1.1, 1.1) for label in steps}
+    overhead = {label: _overhead_row(1.3, (1.25, 1.35)) for label in steps}
     lora = {"time ratio": 0.5, "peak memory ratio": 0.5, "grad+adam bytes": 12, "3 x trainable x itemsize": 12,
             "trainable": 1, "all": 2}
     text = report.markdown(steps, overhead, lora, 0.3, 1)
