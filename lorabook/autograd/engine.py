@@ -46,6 +46,7 @@ def backward(root, grad=None, retain_graph=False):
         for parent, parent_grad in zip(ctx.inputs, _input_gradients(ctx, grad)):
             if parent_grad is None or not parent.requires_grad:  # the input needs no gradient
                 continue
+            # (`is not`: NumPy shares its dtype objects, so this cheap test nearly always settles it)
             if parent_grad.shape != parent.data.shape or parent_grad.dtype is not parent.data.dtype:
                 parent_grad = _fit_to_input(parent_grad, parent, ctx)
             if parent._ctx is None:  # a leaf: nothing flows on from it, so .grad takes it now
