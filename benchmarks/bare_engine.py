@@ -1,8 +1,8 @@
 """The leanest engine of lorabook's design, with none of its checks: a floor for bench_overhead.
 
 It keeps what the design itself needs: one Context and one Tensor per
-operation, lorabook's own Functions for the arithmetic, a topological walk
-and a backward that hands each Function its output's gradient and adds up
+operation, lorabook's own Functions for the arithmetic, lorabook's graph
+walk (which checks nothing) and a backward that hands each Function its output's gradient and adds up
 its inputs'. It drops everything lorabook's engine adds on top:
 
   - no version counters, so a value changed in place after forward goes unnoticed;
@@ -20,13 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from lorabook.autograd.function import Context
+from lorabook.autograd.graph import walk
 
 
 class BareTensor:
-    __slots__ = ("data", "grad", "ctx", "requires_grad")
+    __slots__ = ("data", "grad", "_ctx", "requires_grad")  # `_ctx`, as Tensor's: walk follows it
 
     def __init__(self, data, requires_grad=False, ctx=None):
-        self.data, self.grad, self.ctx, self.requires_grad = data, None, ctx, requires_grad
+        self.data, self.grad, self._ctx, self.requires_grad = data, None, ctx, requires_grad
 
 
 def apply(function, *inputs, **options):
@@ -39,25 +40,16 @@ def apply(function, *inputs, **options):
 
 def backward(root):
     """d(root)/d(leaf) into every leaf's .grad: walk the graph in reverse topological order."""
-    order, seen, path = [], {root}, [(root, iter(root.ctx.inputs))]
-    while path:  # depth first, a tensor listed after all of the operation outputs it was computed from
-        for parent in path[-1][1]:
-            if parent not in seen and parent.requires_grad and parent.ctx is not None:
-                seen.add(parent)
-                path.append((parent, iter(parent.ctx.inputs)))
-                break
-        else:
-            order.append(path.pop()[0])
     grads = {root: np.ones((), root.data.dtype)}
-    for node in reversed(order):
-        ctx = node.ctx
+    for node in reversed(walk(root, needs_grad_only=True, leaves=False)):
+        ctx = node._ctx
         input_grads = ctx.function.backward(ctx, grads.pop(node))
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
         for parent, grad in zip(ctx.inputs, input_grads):
             if grad is None:
                 continue
-            if parent.ctx is None:  # a leaf
+            if parent._ctx is None:  # a leaf
                 parent.grad = grad if parent.grad is None else parent.grad + grad
             else:
                 grads[parent] = grads[parent] + grad if parent in grads else grad
